@@ -44,10 +44,12 @@ esac
 if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
 	log "base image: $BASE_IMAGE present"
 else
+	# Debian's busybox package is dynamically linked; only busybox-static
+	# runs in an image with no libc.
 	busybox=""
-	for b in /bin/busybox /usr/bin/busybox; do
-		if [ -x "$b" ] && file_out=$(LC_ALL=C readelf -d "$b" 2>&1) && ! grep -q NEEDED <<<"$file_out"; then busybox=$b; break; fi
-	done
+	if dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed"; then
+		busybox=/bin/busybox
+	fi
 	if [ -z "$busybox" ]; then
 		log "base image: installing Debian's busybox-static"
 		if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
