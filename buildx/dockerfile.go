@@ -1,0 +1,163 @@
+// Package buildx prepares `docker buildx build` runs whose secret mounts
+// are filled from Key Vault, and checks the built image for leaked values.
+//
+// Values reach buildx only through the child process's environment
+// (`--secret id=X,env=VAR`): never a file, never argv.
+package buildx
+
+import (
+	"bytes"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+)
+
+// SecretMount is one secret id a Dockerfile's RUN --mount=type=secret uses.
+type SecretMount struct {
+	ID       string `json:"id"`
+	Required bool   `json:"required"` // required=true in any use
+	Stages   []string
+	Line     int `json:"line"` // first use
+}
+
+// SecretMounts returns the secret ids that building target (the last stage
+// when empty) uses, read with BuildKit's own parser: only stages the target
+// depends on (FROM, COPY --from, RUN --mount from=) count, as BuildKit
+// skips the others.
+func SecretMounts(dockerfile []byte, target string) ([]SecretMount, error) {
+	res, err := parser.Parse(bytes.NewReader(dockerfile))
+	if err != nil {
+		return nil, fmt.Errorf("failed to parse Dockerfile: %w", err)
+	}
+	stages, _, err := instructions.Parse(res.AST, nil)
+	if err != nil {
+		return nil, fmt.Errorf("failed to parse Dockerfile: %w", err)
+	}
+	if len(stages) == 0 {
+		return nil, fmt.Errorf("failed to parse Dockerfile: no FROM instruction")
+	}
+	// Mount options are evaluated only once a RUN is expanded (dockerfile2llb
+	// expands build args there). Ids are taken literally: an id that uses a
+	// build arg has no Key Vault mapping of its own anyway.
+	literal := func(word string) (string, error) { return word, nil }
+	for _, s := range stages {
+		for _, c := range s.Commands {
+			if run, ok := c.(*instructions.RunCommand); ok {
+				if err := run.Expand(literal); err != nil {
+					return nil, fmt.Errorf("failed to parse Dockerfile: %w", parser.WithLocation(err, run.Location()))
+				}
+			}
+		}
+	}
+	byName := map[string]int{}
+	for i, s := range stages {
+		if s.Name != "" {
+			byName[strings.ToLower(s.Name)] = i
+		}
+	}
+	last := len(stages) - 1
+	if target != "" {
+		i, ok := byName[strings.ToLower(target)]
+		if !ok {
+			return nil, fmt.Errorf("target stage %q could not be found", target)
+		}
+		last = i
+	}
+	needed := map[int]bool{}
+	var visit func(i int)
+	visit = func(i int) {
+		if needed[i] {
+			return
+		}
+		needed[i] = true
+		dep := func(ref string) {
+			if j, ok := byName[strings.ToLower(ref)]; ok && j < i {
+				visit(j)
+			} else if n, ok := stageIndex(ref); ok && n < i {
+				visit(n)
+			}
+		}
+		dep(stages[i].BaseName)
+		for _, c := range stages[i].Commands {
+			switch c := c.(type) {
+			case *instructions.CopyCommand:
+				if c.From != "" {
+					dep(c.From)
+				}
+			case *instructions.RunCommand:
+				for _, m := range instructions.GetMounts(c) {
+					if m.From != "" {
+						dep(m.From)
+					}
+				}
+			}
+		}
+	}
+	visit(last)
+
+	found := map[string]*SecretMount{}
+	for i, s := range stages {
+		if !needed[i] {
+			continue
+		}
+		name := s.Name
+		if name == "" {
+			name = fmt.Sprintf("%d", i)
+		}
+		for _, c := range s.Commands {
+			run, ok := c.(*instructions.RunCommand)
+			if !ok {
+				continue
+			}
+			for _, m := range instructions.GetMounts(run) {
+				if m.Type != instructions.MountTypeSecret {
+					continue
+				}
+				id := m.CacheID
+				if m.Source != "" {
+					id = m.Source
+				}
+				if id == "" {
+					id = path.Base(m.Target)
+				}
+				line := 0
+				if loc := run.Location(); len(loc) > 0 {
+					line = loc[0].Start.Line
+				}
+				sm := found[id]
+				if sm == nil {
+					sm = &SecretMount{ID: id, Line: line}
+					found[id] = sm
+				}
+				sm.Required = sm.Required || m.Required
+				if len(sm.Stages) == 0 || sm.Stages[len(sm.Stages)-1] != name {
+					sm.Stages = append(sm.Stages, name)
+				}
+			}
+		}
+	}
+	out := make([]SecretMount, 0, len(found))
+	for _, sm := range found {
+		out = append(out, *sm)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Line < out[j].Line || (out[i].Line == out[j].Line && out[i].ID < out[j].ID) })
+	return out, nil
+}
+
+func stageIndex(ref string) (int, bool) {
+	n := 0
+	if ref == "" {
+		return 0, false
+	}
+	for _, r := range ref {
+		if r < '0' || r > '9' {
+			return 0, false
+		}
+		n = n*10 + int(r-'0')
+	}
+	return n, true
+}

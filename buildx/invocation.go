@@ -1,0 +1,113 @@
+package buildx
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"sort"
+	"strings"
+)
+
+// VersionsArg is the build arg docker vault sets to the Key Vault versions
+// of the secrets it fills (id=version pairs, never a value or a hash of
+// one). A Dockerfile that declares it before a RUN using a secret makes
+// that step re-run when a secret rotates, instead of being served from
+// cache:
+//
+//	ARG DOCKER_VAULT_VERSIONS
+//	RUN --mount=type=secret,id=token ./fetch-deps
+const VersionsArg = "DOCKER_VAULT_VERSIONS"
+
+// envPrefix names the environment variables that carry values to buildx.
+const envPrefix = "DOCKER_VAULT_SECRET_"
+
+// Secret is a value for one secret id.
+type Secret struct {
+	ID      string
+	Version string // Key Vault version, for VersionsArg
+	Value   []byte
+}
+
+// Invocation is a prepared `docker buildx build`.
+type Invocation struct {
+	Args []string // after the docker binary: global options, buildx, build, ...
+	Env  []string // the child's whole environment; the only place values go
+}
+
+// Prepare assembles the buildx command line and environment. userArgs are
+// the user's buildx build flags and context, passed through unchanged;
+// every secret becomes `--secret id=ID,env=DOCKER_VAULT_SECRET_N` with its
+// value only in the environment. versionsArg adds the VersionsArg build arg.
+func Prepare(globalArgs, userArgs []string, secrets []Secret, baseEnv []string, versionsArg bool) (Invocation, error) {
+	inv := Invocation{}
+	inv.Args = append(inv.Args, globalArgs...)
+	inv.Args = append(inv.Args, "buildx", "build")
+	for _, kv := range baseEnv {
+		// A value left in the environment by a parent docker vault must
+		// not be handed on under a name this run does not control.
+		if !strings.HasPrefix(kv, envPrefix) {
+			inv.Env = append(inv.Env, kv)
+		}
+	}
+	var versions []string
+	for i, s := range secrets {
+		if bytes.IndexByte(s.Value, 0) >= 0 {
+			return Invocation{}, fmt.Errorf("secret %s: the value holds a NUL byte, which cannot travel in an environment variable; store it base64-encoded in Key Vault and decode it in the RUN step", s.ID)
+		}
+		env := fmt.Sprintf("%s%d", envPrefix, i)
+		inv.Args = append(inv.Args, "--secret", "id="+s.ID+",env="+env)
+		inv.Env = append(inv.Env, env+"="+string(s.Value))
+		if s.Version != "" {
+			versions = append(versions, s.ID+"="+s.Version)
+		}
+	}
+	if versionsArg {
+		sort.Strings(versions)
+		inv.Args = append(inv.Args, "--build-arg", VersionsArg+"="+strings.Join(versions, ","))
+	}
+	// The user's flags last, and the context with them, unchanged.
+	inv.Args = append(inv.Args, userArgs...)
+	return inv, nil
+}
+
+// UserSecretIDs returns the ids the user's own --secret flags provide: those
+// are left to the user.
+func UserSecretIDs(userArgs []string) map[string]bool {
+	ids := map[string]bool{}
+	for i := 0; i < len(userArgs); i++ {
+		var spec string
+		switch a := userArgs[i]; {
+		case a == "--secret" && i+1 < len(userArgs):
+			spec = userArgs[i+1]
+			i++
+		case strings.HasPrefix(a, "--secret="):
+			spec = strings.TrimPrefix(a, "--secret=")
+		default:
+			continue
+		}
+		for _, field := range strings.Split(spec, ",") {
+			if k, v, ok := strings.Cut(field, "="); ok && k == "id" {
+				ids[v] = true
+			}
+		}
+	}
+	return ids
+}
+
+// Runner runs the docker CLI; tests replace it.
+type Runner interface {
+	Run(ctx context.Context, bin string, inv Invocation, stdin io.Reader, stdout, stderr io.Writer) error
+}
+
+// ExecRunner runs the command as a child process.
+type ExecRunner struct{}
+
+// Run implements Runner.
+func (ExecRunner) Run(ctx context.Context, bin string, inv Invocation, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd := exec.CommandContext(ctx, bin, inv.Args...)
+	cmd.Env = inv.Env
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	return cmd.Run()
+}
