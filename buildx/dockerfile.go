@@ -144,7 +144,9 @@ func SecretMounts(dockerfile []byte, target string) ([]SecretMount, error) {
 	for _, sm := range found {
 		out = append(out, *sm)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Line < out[j].Line || (out[i].Line == out[j].Line && out[i].ID < out[j].ID) })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Line < out[j].Line || (out[i].Line == out[j].Line && out[i].ID < out[j].ID)
+	})
 	return out, nil
 }
 

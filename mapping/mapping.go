@@ -40,11 +40,11 @@ const (
 
 // Secret is one top-level compose secret and its Key Vault secret.
 type Secret struct {
-	Key       string   `json:"secret"`          // key under top-level secrets:
-	Kind      Kind     `json:"kind"`            // external or file
-	Name      string   `json:"name"`            // swarm name (`name:` or the key) for external secrets
-	Path      string   `json:"path,omitempty"`  // absolute file path for file secrets
-	KVName    string   `json:"vaultSecret"`     // Key Vault secret name
+	Key       string   `json:"secret"`         // key under top-level secrets:
+	Kind      Kind     `json:"kind"`           // external or file
+	Name      string   `json:"name"`           // swarm name (`name:` or the key) for external secrets
+	Path      string   `json:"path,omitempty"` // absolute file path for file secrets
+	KVName    string   `json:"vaultSecret"`    // Key Vault secret name
 	Version   string   `json:"version,omitempty"`
 	Consumers []string `json:"services,omitempty"`
 }
