@@ -1,0 +1,503 @@
+// Package kvtest is an Azure Key Vault (secrets data plane) emulator for tests.
+//
+// It is faithful enough that the unmodified Azure SDK for Go, with its
+// challenge policy and resource verification on, and azidentity's managed
+// identity credential cannot tell it from the service for what docker vault
+// uses. To get there without a test-only code path in the client:
+//
+//   - the vault is addressed by a real-looking URL, https://<name>.vault.azure.net,
+//     and answers the service's challenge (resource https://vault.azure.net),
+//     so the SDK's check that the vault host ends in "."+resource host passes;
+//   - clients reach that host through an HTTP CONNECT proxy on 127.0.0.1
+//     (HTTPS_PROXY). The proxy tunnels only *.vault.azure.net:443, and only
+//     into the emulator's own TLS listener: it never dials anything;
+//   - the TLS certificate is issued by a CA generated at start, which clients
+//     trust through SSL_CERT_FILE (or Server.Transport in process);
+//   - tokens come from an App Service managed identity endpoint
+//     (IDENTITY_ENDPOINT, IDENTITY_HEADER) that the data plane trusts.
+//
+// Every listener binds to loopback. See README.md for the routes, the admin
+// endpoint and what the emulator does not reproduce.
+package kvtest
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	mathrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// MaxPageSize is the most items the service returns in one page.
+const MaxPageSize = 25
+
+// Options configure an emulator. The zero value is a working emulator named
+// "emulator" with no secrets and no faults.
+type Options struct {
+	// VaultName is the vault's name: the emulator serves
+	// https://<VaultName>.vault.azure.net. Default "emulator".
+	VaultName string
+	// Seed holds initial secrets, name to value.
+	Seed map[string]string
+
+	// Fault knobs; see Faults for their meaning. They can change at run time
+	// through SetFaults or the admin endpoint.
+	Latency         time.Duration
+	ThrottleRate    float64
+	RetryAfter      time.Duration // 0: 429 without Retry-After
+	ErrorRate       float64
+	ErrorStatus     int // 500 or 503; 0: either
+	Forbidden       []string
+	ForbiddenCode   string // "ForbiddenByPolicy" (default) or "AccessDenied"
+	Malformed       []string
+	EmptyPages      bool
+	EndlessPages    bool
+	SoftDeleteDelay time.Duration
+
+	// PageSize is the page size of lists when the client sends no
+	// maxresults. Default and max 25.
+	PageSize int
+	// RandSeed seeds fault decisions and generated versions and request
+	// ids, so runs are repeatable. Tokens and IDENTITY_HEADER stay random.
+	RandSeed int64
+
+	// ProxyAddr is where the plain-http listener (proxy, token endpoint,
+	// admin) listens. Default "127.0.0.1:0". Must be a loopback address.
+	ProxyAddr string
+	// AdminAddr, when set, also serves the admin endpoint on its own
+	// loopback listener, and AdminURL points there.
+	AdminAddr string
+}
+
+// Faults returns the fault fields of o.
+func (o Options) Faults() Faults {
+	return Faults{
+		Latency:         o.Latency,
+		ThrottleRate:    o.ThrottleRate,
+		RetryAfter:      o.RetryAfter,
+		ErrorRate:       o.ErrorRate,
+		ErrorStatus:     o.ErrorStatus,
+		Forbidden:       append([]string(nil), o.Forbidden...),
+		ForbiddenCode:   o.ForbiddenCode,
+		Malformed:       append([]string(nil), o.Malformed...),
+		EmptyPages:      o.EmptyPages,
+		EndlessPages:    o.EndlessPages,
+		SoftDeleteDelay: o.SoftDeleteDelay,
+	}
+}
+
+// Server is a running emulator. Its methods are safe for concurrent use.
+type Server struct {
+	vaultName string
+	vaultHost string
+	pageSize  int
+
+	// Identity of the fake tenant and managed identity. The tenant is fixed
+	// (it is the one in the recordings); the identity is per server.
+	tenantID, clientID, objectID string
+	identityHeader               string
+
+	pki *pki
+
+	store  *store
+	faults faultState
+	counts counters
+
+	idMu  sync.Mutex
+	idRNG *mathrand.Rand
+
+	tlsListener *mergedListener
+	tlsServer   *http.Server
+	front       net.Listener
+	frontServer *http.Server
+	admin       net.Listener
+	adminServer *http.Server
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// tenantID is the tenant of the recorded challenges; any GUID would do, but
+// this one keeps the emulator's challenge byte-identical to the recordings.
+const tenantID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+
+var vaultNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{1,22}[a-z0-9]$`)
+
+// Start starts an emulator with opts. Close it when done.
+func Start(opts Options) (*Server, error) {
+	name := strings.ToLower(opts.VaultName)
+	if name == "" {
+		name = "emulator"
+	}
+	if !vaultNameRE.MatchString(name) || strings.Contains(name, "--") {
+		return nil, fmt.Errorf("invalid vault name %q: use 3-24 letters, digits and single hyphens, starting with a letter", opts.VaultName)
+	}
+	pageSize := opts.PageSize
+	if pageSize == 0 {
+		pageSize = MaxPageSize
+	}
+	if pageSize < 1 || pageSize > MaxPageSize {
+		return nil, fmt.Errorf("invalid page size %d: must be between 1 and %d", opts.PageSize, MaxPageSize)
+	}
+	faults := opts.Faults()
+	if err := faults.validate(); err != nil {
+		return nil, err
+	}
+	proxyAddr := opts.ProxyAddr
+	if proxyAddr == "" {
+		proxyAddr = "127.0.0.1:0"
+	}
+	if err := CheckLoopback(proxyAddr); err != nil {
+		return nil, err
+	}
+	if opts.AdminAddr != "" {
+		if err := CheckLoopback(opts.AdminAddr); err != nil {
+			return nil, err
+		}
+	}
+
+	// Two independent streams, so generating a version never shifts which
+	// request a fault hits.
+	seed := uint64(opts.RandSeed)
+	s := &Server{
+		vaultName:      name,
+		vaultHost:      name + ".vault.azure.net",
+		pageSize:       pageSize,
+		tenantID:       tenantID,
+		clientID:       randomGUID(),
+		objectID:       randomGUID(),
+		identityHeader: randomHex(24),
+		store:          newStore(),
+		faults:         faultState{f: faults, rng: mathrand.New(mathrand.NewPCG(seed, 0x6661756c7473))},
+		idRNG:          mathrand.New(mathrand.NewPCG(seed, 0x76657273696f6e)),
+	}
+	var err error
+	if s.pki, err = newPKI(s.vaultHost); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	// In name order, so a seeded run gives every secret the same version.
+	for _, n := range slices.Sorted(maps.Keys(opts.Seed)) {
+		if _, _, apiErr := s.store.set(n, setParams{value: opts.Seed[n]}, s.newVersionID, now); apiErr != nil {
+			return nil, fmt.Errorf("invalid seed secret %q: %s", n, apiErr.message)
+		}
+	}
+	if err := s.listen(proxyAddr, opts.AdminAddr); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewServer starts an emulator for a test and closes it when the test ends.
+func NewServer(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s, err := Start(opts)
+	if err != nil {
+		t.Fatalf("failed to start key vault emulator: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func (s *Server) listen(proxyAddr, adminAddr string) error {
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("failed to listen for TLS: %w", err)
+	}
+	s.tlsListener = newMergedListener(tcp)
+	s.tlsServer = &http.Server{
+		Handler:           http.HandlerFunc(s.serveData),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// HTTP/1.1 only: a non-nil empty map turns off HTTP/2, so each
+		// request costs what it costs against the service's front end.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+		ErrorLog:     quietLog(),
+	}
+	tlsConfig := &tls.Config{
+		Certificates: []tls.Certificate{s.pki.leaf},
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"http/1.1"},
+	}
+	go func() { _ = s.tlsServer.Serve(tls.NewListener(s.tlsListener, tlsConfig)) }()
+
+	if s.front, err = net.Listen("tcp", proxyAddr); err != nil {
+		return fmt.Errorf("failed to listen on %s: %w", proxyAddr, err)
+	}
+	s.frontServer = &http.Server{Handler: s.frontHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: quietLog()}
+	go func() { _ = s.frontServer.Serve(s.front) }()
+
+	if adminAddr != "" {
+		if s.admin, err = net.Listen("tcp", adminAddr); err != nil {
+			return fmt.Errorf("failed to listen on %s: %w", adminAddr, err)
+		}
+		mux := http.NewServeMux()
+		s.registerAdmin(mux)
+		s.adminServer = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: quietLog()}
+		go func() { _ = s.adminServer.Serve(s.admin) }()
+	}
+	return nil
+}
+
+// Close stops every listener and drops open connections.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		for _, srv := range []*http.Server{s.frontServer, s.adminServer, s.tlsServer} {
+			if srv != nil {
+				errs = append(errs, srv.Close())
+			}
+		}
+		if s.tlsListener != nil {
+			errs = append(errs, ignoreClosed(s.tlsListener.Close()))
+		}
+		for _, l := range []net.Listener{s.front, s.admin} {
+			if l != nil {
+				errs = append(errs, ignoreClosed(l.Close()))
+			}
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// VaultURL is the vault's URL: https://<name>.vault.azure.net.
+func (s *Server) VaultURL() string { return "https://" + s.vaultHost }
+
+// ProxyURL is the CONNECT proxy clients use as HTTPS_PROXY.
+func (s *Server) ProxyURL() string { return "http://" + s.front.Addr().String() }
+
+// TLSAddr is the data plane's own TLS listener, for clients that dial it
+// directly (its certificate also names localhost and 127.0.0.1).
+func (s *Server) TLSAddr() string { return s.tlsListener.Addr().String() }
+
+// CACertPEM is the PEM of the CA that issued the emulator's certificate.
+func (s *Server) CACertPEM() []byte { return append([]byte(nil), s.pki.caPEM...) }
+
+// WriteCA writes the CA certificate (public, no key) to path for
+// SSL_CERT_FILE.
+func (s *Server) WriteCA(path string) error {
+	if err := os.WriteFile(path, s.pki.caPEM, 0o644); err != nil {
+		return fmt.Errorf("failed to write emulator CA: %w", err)
+	}
+	return nil
+}
+
+// IdentityEndpoint is the managed identity endpoint for IDENTITY_ENDPOINT.
+func (s *Server) IdentityEndpoint() string { return s.ProxyURL() + "/msi/token" }
+
+// IdentityHeader is the secret clients send as X-IDENTITY-HEADER
+// (IDENTITY_HEADER).
+func (s *Server) IdentityHeader() string { return s.identityHeader }
+
+// AdminURL is the base of the admin endpoint, e.g. http://127.0.0.1:PORT/admin.
+func (s *Server) AdminURL() string {
+	if s.admin != nil {
+		return "http://" + s.admin.Addr().String() + "/admin"
+	}
+	return s.ProxyURL() + "/admin"
+}
+
+// Env lists, as KEY=VALUE, what a child process needs to use the emulator
+// through DefaultAzureCredential: SSL_CERT_FILE (caFile, see WriteCA),
+// HTTPS_PROXY, IDENTITY_ENDPOINT, IDENTITY_HEADER and DOCKER_VAULT_URL.
+//
+// Build the child's environment without inherited AZURE_*, IDENTITY_*,
+// MSI_*, NO_PROXY and proxy variables: they would change which credential
+// DefaultAzureCredential picks or where requests go.
+func (s *Server) Env(caFile string) []string {
+	return []string{
+		"SSL_CERT_FILE=" + caFile,
+		"HTTPS_PROXY=" + s.ProxyURL(),
+		"IDENTITY_ENDPOINT=" + s.IdentityEndpoint(),
+		"IDENTITY_HEADER=" + s.IdentityHeader(),
+		"DOCKER_VAULT_URL=" + s.VaultURL(),
+	}
+}
+
+// Transport returns a transport for in-process clients: requests to
+// *.vault.azure.net go through the emulator's proxy and trust its CA; any
+// other request (the token endpoint) goes direct. Wrap it in an http.Client
+// for azcore's ClientOptions.Transport, or use HTTPClient.
+func (s *Server) Transport() *http.Transport {
+	proxy, _ := url.Parse(s.ProxyURL())
+	return &http.Transport{
+		Proxy: func(r *http.Request) (*url.URL, error) {
+			if r.URL.Scheme == "https" && strings.HasSuffix(strings.ToLower(r.URL.Hostname()), ".vault.azure.net") {
+				return proxy, nil
+			}
+			return nil, nil
+		},
+		TLSClientConfig:     &tls.Config{RootCAs: s.pki.caPool, MinVersion: tls.VersionTLS12},
+		MaxIdleConnsPerHost: 32,
+		IdleConnTimeout:     time.Minute,
+	}
+}
+
+// HTTPClient is an http.Client over Transport. It satisfies azcore's
+// policy.Transporter.
+func (s *Server) HTTPClient() *http.Client { return &http.Client{Transport: s.Transport()} }
+
+// Token returns a valid bearer token for the data plane, as the managed
+// identity endpoint would issue it, for tests that speak raw HTTP.
+func (s *Server) Token() string {
+	tok, _ := s.issueToken(vaultResource, time.Now())
+	return tok
+}
+
+// SetSecret stores value as a new version of name, directly (no HTTP, not
+// counted, no faults), and returns the version. It panics on what the
+// service would reject (bad name, value too large, soft-deleted name): a
+// test passing those has a bug. The panic never includes the value.
+func (s *Server) SetSecret(name, value string) (version string) {
+	_, v, err := s.store.set(name, setParams{value: value}, s.newVersionID, time.Now())
+	if err != nil {
+		panic(fmt.Sprintf("kvtest: SetSecret(%q): %s", name, err.message))
+	}
+	return v.id
+}
+
+// SetEnabled enables or disables the latest version of name, as the portal
+// does. It panics if name does not exist.
+func (s *Server) SetEnabled(name string, enabled bool) {
+	if err := s.setEnabled(name, enabled); err != nil {
+		panic(fmt.Sprintf("kvtest: SetEnabled(%q): %s", name, err.message))
+	}
+}
+
+func (s *Server) setEnabled(name string, enabled bool) *apiError {
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	sec, err := s.store.active(name)
+	if err != nil {
+		return err
+	}
+	v := sec.latest()
+	v.enabled = enabled
+	v.updated = time.Now().Unix()
+	return nil
+}
+
+// Populate creates n secrets named <prefix>-00000, <prefix>-00001, ... with
+// generated throwaway values, in one step, and returns their names. It is
+// for benchmarks and load tests that need a large vault quickly.
+func (s *Server) Populate(prefix string, n int) []string {
+	names := make([]string, n)
+	now := time.Now()
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-%05d", prefix, i)
+		p := setParams{value: fmt.Sprintf("populated-%d", i)}
+		if _, _, err := s.store.set(names[i], p, s.newVersionID, now); err != nil {
+			panic(fmt.Sprintf("kvtest: Populate(%q): %s", prefix, err.message))
+		}
+	}
+	return names
+}
+
+// SetFaults replaces the run-time faults. It panics on invalid values
+// (rates outside 0..1, unknown routes...).
+func (s *Server) SetFaults(f Faults) {
+	if err := f.validate(); err != nil {
+		panic("kvtest: " + err.Error())
+	}
+	s.faults.set(f)
+}
+
+// CurrentFaults returns the faults in effect.
+func (s *Server) CurrentFaults() Faults { return s.faults.get() }
+
+// Counts returns a copy of the request counters (see the Route constants).
+func (s *Server) Counts() map[string]int { return s.counts.snapshot() }
+
+// Count returns one counter. It panics on a key that is not a Route
+// constant, so a typo cannot make an assertion pass by reading zero.
+func (s *Server) Count(route string) int {
+	if !knownRoutes[route] {
+		panic(fmt.Sprintf("kvtest: Count(%q): unknown route key", route))
+	}
+	return s.counts.get(route)
+}
+
+// ResetCounts zeroes every counter.
+func (s *Server) ResetCounts() { s.counts.reset() }
+
+func (s *Server) count(route string) { s.counts.add(route) }
+
+// newVersionID returns a 32-hex version id like the service's.
+func (s *Server) newVersionID() string {
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	var b [16]byte
+	for i := range b {
+		b[i] = byte(s.idRNG.Uint32())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func (s *Server) newRequestID() string {
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	var b [16]byte
+	for i := range b {
+		b[i] = byte(s.idRNG.Uint32())
+	}
+	return formatGUID(b)
+}
+
+func randomGUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return formatGUID(b)
+}
+
+func formatGUID(b [16]byte) string {
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("kvtest: crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}
+
+// CheckLoopback rejects an address that is not host:port on a loopback IP
+// (or "localhost"). The emulator must never be reachable from elsewhere.
+func CheckLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("invalid listen address %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("refusing to listen on %q: only loopback addresses (127.0.0.1, ::1, localhost) are allowed", addr)
+	}
+	return nil
+}
