@@ -34,6 +34,10 @@ in Azure Key Vault, and keep them in sync.`,
 	}
 	cmd.AddCommand(
 		newVersionCommand(dockerCLI),
+		newLsCommand(dockerCLI),
+		newSyncCommand(dockerCLI),
+		newDeployCommand(dockerCLI),
+		newBuildCommand(dockerCLI),
 	)
 	return cmd
 }

@@ -134,6 +134,19 @@ func Secrets(p *types.Project) ([]Secret, error) {
 	return out, nil
 }
 
+// KeyVaultName is the Key Vault secret (and pinned version) a top-level
+// compose secret maps to, whatever its kind.
+func KeyVaultName(key string, sc types.SecretConfig) (name, version string, err error) {
+	s := Secret{Key: key, KVName: DeriveKVName(key)}
+	if err := readExtension(key, sc.Extensions[Extension], &s); err != nil {
+		return "", "", err
+	}
+	if !ValidKVName(s.KVName) {
+		return "", "", fmt.Errorf("secret %s maps to %q, which is not a valid Key Vault secret name (1-127 letters, digits and '-'): set x-vault.name", key, s.KVName)
+	}
+	return s.KVName, s.Version, nil
+}
+
 func readExtension(key string, ext any, s *Secret) error {
 	switch v := ext.(type) {
 	case nil:

@@ -1,0 +1,292 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/docker-vault/docker-vault/buildx"
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli-plugins/manager"
+	"github.com/docker/cli/cli-plugins/metadata"
+	"github.com/docker/cli/cli/command"
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+type buildOptions struct {
+	vault       vaultOptions
+	mappings    []string
+	noLeakCheck bool
+	compose     bool
+	parallel    int
+	buildxArgs  []string
+	runner      buildx.Runner
+}
+
+// minBuildxVersion is the first buildx whose --secret takes env= sources.
+const minBuildxVersion = "v0.8.0"
+
+func newBuildCommand(dockerCLI command.Cli) *cobra.Command {
+	options := buildOptions{runner: buildx.ExecRunner{}}
+	ours := buildFlags(&options)
+	cmd := &cobra.Command{
+		Use:   "build [OPTIONS] [BUILDX BUILD OPTIONS] PATH | --compose [-f FILE]... [SERVICE...]",
+		Short: "Run docker buildx build with secret mounts filled from Key Vault",
+		Long: `Run 'docker buildx build' with every RUN --mount=type=secret id of the Dockerfile filled
+from Key Vault. Values reach buildx only through its environment (--secret id=X,env=VAR):
+never a file, never argv, never a layer. Every other flag is passed to 'docker buildx build'
+unchanged; the build context must be the last argument.
+
+With --load, the image is then searched for every value used (raw, base64, hex); a hit
+fails the command. Declare 'ARG DOCKER_VAULT_VERSIONS' before a RUN that uses a secret
+to re-run it when the secret rotates.
+
+The flags below are docker vault's; all others go to 'docker buildx build'
+(see 'docker buildx build --help').`,
+		Args:               cli.RequiresMinArgs(0),
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rest, help, err := splitBuildArgs(ours, args)
+			if err != nil {
+				return cli.StatusError{StatusCode: 125, Status: err.Error() + "\nSee 'docker vault build --help'."}
+			}
+			if help {
+				return cmd.Help()
+			}
+			options.buildxArgs = rest
+			if options.compose {
+				return runComposeBuild(cmd.Context(), dockerCLI, options)
+			}
+			return runBuild(cmd.Context(), dockerCLI, options)
+		},
+	}
+	cmd.Flags().AddFlagSet(ours)
+	return cmd
+}
+
+func buildFlags(o *buildOptions) *pflag.FlagSet {
+	flags := pflag.NewFlagSet("vault build", pflag.ContinueOnError)
+	addVaultFlags(flags, &o.vault)
+	flags.StringArrayVar(&o.mappings, "vault-secret", nil, "Map a secret id to a Key Vault secret: id=ID,name=NAME[,version=VERSION]")
+	flags.BoolVar(&o.noLeakCheck, "no-leak-check", false, "Do not search the loaded image for the values used")
+	flags.BoolVar(&o.compose, "compose", false, "Build a compose project's services, filling their build.secrets")
+	flags.IntVar(&o.parallel, "vault-parallel", 8, "Key Vault values read at once")
+	return flags
+}
+
+// splitBuildArgs takes docker vault's own flags out of args and leaves the
+// rest, in order, for buildx.
+func splitBuildArgs(ours *pflag.FlagSet, args []string) (rest []string, help bool, err error) {
+	var mine []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		if a == "-h" || a == "--help" {
+			return nil, true, nil
+		}
+		name, _, hasValue := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		f := ours.Lookup(name)
+		if !strings.HasPrefix(a, "--") || f == nil {
+			rest = append(rest, a)
+			continue
+		}
+		mine = append(mine, a)
+		if !hasValue && f.Value.Type() != "bool" && i+1 < len(args) {
+			mine = append(mine, args[i+1])
+			i++
+		}
+	}
+	return rest, false, ours.Parse(mine)
+}
+
+func runBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error {
+	ba := buildx.ParseBuildArgs(o.buildxArgs)
+	if ba.Dockerfile == "-" {
+		return errors.New("docker vault build reads the Dockerfile to find its secret ids: give it as a file (-f PATH), not on stdin")
+	}
+	df, err := os.ReadFile(ba.Dockerfile)
+	if err != nil {
+		return fmt.Errorf("failed to read the Dockerfile: %w", err)
+	}
+	mounts, err := buildx.SecretMounts(df, ba.Target)
+	if err != nil {
+		return fmt.Errorf("%s: %w", ba.Dockerfile, err)
+	}
+	var mappings []buildx.Mapping
+	for _, s := range o.mappings {
+		m, err := buildx.ParseMapping(s)
+		if err != nil {
+			return err
+		}
+		mappings = append(mappings, m)
+	}
+	if _, err := findBuildx(dockerCLI); err != nil {
+		return err
+	}
+	var secrets []buildx.Secret
+	if len(mounts) > 0 {
+		store, err := o.vault.open(ctx, "")
+		if err != nil {
+			return err
+		}
+		var notes []buildx.Note
+		rctx, cancel := o.vault.withTimeout(ctx)
+		secrets, notes, err = buildx.Resolve(rctx, store, mounts, mappings, buildx.UserSecretIDs(o.buildxArgs), o.parallel)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("no build was started: %w", err)
+		}
+		for _, n := range notes {
+			fmt.Fprintln(dockerCLI.Err(), "note:", n)
+		}
+	}
+	defer func() {
+		for _, s := range secrets {
+			clear(s.Value)
+		}
+	}()
+	declares := buildx.DeclaresVersionsArg(df)
+	if len(secrets) > 0 && !declares {
+		fmt.Fprintf(dockerCLI.Err(), "note: declare 'ARG %s' before the RUN steps that use secrets to rebuild them when a secret rotates\n", buildx.VersionsArg)
+	}
+	userArgs := o.buildxArgs
+	iidFile := ba.IIDFile
+	leakCheck := ba.Load && !o.noLeakCheck && len(secrets) > 0
+	if leakCheck && iidFile == "" && len(ba.Tags) == 0 {
+		// The leak check needs to know which image was built.
+		dir, err := os.MkdirTemp("", "docker-vault-build-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		iidFile = filepath.Join(dir, "iid")
+		userArgs = append([]string{"--iidfile", iidFile}, userArgs...)
+	}
+	inv, err := buildx.Prepare(globalArgs(), userArgs, secrets, os.Environ(), declares && len(secrets) > 0)
+	if err != nil {
+		return err
+	}
+	if err := o.runner.Run(ctx, dockerBinary(), inv, dockerCLI.In(), dockerCLI.Out(), dockerCLI.Err()); err != nil {
+		return exitError("docker buildx build", err)
+	}
+	if !leakCheck {
+		return nil
+	}
+	ref := ""
+	if len(ba.Tags) > 0 {
+		ref = ba.Tags[0]
+	} else {
+		b, err := os.ReadFile(iidFile)
+		if err != nil {
+			return fmt.Errorf("leak check: cannot tell which image was built: %w", err)
+		}
+		ref = strings.TrimSpace(string(b))
+	}
+	return leakCheckImage(ctx, dockerCLI.Client(), dockerCLI.Err(), ref, secrets)
+}
+
+func leakCheckImage(ctx context.Context, api client.ImageAPIClient, log io.Writer, ref string, secrets []buildx.Secret) error {
+	start := time.Now()
+	rc, err := api.ImageSave(ctx, []string{ref})
+	if err != nil {
+		return fmt.Errorf("leak check: failed to read image %s: %w", ref, err)
+	}
+	defer rc.Close()
+	counter := &countingReader{r: rc}
+	leaks, err := buildx.Scan(counter, secrets)
+	if err != nil {
+		return fmt.Errorf("leak check: %w", err)
+	}
+	if len(leaks) > 0 {
+		var lines []string
+		for _, l := range leaks {
+			lines = append(lines, "  "+l.String())
+		}
+		return cli.StatusError{StatusCode: 1, Status: fmt.Sprintf("leak check failed: image %s holds secret values:\n%s\nUse RUN --mount=type=secret and do not copy /run/secrets into the image.", ref, strings.Join(lines, "\n"))}
+	}
+	fmt.Fprintf(log, "leak check: %s clean (%d secrets, %.1f MB in %s)\n", ref, len(secrets), float64(counter.n)/1e6, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// findBuildx finds buildx the way the docker CLI finds plugins.
+func findBuildx(dockerCLI command.Cli) (string, error) {
+	p, err := manager.GetPlugin("buildx", dockerCLI, &cobra.Command{})
+	if err != nil {
+		return "", errors.New("docker buildx is not installed: install the docker-buildx-plugin package, or put a docker-buildx binary in ~/.docker/cli-plugins (https://github.com/docker/buildx#installing)")
+	}
+	if p.Err != nil {
+		return "", fmt.Errorf("docker buildx at %s is not usable: %w", p.Path, p.Err)
+	}
+	if versionLess(p.Version, minBuildxVersion) {
+		return "", fmt.Errorf("docker buildx %s is too old (need %s or later for --secret env= sources): upgrade the docker-buildx-plugin", p.Version, minBuildxVersion)
+	}
+	return p.Path, nil
+}
+
+// versionLess compares vMAJOR.MINOR.PATCH versions; anything unparsable is
+// taken as new enough (development builds).
+func versionLess(a, b string) bool {
+	pa, oka := semver(a)
+	pb, okb := semver(b)
+	if !oka || !okb {
+		return false
+	}
+	for i := range pa {
+		if pa[i] != pb[i] {
+			return pa[i] < pb[i]
+		}
+	}
+	return false
+}
+
+func semver(v string) ([3]int, bool) {
+	var out [3]int
+	v = strings.TrimPrefix(v, "v")
+	if i := strings.IndexAny(v, "-+ "); i >= 0 {
+		v = v[:i]
+	}
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 {
+		return out, false
+	}
+	for i, p := range parts {
+		n := 0
+		for _, r := range p {
+			if r < '0' || r > '9' {
+				return out, false
+			}
+			n = n*10 + int(r-'0')
+		}
+		out[i] = n
+	}
+	return out, true
+}
+
+// dockerBinary is the docker CLI that ran the plugin.
+func dockerBinary() string {
+	if bin := os.Getenv(metadata.ReexecEnvvar); bin != "" {
+		return bin
+	}
+	return "docker"
+}

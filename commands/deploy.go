@@ -1,0 +1,193 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+
+	"github.com/docker-vault/docker-vault/mapping"
+	"github.com/docker-vault/docker-vault/swarm"
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli-plugins/metadata"
+	"github.com/docker/cli/cli/command"
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+)
+
+type deployOptions struct {
+	sync             syncOptions
+	stack            string
+	prune            bool
+	resolveImage     string
+	withRegistryAuth bool
+	detach           bool
+	quiet            bool
+}
+
+func newDeployCommand(dockerCLI command.Cli) *cobra.Command {
+	var options deployOptions
+	cmd := &cobra.Command{
+		Use:   "deploy [OPTIONS] STACK",
+		Short: "Sync the project's secrets, then deploy it as a stack that uses their current versions",
+		Long: `Run sync, then 'docker stack deploy' of the same compose files with each external
+secret's name set to its current versioned swarm secret, so that a later deploy never
+reverts a rotation done by sync.`,
+		Args: cli.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			options.stack = args[0]
+			options.detach = !cmd.Flags().Changed("detach") || options.detach
+			return runDeploy(cmd.Context(), dockerCLI, options)
+		},
+	}
+	flags := cmd.Flags()
+	flags.StringArrayVarP(&options.sync.project.files, "compose-file", "c", nil, "Path to a Compose file")
+	flags.StringVar(&options.sync.project.projectDir, "project-directory", "", "Specify an alternate working directory")
+	flags.StringArrayVar(&options.sync.project.envFiles, "env-file", nil, "Specify an alternate environment file")
+	addVaultFlags(flags, &options.sync.vault)
+	addSyncFlags(cmd, &options.sync)
+	flags.BoolVar(&options.prune, "prune", false, "Prune services that are no longer referenced (docker stack deploy)")
+	flags.StringVar(&options.resolveImage, "resolve-image", "", `Query the registry to resolve image digest and supported platforms ("always", "changed", "never") (docker stack deploy)`)
+	flags.BoolVar(&options.withRegistryAuth, "with-registry-auth", false, "Send registry authentication details to Swarm agents (docker stack deploy)")
+	flags.BoolVarP(&options.detach, "detach", "d", true, "Exit immediately instead of waiting for the stack services to converge (docker stack deploy)")
+	flags.BoolVarP(&options.quiet, "quiet", "q", false, "Suppress progress output (docker stack deploy)")
+	_ = flags.MarkHidden("restart")
+	_ = flags.MarkHidden("watch")
+	return cmd
+}
+
+func runDeploy(ctx context.Context, dockerCLI command.Cli, o deployOptions) error {
+	o.sync.project.name = o.stack
+	if o.sync.watch > 0 {
+		return errors.New("deploy does not take --watch: deploy once, then run `docker vault sync --watch`")
+	}
+	p, secrets, store, err := loadSyncTarget(ctx, o.sync.project, o.sync.vault)
+	if err != nil {
+		return err
+	}
+	res, err := syncOnce(ctx, dockerCLI, p, secrets, store, o.sync)
+	if err != nil {
+		if res != nil {
+			_ = printSync(dockerCLI.Err(), "", res)
+		}
+		return err
+	}
+	override, err := renderOverride(secrets, res.Swarm, composeVersion(p.ComposeFiles))
+	if err != nil {
+		return err
+	}
+	if o.sync.dryRun {
+		if err := printSync(dockerCLI.Out(), o.sync.format, res); err != nil {
+			return err
+		}
+		fmt.Fprintf(dockerCLI.Out(), "would run docker stack deploy %s with this override of the external secrets' names:\n%s", o.stack, override)
+		return nil
+	}
+	if err := printSync(dockerCLI.Err(), "", res); err != nil {
+		return err
+	}
+	return stackDeploy(ctx, dockerCLI, p.ComposeFiles, override, o)
+}
+
+// renderOverride is a compose file that only sets the name of each external
+// secret to its current versioned swarm secret. It holds names, never
+// values, and goes to `docker stack deploy -c -` on stdin.
+func renderOverride(secrets []mapping.Secret, plan swarm.Plan, version string) ([]byte, error) {
+	current := map[string]string{}
+	for _, a := range plan.Actions {
+		if a.Kind != swarm.ActionPrune && a.Kind != swarm.ActionError && a.Name != "" {
+			current[a.Secret] = a.Name
+		}
+	}
+	doc := struct {
+		Version string                    `yaml:"version,omitempty"`
+		Secrets map[string]map[string]any `yaml:"secrets"`
+	}{Version: version, Secrets: map[string]map[string]any{}}
+	for _, s := range secrets {
+		if s.Kind != mapping.External {
+			continue
+		}
+		name, ok := current[s.Name]
+		if !ok {
+			return nil, fmt.Errorf("internal error: no swarm secret for %s after sync", s.Key)
+		}
+		doc.Secrets[s.Key] = map[string]any{"external": true, "name": name}
+	}
+	return yaml.Marshal(doc)
+}
+
+// composeVersion is the `version:` the compose files declare, if any:
+// docker stack deploy refuses files whose versions differ, so the override
+// must carry the same.
+func composeVersion(files []string) string {
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var top struct {
+			Version string `yaml:"version"`
+		}
+		if yaml.Unmarshal(b, &top) == nil && top.Version != "" {
+			return top.Version
+		}
+	}
+	return ""
+}
+
+// stackDeploy runs `docker stack deploy` through the docker CLI that ran
+// the plugin, with the same global options (--context, -H, --config ...).
+func stackDeploy(ctx context.Context, dockerCLI command.Cli, files []string, override []byte, o deployOptions) error {
+	bin := os.Getenv(metadata.ReexecEnvvar)
+	if bin == "" {
+		bin = "docker"
+	}
+	args := globalArgs()
+	args = append(args, "stack", "deploy")
+	for _, f := range files {
+		args = append(args, "--compose-file", f)
+	}
+	args = append(args, "--compose-file", "-")
+	if o.prune {
+		args = append(args, "--prune")
+	}
+	if o.resolveImage != "" {
+		args = append(args, "--resolve-image", o.resolveImage)
+	}
+	if o.withRegistryAuth {
+		args = append(args, "--with-registry-auth")
+	}
+	if !o.detach {
+		args = append(args, "--detach=false")
+	}
+	if o.quiet {
+		args = append(args, "--quiet")
+	}
+	args = append(args, o.stack)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdin = bytes.NewReader(override)
+	cmd.Stdout, cmd.Stderr = dockerCLI.Out(), dockerCLI.Err()
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return cli.StatusError{StatusCode: ee.ExitCode(), Status: "docker stack deploy failed"}
+		}
+		return fmt.Errorf("failed to run docker stack deploy: %w", err)
+	}
+	return nil
+}
+
+// globalArgs are the docker CLI's own options the plugin was run with: the
+// arguments before the plugin's name.
+func globalArgs() []string {
+	var out []string
+	for _, a := range os.Args[1:] {
+		if a == "vault" {
+			break
+		}
+		out = append(out, a)
+	}
+	return out
+}

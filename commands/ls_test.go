@@ -1,0 +1,220 @@
+package commands
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/docker-vault/docker-vault/keyvault"
+	"github.com/docker-vault/docker-vault/keyvault/kvtest"
+)
+
+// lsSeed are the emulator's secrets in the ls tests; no test output may
+// contain one of the values.
+var lsSeed = map[string]string{
+	"db-password":  "ls-value-db-9f1c",
+	"prod-api-key": "ls-value-api-77aa",
+	"unrelated":    "ls-value-unrelated-03",
+	"old-token":    "ls-value-old-5e5e",
+}
+
+// startLsEmulator starts an emulator holding lsSeed (old-token disabled)
+// and points the environment at it the way a user's shell would, with
+// nothing in-process: the command takes its production path
+// (DefaultAzureCredential through the managed identity endpoint, TLS
+// verified against SSL_CERT_FILE, challenge check on).
+func startLsEmulator(t *testing.T) *kvtest.Server {
+	t.Helper()
+	s := kvtest.NewServer(t, kvtest.Options{Seed: lsSeed})
+	s.SetEnabled("old-token", false)
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "AZURE_") || strings.HasPrefix(k, "MSI_") || strings.HasPrefix(k, "IDENTITY_") ||
+			strings.EqualFold(k, "NO_PROXY") || strings.EqualFold(k, "HTTP_PROXY") || strings.EqualFold(k, "HTTPS_PROXY") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	assert.NilError(t, s.WriteCA(ca))
+	for _, kv := range s.Env(ca) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	return s
+}
+
+// runLsCommand runs `docker vault ls ARGS` on a real DockerCli and returns
+// what it printed and its error.
+func runLsCommand(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	dockerCLI, out := newTestCLI(t, &fakeClient{})
+	cmd := newLsCommand(dockerCLI)
+	cmd.SetArgs(args)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	err := cmd.Execute()
+	printed := out.String()
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	for _, v := range lsSeed {
+		assert.Check(t, !strings.Contains(printed, v), "output leaks a value")
+		assert.Check(t, !strings.Contains(msg, v), "error leaks a value")
+	}
+	return printed, err
+}
+
+func TestLsTable(t *testing.T) {
+	startLsEmulator(t)
+	out, err := runLsCommand(t)
+	assert.NilError(t, err)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	assert.Assert(t, is.Len(lines, 5), out)
+	assert.Check(t, is.Regexp(`^NAME +STATUS +UPDATED +CONTENT TYPE$`, lines[0]))
+	assert.Check(t, is.Regexp(`^db-password +enabled +\S.* ago +- *$`, lines[1]))
+	assert.Check(t, is.Regexp(`^old-token +disabled +`, lines[2]))
+	assert.Check(t, is.Regexp(`^prod-api-key +enabled +`, lines[3]))
+	assert.Check(t, is.Regexp(`^unrelated +enabled +`, lines[4]))
+
+	out, err = runLsCommand(t, "--format", "table")
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(strings.Split(strings.TrimSpace(out), "\n"), 5))
+}
+
+func TestLsJSONTemplateQuiet(t *testing.T) {
+	startLsEmulator(t)
+	out, err := runLsCommand(t, "--format", "json")
+	assert.NilError(t, err)
+	var rows []lsRow
+	assert.NilError(t, json.Unmarshal([]byte(out), &rows))
+	assert.Assert(t, is.Len(rows, 4))
+	assert.Check(t, is.Equal(rows[0].Name, "db-password"))
+	assert.Check(t, rows[0].Enabled)
+	assert.Check(t, !rows[0].Updated.IsZero())
+	assert.Check(t, is.Equal(rows[1].Name, "old-token"))
+	assert.Check(t, !rows[1].Enabled)
+	assert.Check(t, is.Equal(rows[1].Status, "disabled"))
+	assert.Check(t, !strings.Contains(out, `"version"`), "no version without --versions")
+
+	out, err = runLsCommand(t, "--format", "{{.Name}}={{.Enabled}}")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(out, "db-password=true\nold-token=false\nprod-api-key=true\nunrelated=true\n"))
+
+	out, err = runLsCommand(t, "-q")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(out, "db-password\nold-token\nprod-api-key\nunrelated\n"))
+}
+
+func TestLsComposeProject(t *testing.T) {
+	s := startLsEmulator(t)
+	// The vault comes from the compose file's x-vault url.
+	t.Setenv("DOCKER_VAULT_URL", "")
+	dir := t.TempDir()
+	compose := filepath.Join(dir, "compose.yaml")
+	assert.NilError(t, os.WriteFile(compose, []byte(`
+x-vault:
+  url: `+s.VaultURL()+`
+services:
+  app:
+    image: busybox
+    secrets: [db_password, api_key, smtp.password]
+secrets:
+  db_password:
+    file: ./db_password.txt
+  api_key:
+    external: true
+    x-vault:
+      name: prod-api-key
+  smtp.password:
+    file: ./smtp.txt
+`), 0o600))
+
+	out, err := runLsCommand(t, "-f", compose)
+	assert.NilError(t, err)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	assert.Assert(t, is.Len(lines, 4), out)
+	assert.Check(t, is.Regexp(`^NAME +STATUS +UPDATED +CONTENT TYPE +COMPOSE SECRET$`, lines[0]))
+	assert.Check(t, is.Regexp(`^db-password +enabled +.* +db_password$`, lines[1]))
+	assert.Check(t, is.Regexp(`^prod-api-key +enabled +.* +api_key$`, lines[2]))
+	assert.Check(t, is.Regexp(`^smtp-password +missing +- +- +smtp.password$`, lines[3]))
+
+	out, err = runLsCommand(t, "-f", compose, "--format", "json")
+	assert.NilError(t, err)
+	var rows []lsRow
+	assert.NilError(t, json.Unmarshal([]byte(out), &rows))
+	assert.Assert(t, is.Len(rows, 3))
+	assert.Check(t, is.DeepEqual(rows[2], lsRow{Name: "smtp-password", Status: "missing", Missing: true, ComposeSecrets: []string{"smtp.password"}}))
+
+	out, err = runLsCommand(t, "-f", compose, "-q")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(out, "db-password\nprod-api-key\n"))
+
+	// --vault wins over x-vault.
+	_, err = runLsCommand(t, "-f", compose, "--vault", "http://elsewhere")
+	assert.Check(t, is.ErrorContains(err, "invalid vault in --vault"))
+}
+
+func TestLsVersions(t *testing.T) {
+	s := startLsEmulator(t)
+	first := s.SetSecret("rotated", "ls-rotated-value-1")
+	// Creation times have a one-second resolution.
+	time.Sleep(1100 * time.Millisecond)
+	latest := s.SetSecret("rotated", "ls-rotated-value-2")
+	s.ResetCounts()
+
+	out, err := runLsCommand(t, "--versions")
+	assert.NilError(t, err)
+	assert.Check(t, is.Regexp(`(?m)^NAME +STATUS +VERSION +UPDATED +CONTENT TYPE$`, out))
+	assert.Check(t, is.Regexp(`(?m)^rotated +enabled +`+latest+` `, out))
+	assert.Check(t, !strings.Contains(out, first))
+	assert.Check(t, is.Equal(s.Count(kvtest.RouteListVersions), 5), "one version list per secret")
+	assert.Check(t, is.Equal(s.Count(kvtest.RouteGetSecret), 0), "no value is read")
+	assert.Check(t, !strings.Contains(out, "ls-rotated-value"))
+}
+
+func TestCurrentVersion(t *testing.T) {
+	at := func(sec int64) time.Time { return time.Unix(1700000000+sec, 0) }
+	assert.Check(t, is.Equal(currentVersion(nil), ""))
+	assert.Check(t, is.Equal(currentVersion([]keyvault.SecretProperties{
+		{Version: "a", Created: at(1)}, {Version: "c", Created: at(3)}, {Version: "b", Created: at(2)},
+	}), "c"))
+	// Two versions in the newest second: unknowable from metadata.
+	assert.Check(t, is.Equal(currentVersion([]keyvault.SecretProperties{
+		{Version: "a", Created: at(3)}, {Version: "c", Created: at(1)}, {Version: "b", Created: at(3)},
+	}), ""))
+	// A tie below the newest does not matter.
+	assert.Check(t, is.Equal(currentVersion([]keyvault.SecretProperties{
+		{Version: "a", Created: at(1)}, {Version: "b", Created: at(1)}, {Version: "c", Created: at(2)},
+	}), "c"))
+}
+
+func TestLsErrors(t *testing.T) {
+	s := startLsEmulator(t)
+
+	_, err := runLsCommand(t, "--vault", "http://x")
+	assert.Check(t, is.Error(err, `invalid vault in --vault: vault URL "http://x" must use https: use https://x`))
+
+	_, err = runLsCommand(t, "--credential", "bogus")
+	assert.Check(t, is.ErrorContains(err, `unknown credential "bogus": use one of default, env,`))
+	assert.Check(t, is.DeepEqual(s.Counts(), map[string]int{}), "no request before the options are valid")
+
+	s.SetFaults(kvtest.Faults{Forbidden: []string{"*"}})
+	_, err = runLsCommand(t)
+	assert.Check(t, is.ErrorContains(err, "failed to list secrets from https://emulator.vault.azure.net: access denied (ForbiddenByPolicy): the identity lacks the secrets list permission"))
+
+	s.SetFaults(kvtest.Faults{Latency: 5 * time.Second})
+	start := time.Now()
+	_, err = runLsCommand(t, "--timeout", "300ms")
+	assert.Check(t, is.Error(err, "failed to list secrets from https://emulator.vault.azure.net: timed out after 300ms (--timeout)"))
+	assert.Check(t, time.Since(start) < 3*time.Second, "took %s", time.Since(start))
+
+	_, err = runLsCommand(t, "--timeout", "0s")
+	assert.Check(t, is.Error(err, "invalid --timeout: must be more than 0"))
+}

@@ -1,0 +1,270 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker-vault/docker-vault/keyvault"
+	"github.com/docker-vault/docker-vault/mapping"
+	"github.com/docker-vault/docker-vault/restart"
+	"github.com/docker-vault/docker-vault/secretfile"
+	"github.com/docker-vault/docker-vault/swarm"
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+)
+
+type syncOptions struct {
+	project  projectOptions
+	vault    vaultOptions
+	dryRun   bool
+	format   string
+	wait     bool
+	keep     int
+	adopt    bool
+	parallel int
+	restart  bool
+	watch    time.Duration
+}
+
+func newSyncCommand(dockerCLI command.Cli) *cobra.Command {
+	var options syncOptions
+	cmd := &cobra.Command{
+		Use:   "sync [OPTIONS]",
+		Short: "Make Docker hold the current Key Vault value of every secret the project declares",
+		Long: `Make Docker hold the current Key Vault value of every secret the compose project declares:
+external secrets become versioned swarm secrets (<name>_<version>), rotated by updating the
+services that use them; file secrets are written atomically to their file: paths.`,
+		Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSync(cmd.Context(), dockerCLI, options)
+		},
+	}
+	flags := cmd.Flags()
+	addProjectFlags(flags, &options.project)
+	addVaultFlags(flags, &options.vault)
+	addSyncFlags(cmd, &options)
+	return cmd
+}
+
+func addSyncFlags(cmd *cobra.Command, o *syncOptions) {
+	flags := cmd.Flags()
+	flags.BoolVar(&o.dryRun, "dry-run", false, "Print the plan and change nothing")
+	flags.StringVar(&o.format, "format", "", "Print the plan as 'json'")
+	flags.BoolVar(&o.wait, "wait", false, "Wait for rotated services to converge; fail if an update rolls back or pauses")
+	flags.IntVar(&o.keep, "keep", 1, "Previous versions of each swarm secret to keep")
+	flags.BoolVar(&o.adopt, "adopt", false, "Move services off unmanaged swarm secrets of the same name")
+	flags.IntVar(&o.parallel, "parallel", 8, "Key Vault values read at once")
+	flags.BoolVar(&o.restart, "restart", false, "Restart the Compose containers that use a changed secret file")
+	flags.DurationVar(&o.watch, "watch", 0, "Sync again at this interval (with jitter) until interrupted")
+}
+
+// syncResult is the --format json document.
+type syncResult struct {
+	Vault      string              `json:"vault"`
+	Swarm      swarm.Plan          `json:"swarm"`
+	Files      []secretfile.Change `json:"files"`
+	Containers []string            `json:"restart,omitempty"`
+	Restarted  bool                `json:"restarted,omitempty"`
+	DryRun     bool                `json:"dryRun,omitempty"`
+}
+
+func runSync(ctx context.Context, dockerCLI command.Cli, o syncOptions) error {
+	if o.keep < 0 || o.parallel < 1 {
+		return errors.New("--keep must be 0 or more and --parallel 1 or more")
+	}
+	if o.watch > 0 && o.dryRun {
+		return errors.New("--watch and --dry-run cannot be combined")
+	}
+	p, secrets, store, err := loadSyncTarget(ctx, o.project, o.vault)
+	if err != nil {
+		return err
+	}
+	if o.watch == 0 {
+		res, err := syncOnce(ctx, dockerCLI, p, secrets, store, o)
+		if res != nil {
+			if werr := printSync(dockerCLI.Out(), o.format, res); werr != nil && err == nil {
+				err = werr
+			}
+		}
+		return err
+	}
+	// Watch: one line per change, the plan only when something changed.
+	for {
+		res, err := syncOnce(ctx, dockerCLI, p, secrets, store, o)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			fmt.Fprintf(dockerCLI.Err(), "%s sync failed: %v\n", time.Now().Format(time.RFC3339), err)
+		case res.Swarm.Changes() > 0 || filesChanged(res.Files) > 0:
+			fmt.Fprintf(dockerCLI.Err(), "%s synced: %d swarm changes, %d files\n", time.Now().Format(time.RFC3339), res.Swarm.Changes(), filesChanged(res.Files))
+		}
+		jitter := time.Duration(rand.Int64N(int64(o.watch)/5+1)) - o.watch/10
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(o.watch + jitter):
+		}
+	}
+}
+
+func loadSyncTarget(ctx context.Context, po projectOptions, vo vaultOptions) (*types.Project, []mapping.Secret, keyvault.Store, error) {
+	p, err := po.load(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	secrets, err := mapping.Secrets(p)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if len(secrets) == 0 {
+		return nil, nil, nil, errors.New("the project declares no external or file secrets: run `docker vault migrate` first")
+	}
+	projectURL, err := mapping.VaultURL(p)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	store, err := vo.open(ctx, projectURL)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return p, secrets, store, nil
+}
+
+func syncOnce(ctx context.Context, dockerCLI command.Cli, p *types.Project, secrets []mapping.Secret, store keyvault.Store, o syncOptions) (*syncResult, error) {
+	ctx, cancel := o.vault.withTimeout(ctx)
+	defer cancel()
+	res := &syncResult{Vault: store.VaultURL(), DryRun: o.dryRun, Files: []secretfile.Change{}}
+	var desired []swarm.Desired
+	var files []secretfile.Desired
+	for _, s := range secrets {
+		switch s.Kind {
+		case mapping.External:
+			desired = append(desired, swarm.Desired{Name: s.Name, KVName: s.KVName, Version: s.Version, Consumers: s.Consumers})
+		case mapping.File:
+			files = append(files, secretfile.Desired{Name: s.Key, KVName: s.KVName, Version: s.Version, Path: s.Path})
+		}
+	}
+	if len(desired) > 0 {
+		if err := requireSwarmManager(ctx, dockerCLI.Client()); err != nil {
+			return nil, err
+		}
+		plan, err := swarm.Sync(ctx, dockerCLI.Client(), store, desired, swarm.SyncOptions{
+			PlanOptions:  swarm.PlanOptions{Source: store.VaultURL(), Keep: o.keep, Adopt: o.adopt},
+			ApplyOptions: swarm.ApplyOptions{Wait: o.wait, Log: progressLog(dockerCLI, o)},
+			Parallel:     o.parallel,
+			DryRun:       o.dryRun,
+		})
+		res.Swarm = plan
+		if err != nil {
+			return res, err
+		}
+	}
+	if len(files) > 0 {
+		changes, err := secretfile.Sync(ctx, store, files, secretfile.Options{Parallel: o.parallel, DryRun: o.dryRun, Log: progressLog(dockerCLI, o)})
+		res.Files = changes
+		if err != nil {
+			return res, err
+		}
+		var changed []string
+		for _, c := range changes {
+			if c.Action == "create" || c.Action == "update" {
+				changed = append(changed, c.Path)
+			}
+		}
+		if len(changed) > 0 {
+			names, err := restart.Containers(ctx, dockerCLI.Client(), p.Name, changed, o.restart && !o.dryRun)
+			res.Containers, res.Restarted = names, o.restart && !o.dryRun && len(names) > 0
+			if err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, nil
+}
+
+// progressLog is where apply steps are logged: stderr, so that stdout stays
+// the plan (or JSON) a script reads.
+func progressLog(dockerCLI command.Cli, o syncOptions) io.Writer {
+	if o.dryRun {
+		return io.Discard
+	}
+	return dockerCLI.Err()
+}
+
+func requireSwarmManager(ctx context.Context, api client.SystemAPIClient) error {
+	info, err := api.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return fmt.Errorf("failed to reach the Docker engine: %w", err)
+	}
+	if !info.Info.Swarm.ControlAvailable {
+		return errors.New("external secrets need a swarm manager, and this engine is not one: run `docker swarm init`, or use `file:` secrets for plain Compose")
+	}
+	return nil
+}
+
+func filesChanged(changes []secretfile.Change) int {
+	n := 0
+	for _, c := range changes {
+		if c.Action == "create" || c.Action == "update" {
+			n++
+		}
+	}
+	return n
+}
+
+func printSync(out io.Writer, format string, res *syncResult) error {
+	if format != "" && !strings.EqualFold(format, "json") {
+		return fmt.Errorf("unsupported --format %q: use json", format)
+	}
+	return writeFormatted(out, format, res, func(out io.Writer) error {
+		w := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
+		fmt.Fprintln(w, "SECRET\tACTION\tDOCKER\tVERSION\tDETAIL")
+		for _, a := range res.Swarm.Actions {
+			detail := a.Reason
+			if len(a.Services) > 0 {
+				detail = strings.TrimSpace("services: " + strings.Join(a.Services, ", ") + " " + detail)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Secret, a.Kind, a.Name, short(a.Version), detail)
+		}
+		for _, c := range res.Files {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.Secret, c.Action, c.Path, short(c.Version), c.Reason)
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		changes := res.Swarm.Changes() + filesChanged(res.Files)
+		switch {
+		case res.DryRun:
+			fmt.Fprintf(out, "dry run: %d changes planned, nothing changed\n", changes)
+		case changes == 0:
+			fmt.Fprintln(out, "everything is up to date")
+		default:
+			fmt.Fprintf(out, "%d changes applied\n", changes)
+		}
+		if len(res.Containers) > 0 {
+			if res.Restarted {
+				fmt.Fprintf(out, "restarted: %s\n", strings.Join(res.Containers, ", "))
+			} else {
+				fmt.Fprintf(out, "containers still using the old value (rerun with --restart, or `docker compose up -d --force-recreate`): %s\n", strings.Join(res.Containers, ", "))
+			}
+		}
+		return nil
+	})
+}
+
+func short(v string) string {
+	if len(v) > 8 {
+		return v[:8]
+	}
+	return v
+}

@@ -1,0 +1,182 @@
+package swarm
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	swarmtypes "github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
+)
+
+// ApplyOptions tune Apply.
+type ApplyOptions struct {
+	Source string        // vault URL, for the source label
+	Wait   bool          // wait for rotated services to converge
+	Poll   time.Duration // how often to check while waiting
+	Log    io.Writer     // one line per change; never a value
+}
+
+// Apply carries out a plan. values holds the fetched value of every secret
+// the plan creates, by compose secret name. The order makes a failure at
+// any point safe: secrets are created before any service points at them,
+// and old ones are removed last, only when nothing uses them any more.
+func Apply(ctx context.Context, eng Engine, plan *Plan, services []Service, values map[string][]byte, opts ApplyOptions) error {
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	if opts.Poll == 0 {
+		opts.Poll = 500 * time.Millisecond
+	}
+	for i := range plan.Actions {
+		a := &plan.Actions[i]
+		switch {
+		case (a.Kind == ActionCreate || a.Kind == ActionRotate) && a.ID == "":
+			if err := createSecret(ctx, eng, a, values[a.Secret], opts.Source); err != nil {
+				return err
+			}
+			fmt.Fprintf(opts.Log, "created %s (version %s)\n", a.Name, a.Version)
+		case a.Kind == ActionRelabel:
+			if err := relabel(ctx, eng, a); err != nil {
+				return err
+			}
+			fmt.Fprintf(opts.Log, "relabelled %s\n", a.Name)
+		}
+	}
+	type moved struct{ service, secret string }
+	var rotated []moved
+	for _, a := range plan.Actions {
+		if a.Kind != ActionRotate {
+			continue
+		}
+		for _, name := range a.Services {
+			id := serviceID(services, name)
+			if id == "" {
+				return fmt.Errorf("service %s disappeared during the sync; run it again", name)
+			}
+			if err := repoint(ctx, eng, id, a); err != nil {
+				return err
+			}
+			fmt.Fprintf(opts.Log, "updated service %s to %s\n", name, a.Name)
+			rotated = append(rotated, moved{id, a.ID})
+		}
+	}
+	if opts.Wait {
+		for _, m := range rotated {
+			if err := waitConverged(ctx, eng, m.service, m.secret, opts.Poll); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range plan.Actions {
+		a := &plan.Actions[i]
+		if a.Kind != ActionPrune {
+			continue
+		}
+		user, err := secretInUse(ctx, eng, a.ID)
+		if err != nil {
+			return err
+		}
+		if user != "" {
+			a.Kind, a.Reason = ActionUnchanged, "kept: still used by "+user+"; a later sync removes it"
+			fmt.Fprintf(opts.Log, "kept %s: still used by %s\n", a.Name, user)
+			continue
+		}
+		if _, err := eng.SecretRemove(ctx, a.ID, client.SecretRemoveOptions{}); err != nil {
+			return fmt.Errorf("failed to remove swarm secret %s: %w", a.Name, err)
+		}
+		fmt.Fprintf(opts.Log, "removed %s\n", a.Name)
+	}
+	return nil
+}
+
+func labels(a *Action, source string) map[string]string {
+	return map[string]string{
+		LabelManaged: "true",
+		LabelSecret:  a.Secret,
+		LabelVersion: a.Version,
+		LabelSource:  source,
+		LabelUpdated: strconv.FormatInt(a.Updated, 10),
+	}
+}
+
+func createSecret(ctx context.Context, eng Engine, a *Action, value []byte, source string) error {
+	if value == nil {
+		return fmt.Errorf("internal error: no value was read for %s", a.Secret)
+	}
+	res, err := eng.SecretCreate(ctx, client.SecretCreateOptions{Spec: swarmtypes.SecretSpec{
+		Annotations: swarmtypes.Annotations{Name: a.Name, Labels: labels(a, source)},
+		Data:        value,
+	}})
+	if err != nil {
+		// The engine's error names the secret, never its data.
+		return fmt.Errorf("failed to create swarm secret %s: %w", a.Name, err)
+	}
+	a.ID = res.ID
+	return nil
+}
+
+func relabel(ctx context.Context, eng Engine, a *Action) error {
+	cur, err := eng.SecretInspect(ctx, a.ID, client.SecretInspectOptions{})
+	if err != nil {
+		return fmt.Errorf("failed to inspect swarm secret %s: %w", a.Name, err)
+	}
+	spec := cur.Secret.Spec
+	spec.Labels[LabelUpdated] = strconv.FormatInt(a.Updated, 10)
+	if _, err := eng.SecretUpdate(ctx, a.ID, client.SecretUpdateOptions{Version: cur.Secret.Version, Spec: spec}); err != nil {
+		return fmt.Errorf("failed to update the labels of swarm secret %s: %w", a.Name, err)
+	}
+	return nil
+}
+
+// repoint moves a service's references from the secrets a replaces to the
+// new one, keeping each reference's target, uid, gid and mode. The update
+// goes through the service's own update config.
+func repoint(ctx context.Context, eng Engine, serviceID string, a Action) error {
+	old := map[string]bool{}
+	for _, id := range a.Replaces {
+		old[id] = true
+	}
+	for attempt := 0; ; attempt++ {
+		res, err := eng.ServiceInspect(ctx, serviceID, client.ServiceInspectOptions{})
+		if err != nil {
+			return fmt.Errorf("failed to inspect service %s: %w", serviceID, err)
+		}
+		spec := res.Service.Spec
+		cs := spec.TaskTemplate.ContainerSpec
+		if cs == nil {
+			return nil
+		}
+		changed := false
+		for _, r := range cs.Secrets {
+			if old[r.SecretID] {
+				r.SecretID, r.SecretName = a.ID, a.Name
+				changed = true
+			}
+		}
+		if !changed {
+			return nil
+		}
+		_, err = eng.ServiceUpdate(ctx, serviceID, client.ServiceUpdateOptions{Version: res.Service.Version, Spec: spec})
+		if err == nil {
+			return nil
+		}
+		// Another writer updated the service between inspect and update:
+		// read it again, a few times.
+		if attempt >= 3 || !strings.Contains(err.Error(), "out of sequence") {
+			return fmt.Errorf("failed to update service %s: %w", spec.Name, err)
+		}
+	}
+}
+
+func serviceID(services []Service, name string) string {
+	for _, s := range services {
+		if s.Name == name {
+			return s.ID
+		}
+	}
+	return ""
+}

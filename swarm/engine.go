@@ -1,0 +1,170 @@
+package swarm
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	swarmtypes "github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
+)
+
+// Engine is the part of the Engine API a sync uses.
+type Engine interface {
+	SecretList(ctx context.Context, options client.SecretListOptions) (client.SecretListResult, error)
+	SecretCreate(ctx context.Context, options client.SecretCreateOptions) (client.SecretCreateResult, error)
+	SecretInspect(ctx context.Context, id string, options client.SecretInspectOptions) (client.SecretInspectResult, error)
+	SecretUpdate(ctx context.Context, id string, options client.SecretUpdateOptions) (client.SecretUpdateResult, error)
+	SecretRemove(ctx context.Context, id string, options client.SecretRemoveOptions) (client.SecretRemoveResult, error)
+	ServiceList(ctx context.Context, options client.ServiceListOptions) (client.ServiceListResult, error)
+	ServiceInspect(ctx context.Context, serviceID string, options client.ServiceInspectOptions) (client.ServiceInspectResult, error)
+	ServiceUpdate(ctx context.Context, serviceID string, options client.ServiceUpdateOptions) (client.ServiceUpdateResult, error)
+	TaskList(ctx context.Context, options client.TaskListOptions) (client.TaskListResult, error)
+}
+
+// ObserveSecrets lists the swarm's secrets once and sorts them into managed
+// and unmanaged.
+func ObserveSecrets(ctx context.Context, eng Engine) (Observed, error) {
+	res, err := eng.SecretList(ctx, client.SecretListOptions{})
+	if err != nil {
+		return Observed{}, fmt.Errorf("failed to list swarm secrets: %w", err)
+	}
+	obs := Observed{Unmanaged: map[string]string{}}
+	for _, s := range res.Items {
+		l := s.Spec.Labels
+		if l[LabelManaged] != "true" {
+			obs.Unmanaged[s.Spec.Name] = s.ID
+			continue
+		}
+		updated, _ := strconv.ParseInt(l[LabelUpdated], 10, 64)
+		obs.Managed = append(obs.Managed, Managed{
+			ID:      s.ID,
+			Name:    s.Spec.Name,
+			Secret:  l[LabelSecret],
+			Version: l[LabelVersion],
+			Source:  l[LabelSource],
+			Updated: updated,
+			Created: s.CreatedAt,
+		})
+	}
+	return obs, nil
+}
+
+// ObserveServices lists the services and the secrets their specs reference.
+func ObserveServices(ctx context.Context, eng Engine) ([]Service, error) {
+	res, err := eng.ServiceList(ctx, client.ServiceListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("failed to list services: %w", err)
+	}
+	var out []Service
+	for _, s := range res.Items {
+		svc := Service{ID: s.ID, Name: s.Spec.Name}
+		if cs := s.Spec.TaskTemplate.ContainerSpec; cs != nil {
+			for _, r := range cs.Secrets {
+				svc.Secrets = append(svc.Secrets, SecretRef{SecretID: r.SecretID, SecretName: r.SecretName})
+			}
+		}
+		out = append(out, svc)
+	}
+	return out, nil
+}
+
+// secretInUse tells whether a service spec or a task that is not yet shut
+// down still references the secret.
+func secretInUse(ctx context.Context, eng Engine, id string) (string, error) {
+	services, err := ObserveServices(ctx, eng)
+	if err != nil {
+		return "", err
+	}
+	if users := usedBy(services, id); len(users) > 0 {
+		return "service " + users[0], nil
+	}
+	tasks, err := eng.TaskList(ctx, client.TaskListOptions{})
+	if err != nil {
+		return "", fmt.Errorf("failed to list tasks: %w", err)
+	}
+	for _, t := range tasks.Items {
+		switch t.Status.State {
+		case swarmtypes.TaskStateComplete, swarmtypes.TaskStateShutdown, swarmtypes.TaskStateFailed,
+			swarmtypes.TaskStateRejected, swarmtypes.TaskStateRemove, swarmtypes.TaskStateOrphaned:
+			continue // its container is gone or going: the secret is no longer mounted
+		}
+		if cs := t.Spec.ContainerSpec; cs != nil {
+			for _, r := range cs.Secrets {
+				if r.SecretID == id {
+					return "task " + shortID(t.ID), nil
+				}
+			}
+		}
+	}
+	return "", nil
+}
+
+// waitConverged waits until a service runs on the secret newID: its update
+// completed (a rollback or a pause is an error), every task meant to run is
+// running with newID, and no older task is still running. Right after an
+// update the engine may not have set UpdateStatus yet, so the tasks decide.
+func waitConverged(ctx context.Context, eng Engine, serviceID, newID string, poll time.Duration) error {
+	for {
+		res, err := eng.ServiceInspect(ctx, serviceID, client.ServiceInspectOptions{})
+		if err != nil {
+			return fmt.Errorf("failed to inspect service %s: %w", serviceID, err)
+		}
+		name := res.Service.Spec.Name
+		done := true
+		if st := res.Service.UpdateStatus; st != nil {
+			switch st.State {
+			case swarmtypes.UpdateStateRollbackStarted, swarmtypes.UpdateStateRollbackCompleted, swarmtypes.UpdateStateRollbackPaused:
+				return fmt.Errorf("update of service %s rolled back: %s", name, st.Message)
+			case swarmtypes.UpdateStatePaused:
+				return fmt.Errorf("update of service %s paused: %s", name, st.Message)
+			case swarmtypes.UpdateStateUpdating:
+				done = false
+			}
+		}
+		if done {
+			converged, err := tasksConverged(ctx, eng, serviceID, newID)
+			if err != nil {
+				return err
+			}
+			if converged {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for service %s to converge: %w", name, context.Cause(ctx))
+		case <-time.After(poll):
+		}
+	}
+}
+
+func tasksConverged(ctx context.Context, eng Engine, serviceID, newID string) (bool, error) {
+	tasks, err := eng.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("service", serviceID)})
+	if err != nil {
+		return false, fmt.Errorf("failed to list tasks: %w", err)
+	}
+	running := 0
+	for _, t := range tasks.Items {
+		uses := false
+		if cs := t.Spec.ContainerSpec; cs != nil {
+			for _, r := range cs.Secrets {
+				uses = uses || r.SecretID == newID
+			}
+		}
+		active := t.Status.State == swarmtypes.TaskStateRunning || t.Status.State == swarmtypes.TaskStateStarting
+		switch {
+		case t.DesiredState == swarmtypes.TaskStateRunning && (!active || !uses):
+			if t.Status.State == swarmtypes.TaskStateFailed || t.Status.State == swarmtypes.TaskStateRejected {
+				continue // replaced by a new task; the update status reports real failures
+			}
+			return false, nil
+		case t.DesiredState != swarmtypes.TaskStateRunning && active:
+			return false, nil // an old task is still stopping
+		case active:
+			running++
+		}
+	}
+	return running > 0, nil
+}

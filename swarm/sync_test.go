@@ -1,0 +1,204 @@
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/docker-vault/docker-vault/internal/kvfake"
+	swarmtypes "github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+	"gotest.tools/v3/poll"
+)
+
+// These tests run against the real engine of the test bed (a single-node
+// swarm, see scripts/testbed.sh): the plan logic is covered by plan_test.go,
+// here what matters is what the engine accepts.
+
+// countingEngine counts Engine API calls and can fail one method on its
+// n-th call.
+type countingEngine struct {
+	Engine
+	calls      atomic.Int64
+	creates    atomic.Int64
+	failCreate int64
+}
+
+func (c *countingEngine) SecretList(ctx context.Context, o client.SecretListOptions) (client.SecretListResult, error) {
+	c.calls.Add(1)
+	return c.Engine.SecretList(ctx, o)
+}
+
+func (c *countingEngine) SecretCreate(ctx context.Context, o client.SecretCreateOptions) (client.SecretCreateResult, error) {
+	c.calls.Add(1)
+	if n := c.creates.Add(1); c.failCreate > 0 && n == c.failCreate {
+		return client.SecretCreateResult{}, errors.New("injected failure")
+	}
+	return c.Engine.SecretCreate(ctx, o)
+}
+
+func (c *countingEngine) ServiceList(ctx context.Context, o client.ServiceListOptions) (client.ServiceListResult, error) {
+	c.calls.Add(1)
+	return c.Engine.ServiceList(ctx, o)
+}
+
+func engineForTest(t *testing.T) *countingEngine {
+	t.Helper()
+	c, err := client.New(client.FromEnv)
+	assert.NilError(t, err)
+	t.Cleanup(func() { c.Close() })
+	info, err := c.Info(context.Background(), client.InfoOptions{})
+	assert.NilError(t, err)
+	assert.Assert(t, info.Info.Swarm.ControlAvailable, "the engine is not a swarm manager: run `make testbed`")
+	return &countingEngine{Engine: c}
+}
+
+// cleanupManaged removes every managed secret and service the test made.
+func cleanupManaged(t *testing.T, eng Engine, prefix string) {
+	t.Cleanup(func() {
+		ctx := context.Background()
+		svcs, _ := eng.ServiceList(ctx, client.ServiceListOptions{})
+		for _, s := range svcs.Items {
+			if strings.HasPrefix(s.Spec.Name, prefix) {
+				_, _ = eng.(interface {
+					ServiceRemove(context.Context, string, client.ServiceRemoveOptions) (client.ServiceRemoveResult, error)
+				}).ServiceRemove(ctx, s.ID, client.ServiceRemoveOptions{})
+			}
+		}
+		poll.WaitOn(t, func(poll.LogT) poll.Result {
+			secs, _ := eng.SecretList(ctx, client.SecretListOptions{})
+			left := 0
+			for _, s := range secs.Items {
+				if strings.HasPrefix(s.Spec.Name, prefix) {
+					if _, err := eng.SecretRemove(ctx, s.ID, client.SecretRemoveOptions{}); err != nil {
+						left++
+					}
+				}
+			}
+			if left > 0 {
+				return poll.Continue("%d secrets still in use", left)
+			}
+			return poll.Success()
+		}, poll.WithTimeout(60*time.Second))
+	})
+}
+
+func uniquePrefix() string { return fmt.Sprintf("vt%d", time.Now().UnixNano()%1e9) }
+
+func TestSyncCreateNoopRotatePrune(t *testing.T) {
+	ctx := context.Background()
+	eng := engineForTest(t)
+	p := uniquePrefix()
+	cleanupManaged(t, eng.Engine, p)
+	store := kvfake.New()
+	store.Put("db-password", "value-one-"+p)
+	desired := []Desired{{Name: p + "_db", KVName: "db-password"}}
+	opts := SyncOptions{PlanOptions: PlanOptions{Source: store.URL, Keep: 0}, ApplyOptions: ApplyOptions{Wait: true, Poll: 200 * time.Millisecond}}
+
+	plan, err := Sync(ctx, eng, store, desired, opts)
+	assert.NilError(t, err)
+	assert.Equal(t, plan.Actions[0].Kind, ActionCreate)
+	first := plan.Actions[0]
+
+	// A service uses it, the way a stack deployed by `docker vault deploy` would.
+	svc, err := eng.Engine.(*client.Client).ServiceCreate(ctx, client.ServiceCreateOptions{Spec: swarmtypes.ServiceSpec{
+		Annotations: swarmtypes.Annotations{Name: p + "_web"},
+		TaskTemplate: swarmtypes.TaskSpec{ContainerSpec: &swarmtypes.ContainerSpec{
+			Image:   "docker-vault-test/busybox:1",
+			Command: []string{"sleep", "600"},
+			Secrets: []*swarmtypes.SecretReference{{SecretID: first.ID, SecretName: first.Name,
+				File: &swarmtypes.SecretReferenceFileTarget{Name: "db_password", UID: "0", GID: "0", Mode: 0o400}}},
+		}},
+	}})
+	assert.NilError(t, err)
+
+	// Nothing changed: one Key Vault list, no value read, one secret list.
+	store.ResetCounts()
+	eng.calls.Store(0)
+	plan, err = Sync(ctx, eng, store, desired, opts)
+	assert.NilError(t, err)
+	assert.Equal(t, plan.String(), "unchanged "+p+"_db -> "+first.Name+"\n")
+	assert.Check(t, is.Equal(store.Lists, 1))
+	assert.Check(t, is.Equal(store.Gets, 0))
+	assert.Check(t, is.Equal(eng.calls.Load(), int64(1)))
+
+	// Rotate: a new secret, the service moved onto it with the same file
+	// target, the old one pruned once nothing uses it.
+	store.Put("db-password", "value-two-"+p)
+	plan, err = Sync(ctx, eng, store, desired, opts)
+	assert.NilError(t, err)
+	assert.Equal(t, plan.Actions[0].Kind, ActionRotate)
+	assert.DeepEqual(t, plan.Actions[0].Services, []string{p + "_web"})
+	second := plan.Actions[0]
+	insp, err := eng.ServiceInspect(ctx, svc.ID, client.ServiceInspectOptions{})
+	assert.NilError(t, err)
+	refs := insp.Service.Spec.TaskTemplate.ContainerSpec.Secrets
+	assert.Assert(t, is.Len(refs, 1))
+	assert.Check(t, is.Equal(refs[0].SecretID, second.ID))
+	assert.Check(t, is.Equal(refs[0].File.Name, "db_password"))
+	assert.Check(t, is.Equal(refs[0].File.Mode, os.FileMode(0o400)))
+
+	// The old version goes once its task is gone (this sync, or the next).
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		if _, err := Sync(ctx, eng, store, desired, opts); err != nil {
+			return poll.Error(err)
+		}
+		if _, err := eng.SecretInspect(ctx, first.ID, client.SecretInspectOptions{}); err == nil {
+			return poll.Continue("old version still present")
+		}
+		return poll.Success()
+	}, poll.WithTimeout(60*time.Second), poll.WithDelay(time.Second))
+
+	// Labels carry versions, never a value or its digest.
+	sec, err := eng.SecretInspect(ctx, second.ID, client.SecretInspectOptions{})
+	assert.NilError(t, err)
+	sum := sha256.Sum256([]byte("value-two-" + p))
+	for k, v := range sec.Secret.Spec.Labels {
+		assert.Check(t, !strings.Contains(v, "value-two"), k)
+		assert.Check(t, !strings.Contains(v, hex.EncodeToString(sum[:8])), k)
+	}
+	assert.Check(t, is.Equal(sec.Secret.Spec.Labels[LabelVersion], second.Version))
+}
+
+func TestSyncFailureHalfwayConverges(t *testing.T) {
+	ctx := context.Background()
+	eng := engineForTest(t)
+	p := uniquePrefix()
+	cleanupManaged(t, eng.Engine, p)
+	store := kvfake.New()
+	var desired []Desired
+	for i := range 4 {
+		kv := fmt.Sprintf("s%d", i)
+		store.Put(kv, "v-"+kv+p)
+		desired = append(desired, Desired{Name: fmt.Sprintf("%s_s%d", p, i), KVName: kv})
+	}
+	opts := SyncOptions{PlanOptions: PlanOptions{Source: store.URL, Keep: 1}}
+
+	eng.failCreate = 3
+	_, err := Sync(ctx, eng, store, desired, opts)
+	assert.Check(t, is.ErrorContains(err, "injected failure"))
+
+	eng.failCreate = 0
+	var log bytes.Buffer
+	opts.Log = &log
+	plan, err := Sync(ctx, eng, store, desired, opts)
+	assert.NilError(t, err)
+	kinds := map[ActionKind]int{}
+	for _, a := range plan.Actions {
+		kinds[a.Kind]++
+	}
+	assert.DeepEqual(t, kinds, map[ActionKind]int{ActionUnchanged: 2, ActionCreate: 2})
+	plan, err = Sync(ctx, eng, store, desired, opts)
+	assert.NilError(t, err)
+	assert.Equal(t, plan.Changes(), 0)
+}
