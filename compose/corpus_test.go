@@ -1,0 +1,256 @@
+package compose
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+// corpusDir is shared/corpus beside the clone (CI puts shared/ there).
+func corpusDir(t testing.TB) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", "..", "shared", "corpus"))
+	assert.NilError(t, err)
+	_, err = os.Stat(filepath.Join(dir, "expected.tsv"))
+	assert.NilError(t, err, "the corpus is expected in shared/corpus beside the repository")
+	return dir
+}
+
+type corpusRow struct {
+	id, file, service, variable, secret, source, fileSupport string
+	line                                                     int
+}
+
+func (r corpusRow) String() string {
+	return fmt.Sprintf("expected.tsv:%d %s %s %s %s", r.line, r.id, r.service, r.variable, r.secret)
+}
+
+func readExpected(t *testing.T, dir string) []corpusRow {
+	f, err := os.Open(filepath.Join(dir, "expected.tsv"))
+	assert.NilError(t, err)
+	defer f.Close()
+	rd := csv.NewReader(f)
+	rd.Comma = '\t'
+	rd.LazyQuotes = true
+	rd.FieldsPerRecord = -1
+	recs, err := rd.ReadAll()
+	assert.NilError(t, err)
+	var rows []corpusRow
+	for i, r := range recs[1:] {
+		assert.Assert(t, len(r) >= 8, "expected.tsv:%d has %d fields", i+2, len(r))
+		rows = append(rows, corpusRow{id: r[0], file: r[1], service: r[2], variable: r[3], secret: r[4], source: r[5], fileSupport: r[7], line: i + 2})
+	}
+	return rows
+}
+
+// corpusLoad is one way a corpus project is loaded: the -f files (nil for
+// default discovery) and, when docker compose itself rejects the project,
+// the error expected instead.
+type corpusLoad struct {
+	files []string
+	err   string
+}
+
+// corpusLoads says how each project is loaded when default discovery is
+// not how its files are meant to be used (several top-level files), or
+// when docker compose itself rejects the project.
+var corpusLoads = map[string][]corpusLoad{
+	"29-cg-full-example":    {{files: []string{"full-example.yml"}}},
+	"30-cg-include-extends": {{files: []string{"compose-include.yaml"}}, {files: []string{"compose-test-extends.yaml"}}},
+	"31-cg-extends-reset": {
+		{files: []string{"reset.yaml"}},
+		// base.yaml declares a null service (nil:), which compose-go (and
+		// so docker compose) refuses; the tool must fail cleanly.
+		{files: []string{"base.yaml"}, err: "services.nil must be a mapping"},
+	},
+	// The .env names COMPOSE_FILE=compose-with-env-file.yaml for discovery.
+	"32-cg-env-files": {{}, {files: []string{"compose-with-env-files.yaml"}}},
+	// serviceB's env_file is /doesnotexist/.env, required: docker compose
+	// config fails the same way. The tool must fail cleanly, not crash.
+	"33-dc-env-file-missing": {{err: "/doesnotexist/.env"}},
+}
+
+// corpusNoConsistency are projects loaded as `docker compose config
+// --no-consistency` would, because docker compose rejects them as written:
+// the yourls example uses a volume (db) it never declares, and compose-go's
+// full-example fixture sets both network_mode and networks (compose-go's
+// own tests load it without the consistency check).
+var corpusNoConsistency = map[string]bool{"22-dl-yourls": true, "29-cg-full-example": true}
+
+// corpusAllowMiss documents yes rows the tool cannot find; each needs a
+// reason. Empty: every yes row is found.
+var corpusAllowMiss = map[string]string{}
+
+func loadCorpus(t *testing.T, dir string) map[string][]Finding {
+	entries, err := os.ReadDir(dir)
+	assert.NilError(t, err)
+	out := map[string][]Finding{}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		id := e.Name()[:2]
+		loads, ok := corpusLoads[e.Name()]
+		if !ok {
+			loads = []corpusLoad{{}}
+		}
+		for _, l := range loads {
+			files := l.files
+			p, err := Load(context.Background(), LoadOptions{
+				Files:         files,
+				WorkingDir:    filepath.Join(dir, e.Name()),
+				NoConsistency: corpusNoConsistency[e.Name()],
+			})
+			if l.err != "" {
+				assert.ErrorContains(t, err, l.err, e.Name())
+				continue
+			}
+			assert.NilError(t, err, e.Name())
+			r, err := Detect(p, DetectOptions{})
+			assert.NilError(t, err, e.Name())
+			out[id] = append(out[id], r.Findings...)
+			if os.Getenv("COMPOSE_CORPUS_DUMP") != "" {
+				var b strings.Builder
+				r.WriteTable(&b, true)
+				t.Logf("%s %v\n%s", e.Name(), files, b.String())
+			}
+		}
+	}
+	return out
+}
+
+// rowMatches reports whether a finding is the one an expected row judges.
+func rowMatches(r corpusRow, f Finding) bool {
+	switch {
+	case strings.HasSuffix(r.service, " (healthcheck)"):
+		return f.Service == strings.TrimSuffix(r.service, " (healthcheck)") && f.Source.Kind == SourceHealthcheck
+	case r.service == "<Dockerfile>":
+		return f.Source.Kind == SourceDockerfile && f.Variable == r.variable
+	}
+	if f.Source.Kind == SourceDockerfile || f.Source.Kind == SourceHealthcheck || f.Source.Kind == SourceCommand || f.Source.Kind == SourceBuildArg {
+		return false
+	}
+	return f.Service == r.service && f.Variable == r.variable
+}
+
+func flagged(f Finding) bool { return f.Action == ActionMigrate || f.Action == ActionReport }
+
+var fileVarRE = regexp.MustCompile(`[A-Za-z0-9_]+__?FILE\b`)
+
+// TestCorpus scores Detect on the 35 real projects against the human
+// judgment in expected.tsv: every yes row must be migrated or reported with
+// a reason, no no/file-ref row may be, and nothing the judgment does not
+// call a secret may be flagged either.
+func TestCorpus(t *testing.T) {
+	dir := corpusDir(t)
+	rows := readExpected(t, dir)
+	found := loadCorpus(t, dir)
+
+	yes, hit, fp := 0, 0, 0
+	explained := map[string]map[int]bool{} // flagged findings a yes/ambiguous row accounts for
+	for _, r := range rows {
+		fs := found[r.id]
+		var match []int
+		for i, f := range fs {
+			if rowMatches(r, f) {
+				match = append(match, i)
+			}
+		}
+		if explained[r.id] == nil {
+			explained[r.id] = map[int]bool{}
+		}
+		switch r.secret {
+		case "yes":
+			yes++
+			ok := false
+			for _, i := range match {
+				if flagged(fs[i]) && fs[i].Reason != "" {
+					ok = true
+					explained[r.id][i] = true
+				}
+			}
+			if ok {
+				hit++
+			} else if why, allowed := corpusAllowMiss[r.String()]; allowed {
+				t.Logf("allowed miss %s: %s", r, why)
+				hit++
+			} else {
+				t.Errorf("missed %s (%d findings matched)", r, len(match))
+			}
+		case "ambiguous":
+			for _, i := range match {
+				explained[r.id][i] = true
+			}
+		case "no", "file-ref":
+			for _, i := range match {
+				if flagged(fs[i]) {
+					fp++
+					t.Errorf("false positive %s: %s", r, fs[i])
+				}
+				if r.secret == "file-ref" {
+					assert.Check(t, is.Equal(fs[i].Verdict, VerdictFileRef), r.String())
+				}
+			}
+		}
+		checkFileSupport(t, r, fs, match)
+	}
+	// A flagged finding no yes/ambiguous row accounts for is a false
+	// positive too, even where expected.tsv has no row for it.
+	ids := make([]string, 0, len(found))
+	for id := range found {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		for i, f := range found[id] {
+			if flagged(f) && !explained[id][i] {
+				fp++
+				t.Errorf("false positive (no row) %s: %s", id, f)
+			}
+		}
+	}
+	recall := 100 * float64(hit) / float64(yes)
+	t.Logf("corpus: %d yes rows, recall %.1f%%, false positives %d", yes, recall, fp)
+	assert.Check(t, yes > 0)
+	assert.Check(t, is.Equal(hit, yes), "recall below 100%%")
+	assert.Check(t, is.Equal(fp, 0))
+}
+
+// checkFileSupport compares the file variable chosen with expected.tsv's
+// file_support column where the column is definite: "X_FILE (...)" means
+// migrate through X_FILE, "none ..." means report.
+func checkFileSupport(t *testing.T, r corpusRow, fs []Finding, match []int) {
+	t.Helper()
+	if r.secret != "yes" || len(match) == 0 || r.service == "<Dockerfile>" || strings.Contains(r.service, "(") {
+		return
+	}
+	col := r.fileSupport
+	if strings.Contains(col, "verify") || strings.Contains(col, "likely") {
+		return
+	}
+	want := ""
+	for _, m := range fileVarRE.FindAllString(col, -1) {
+		if m == r.variable+"_FILE" || m == r.variable+"__FILE" {
+			want = m
+		}
+	}
+	for _, i := range match {
+		f := fs[i]
+		switch {
+		case want != "":
+			assert.Check(t, is.Equal(f.Action, ActionMigrate), "%s: %s", r, f.Reason)
+			assert.Check(t, is.Equal(f.FileVariable, want), r.String())
+		case strings.HasPrefix(col, "none"):
+			assert.Check(t, is.Equal(f.Action, ActionReport), "%s: %s", r, f.Reason)
+		}
+	}
+}

@@ -1,0 +1,662 @@
+// Package compose loads a Compose project the way `docker compose` does and
+// finds the secrets it holds in environment variables.
+//
+// compose-go gives the final model (what a container will get) but forgets
+// where each value was written. A migration has to edit those places, so
+// Load also keeps the raw YAML (yaml.v3 nodes, anchors and merge keys
+// resolved when walked) of every compose file read, included and extended
+// ones too, and the bytes of every env file, and Detect traces each
+// variable back to the file, line and column that set it.
+package compose
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/consts"
+	"github.com/compose-spec/compose-go/v2/dotenv"
+	"github.com/compose-spec/compose-go/v2/errdefs"
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+	yaml "go.yaml.in/yaml/v3"
+	yaml4 "go.yaml.in/yaml/v4"
+)
+
+// LoadOptions are the inputs `docker compose` takes to find a project.
+type LoadOptions struct {
+	// Files are the -f files, relative to WorkingDir. Empty means COMPOSE_FILE,
+	// then compose.yaml, compose.yml, docker-compose.yml, docker-compose.yaml
+	// (and the matching override file) in the project directory or a parent.
+	Files []string
+	// ProjectDir is --project-directory; empty means the directory of the
+	// first compose file.
+	ProjectDir string
+	// EnvFiles are the --env-file files; empty means <project dir>/.env when
+	// it exists (unless COMPOSE_DISABLE_ENV_FILE is true).
+	EnvFiles []string
+	// Profiles are the --profile values; empty means COMPOSE_PROFILES.
+	Profiles []string
+	// ProjectName is -p; empty means COMPOSE_PROJECT_NAME, the name: of the
+	// compose files, then the project directory's name.
+	ProjectName string
+	// WorkingDir is the directory relative paths are taken from (the
+	// process's working directory); empty means the current one.
+	WorkingDir string
+	// NoConsistency is `docker compose config --no-consistency`: references
+	// to undeclared volumes, networks, secrets or configs are not errors.
+	NoConsistency bool
+	// Environ is the process environment as KEY=VALUE strings. It is passed
+	// in, never read from os here, so tests and callers decide what the
+	// shell holds.
+	Environ []string
+}
+
+// FileRole says why a compose file was read.
+type FileRole string
+
+const (
+	RoleMain    FileRole = "main"    // a -f file, COMPOSE_FILE or a discovered one
+	RoleInclude FileRole = "include" // named by an include: entry
+	RoleExtends FileRole = "extends" // named by extends.file
+)
+
+// File is one compose file read to build the project.
+type File struct {
+	// Path is absolute.
+	Path string   `json:"path"`
+	Role FileRole `json:"role"`
+	// Dir is the directory the relative paths written in this file resolve
+	// against, as compose-go resolves them: the project directory for main
+	// files, the included project's directory for included ones, the file's
+	// own directory for extends bases.
+	Dir string `json:"dir"`
+	// Content is the file as read; Docs its YAML documents (usually one).
+	// Both may hold secret values.
+	Content []byte       `json:"-"`
+	Docs    []*yaml.Node `json:"-"`
+
+	// env is the environment this file is interpolated with: the project's,
+	// plus an include's own env files.
+	env types.Mapping
+	// envSources are the env files behind env, lowest precedence first.
+	envSources []*EnvFile
+	includes   []*File
+}
+
+// EnvFileKind says how an env file came into the project.
+type EnvFileKind string
+
+const (
+	EnvDotEnv  EnvFileKind = "dotenv"   // the default <project dir>/.env
+	EnvFlag    EnvFileKind = "env-file" // --env-file
+	EnvInclude EnvFileKind = "include"  // an include: entry's env_file or its project's .env
+	EnvService EnvFileKind = "env_file" // a service's env_file:
+)
+
+// EnvFile is one env file read.
+type EnvFile struct {
+	Path string      `json:"path"`
+	Kind EnvFileKind `json:"kind"`
+	// Missing: an env_file with required: false that does not exist.
+	Missing bool   `json:"missing,omitempty"`
+	Content []byte `json:"-"`
+
+	// values holds what this file alone defines; keys where each is written.
+	values map[string]string
+	keys   map[string]envKey
+}
+
+// Project is a loaded Compose project plus what compose-go does not keep:
+// which files were read and their bytes.
+type Project struct {
+	// Compose is compose-go's model: interpolated, merged, env_file resolved
+	// into each service's Environment, profiles applied.
+	Compose *types.Project `json:"-"`
+	// Files are the compose files read: the main ones in -f order, then the
+	// included and extended ones in the order they were found.
+	Files []*File `json:"files"`
+	// EnvFiles are the env files read: the project's (.env or --env-file),
+	// include ones, and services' env_file.
+	EnvFiles []*EnvFile `json:"env_files"`
+	// DotEnv is the default .env used for interpolation, "" when there was
+	// none or --env-file replaced it.
+	DotEnv string `json:"dotenv,omitempty"`
+	// Dockerfiles are the Dockerfiles of the services that build.
+	Dockerfiles []*Dockerfile `json:"dockerfiles,omitempty"`
+
+	shell  types.Mapping
+	opts   resolved
+	byPath map[string]*File
+	// envByPath caches env files by absolute path.
+	envByPath map[string]*EnvFile
+	svcIndex  map[*File]map[string][]svcNode
+}
+
+// Dockerfile is the Dockerfile a service builds with.
+type Dockerfile struct {
+	Services []string `json:"services"`
+	// Path is absolute; for dockerfile_inline it is the compose file.
+	Path   string `json:"path"`
+	Inline bool   `json:"inline,omitempty"`
+	// Line is where an inline Dockerfile's text starts in Path.
+	Line    int    `json:"line,omitempty"`
+	Content []byte `json:"-"`
+	// Err says why it could not be read (remote context, missing file).
+	Err string `json:"error,omitempty"`
+}
+
+// YAMLError is a compose file that is not valid YAML.
+type YAMLError struct {
+	File   string
+	Line   int
+	Column int
+	Msg    string
+}
+
+func (e *YAMLError) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
+}
+
+// resolved is LoadOptions after discovery: what a Reload reuses.
+type resolved struct {
+	workingDir    string
+	projectDir    string
+	files         []string
+	envFiles      []string
+	envKind       EnvFileKind
+	profiles      []string
+	name          string
+	nameExplicit  bool
+	noConsistency bool
+	shell         types.Mapping
+}
+
+// Load finds and loads a project as `docker compose` would, and keeps the
+// raw material Detect traces sources with.
+func Load(ctx context.Context, opts LoadOptions) (*Project, error) {
+	r, err := resolveOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return r.load(ctx, nil)
+}
+
+// Reload loads p again with some files replaced by overlay (absolute path ->
+// new content), reading nothing else differently. A rewriter calls it to
+// prove its output still loads before it writes a byte.
+//
+// Main compose files, the project's env files and services' env_file are
+// taken from the overlay. compose-go reads included and extends files from
+// disk itself, so an overlaid one is instead loaded on its own (as the
+// include: or extends would, from its directory, with the same environment)
+// after the project loads with the original on disk; the returned
+// project's Compose model then reflects the file on disk, its Files the
+// overlay. Paths in overlay that the project does not read are ignored.
+func Reload(ctx context.Context, p *Project, overlay map[string][]byte) (*Project, error) {
+	np, err := p.opts.load(ctx, overlay)
+	if err != nil {
+		return nil, err
+	}
+	paths := make([]string, 0, len(overlay))
+	for path := range overlay {
+		paths = append(paths, path)
+	}
+	sort.Strings(paths)
+	for _, path := range paths {
+		content := overlay[path]
+		f := p.byPath[path]
+		if f == nil || f.Role == RoleMain {
+			continue
+		}
+		if err := loadAlone(ctx, f, content, p.Compose.Name, p.opts.noConsistency); err != nil {
+			return nil, fmt.Errorf("%s no longer loads: %w", path, err)
+		}
+	}
+	return np, nil
+}
+
+// loadAlone validates an included or extends file with new content.
+func loadAlone(ctx context.Context, f *File, content []byte, name string, noConsistency bool) error {
+	if _, err := parseYAML(f.Path, content); err != nil {
+		return err
+	}
+	details := types.ConfigDetails{
+		WorkingDir:  f.Dir,
+		ConfigFiles: []types.ConfigFile{{Filename: f.Path, Content: content}},
+		Environment: f.env.Clone(),
+	}
+	_, err := loader.LoadWithContext(ctx, details, func(o *loader.Options) {
+		o.SetProjectName(name, true)
+		o.Profiles = []string{"*"}
+		o.SkipResolveEnvironment = true
+		// An extends base is a fragment: its services may lean on what
+		// the extending file declares.
+		o.SkipConsistencyCheck = f.Role == RoleExtends || noConsistency
+	})
+	return err
+}
+
+func resolveOptions(opts LoadOptions) (resolved, error) {
+	r := resolved{shell: types.NewMapping(opts.Environ)}
+	wd := opts.WorkingDir
+	if wd == "" {
+		var err error
+		if wd, err = os.Getwd(); err != nil {
+			return r, fmt.Errorf("failed to find the working directory: %w", err)
+		}
+	}
+	wd, err := filepath.Abs(wd)
+	if err != nil {
+		return r, err
+	}
+	r.workingDir = wd
+	abs := func(p string) string {
+		if filepath.IsAbs(p) {
+			return filepath.Clean(p)
+		}
+		return filepath.Join(wd, p)
+	}
+	projectDir := ""
+	if opts.ProjectDir != "" {
+		projectDir = abs(opts.ProjectDir)
+	}
+
+	for _, f := range opts.Files {
+		if f == "-" {
+			return r, errors.New("reading a compose file from stdin is not supported: pass a file with -f")
+		}
+		r.files = append(r.files, abs(f))
+	}
+	if len(r.files) == 0 {
+		// COMPOSE_FILE may come from the shell or from the .env next to
+		// where we stand, as docker compose reads it before discovery.
+		start := projectDir
+		if start == "" {
+			start = wd
+		}
+		env := r.shell.Clone()
+		if files := envFileList(opts.EnvFiles, abs, start, r.shell); len(files) > 0 {
+			if m, err := dotenv.GetEnvFromFile(r.shell, files); err == nil {
+				env.Merge(m)
+			}
+		}
+		if v, ok := env[consts.ComposeFilePath]; ok && v != "" {
+			sep := env[consts.ComposePathSeparator]
+			if sep == "" {
+				sep = string(os.PathListSeparator)
+			}
+			for _, f := range strings.Split(v, sep) {
+				r.files = append(r.files, abs(f))
+			}
+		} else {
+			found, err := discover(start)
+			if err != nil {
+				return r, err
+			}
+			r.files = found
+		}
+	}
+	if projectDir == "" {
+		projectDir = filepath.Dir(r.files[0])
+	}
+	r.projectDir = projectDir
+
+	r.envKind = EnvFlag
+	if len(opts.EnvFiles) == 0 {
+		r.envKind = EnvDotEnv
+	}
+	r.envFiles = envFileList(opts.EnvFiles, abs, projectDir, r.shell)
+	r.profiles = opts.Profiles
+	r.name = opts.ProjectName
+	r.nameExplicit = opts.ProjectName != ""
+	r.noConsistency = opts.NoConsistency
+	return r, nil
+}
+
+// envFileList is --env-file, or the default .env of dir when present.
+func envFileList(flags []string, abs func(string) string, dir string, shell types.Mapping) []string {
+	if len(flags) > 0 {
+		out := make([]string, len(flags))
+		for i, f := range flags {
+			out[i] = abs(f)
+		}
+		return out
+	}
+	if v, ok := shell[consts.ComposeDisableDefaultEnvFile]; ok {
+		if b, err := strconv.ParseBool(v); err == nil && b {
+			return nil
+		}
+	}
+	f := filepath.Join(dir, ".env")
+	if s, err := os.Stat(f); err == nil && !s.IsDir() {
+		return []string{f}
+	}
+	return nil
+}
+
+// discover looks for the default compose file names in dir and its parents.
+func discover(dir string) ([]string, error) {
+	for {
+		for _, n := range cli.DefaultFileNames {
+			f := filepath.Join(dir, n)
+			if _, err := os.Stat(f); err == nil {
+				files := []string{f}
+				for _, o := range cli.DefaultOverrideFileNames {
+					of := filepath.Join(dir, o)
+					if _, err := os.Stat(of); err == nil {
+						files = append(files, of)
+						break
+					}
+				}
+				return files, nil
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return nil, fmt.Errorf("no configuration file provided: %w", errdefs.ErrNotFound)
+		}
+		dir = parent
+	}
+}
+
+// fileSource reads files, preferring an overlay.
+type fileSource map[string][]byte
+
+func (s fileSource) read(path string) ([]byte, error) {
+	if b, ok := s[path]; ok {
+		return b, nil
+	}
+	return os.ReadFile(path)
+}
+
+func (s fileSource) exists(path string) bool {
+	if _, ok := s[path]; ok {
+		return true
+	}
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir()
+}
+
+func (r resolved) load(ctx context.Context, overlay map[string][]byte) (*Project, error) {
+	src := fileSource(overlay)
+	p := &Project{shell: r.shell, opts: r, byPath: map[string]*File{}, envByPath: map[string]*EnvFile{}}
+
+	// The project environment: the shell wins over env files, as in
+	// docker compose; PWD is the project directory.
+	env := r.shell.Clone()
+	env["PWD"] = r.projectDir
+	var projectEnv []*EnvFile
+	fromFiles := map[string]string{}
+	for _, path := range r.envFiles {
+		b, err := src.read(path)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("couldn't find env file: %s", path)
+			}
+			return nil, fmt.Errorf("failed to read env file %s: %w", path, err)
+		}
+		ef := &EnvFile{Path: path, Kind: r.envKind, Content: b}
+		// Later files see what earlier ones defined, as GetEnvFromFile does.
+		if err := ef.parse(func(k string) (string, bool) {
+			if v, ok := r.shell[k]; ok {
+				return v, true
+			}
+			v, ok := fromFiles[k]
+			return v, ok
+		}, ""); err != nil {
+			return nil, err
+		}
+		for k, v := range ef.values {
+			fromFiles[k] = v
+		}
+		projectEnv = append(projectEnv, ef)
+		p.addEnvFile(ef)
+		if r.envKind == EnvDotEnv {
+			p.DotEnv = path
+		}
+	}
+	for k, v := range fromFiles {
+		if _, ok := env[k]; !ok {
+			env[k] = v
+		}
+	}
+
+	profiles := r.profiles
+	if len(profiles) == 0 {
+		if v := env[consts.ComposeProfiles]; v != "" {
+			for _, s := range strings.Split(v, ",") {
+				profiles = append(profiles, strings.TrimSpace(s))
+			}
+		}
+	}
+	name, explicit := r.name, r.nameExplicit
+	if !explicit {
+		if v := env[consts.ComposeProjectName]; v != "" {
+			name, explicit = v, true
+		} else {
+			name = loader.NormalizeProjectName(filepath.Base(r.projectDir))
+		}
+	}
+
+	// Parse every main file ourselves first: a YAML error then comes with
+	// file:line:column, and compose-go gets the very bytes we keep.
+	var configFiles []types.ConfigFile
+	for _, path := range r.files {
+		b, err := src.read(path)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read compose file %s: %w", path, err)
+		}
+		docs, err := parseYAML(path, b)
+		if err != nil {
+			return nil, err
+		}
+		f := &File{Path: path, Role: RoleMain, Dir: r.projectDir, Content: b, Docs: docs, env: env, envSources: projectEnv}
+		p.addFile(f)
+		configFiles = append(configFiles, types.ConfigFile{Filename: path, Content: b})
+	}
+
+	details := types.ConfigDetails{WorkingDir: r.projectDir, ConfigFiles: configFiles, Environment: env.Clone()}
+	proj, err := loader.LoadWithContext(ctx, details, func(o *loader.Options) {
+		o.SetProjectName(name, explicit)
+		o.Profiles = profiles
+		// Services' env_file are resolved below, from the same bytes this
+		// package keeps (and from an overlay on Reload).
+		o.SkipResolveEnvironment = true
+		o.SkipConsistencyCheck = r.noConsistency
+		// label_file is not read here: labels hold no secrets this package
+		// moves, and a missing label file is not this tool's to fail on.
+		o.SkipResolveLabels = true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to load compose project: %w", err)
+	}
+	proj.ComposeFiles = append([]string(nil), r.files...)
+	if err := p.resolveEnvironment(proj, src); err != nil {
+		return nil, err
+	}
+	p.Compose = proj
+
+	if err := p.readIncluded(src); err != nil {
+		return nil, err
+	}
+	p.readDockerfiles(src)
+	return p, nil
+}
+
+func (p *Project) addFile(f *File) {
+	p.Files = append(p.Files, f)
+	p.byPath[f.Path] = f
+}
+
+func (p *Project) addEnvFile(ef *EnvFile) {
+	if _, ok := p.envByPath[ef.Path]; ok {
+		return
+	}
+	p.EnvFiles = append(p.EnvFiles, ef)
+	p.envByPath[ef.Path] = ef
+}
+
+// resolveEnvironment does what compose-go's Project.WithServicesEnvironmentResolved
+// does (types/project.go resolveEnvironment), reading env files through src:
+// pass-through entries take the project environment, env_file values come
+// next and explicit environment entries win over them.
+func (p *Project) resolveEnvironment(proj *types.Project, src fileSource) error {
+	resolve := func(spec *types.ContainerSpec) error {
+		spec.Environment = spec.Environment.Resolve(proj.Environment.Resolve)
+		environment := spec.Environment.ToMapping()
+		for _, ref := range spec.EnvFiles {
+			ef, err := p.serviceEnvFile(ref, src, func(k string) (string, bool) {
+				if v, ok := proj.Environment.Resolve(k); ok {
+					return v, true
+				}
+				if s, ok := spec.Environment[k]; ok && s != nil {
+					return *s, true
+				}
+				return "", false
+			})
+			if err != nil {
+				return err
+			}
+			for k, v := range ef.values {
+				environment[k] = v
+			}
+		}
+		spec.Environment = environment.ToMappingWithEquals().OverrideBy(spec.Environment)
+		return nil
+	}
+	for name, s := range proj.Services {
+		if err := resolve(&s.ContainerSpec); err != nil {
+			return err
+		}
+		for j := range s.PreStart {
+			if len(s.PreStart[j].Environment) == 0 && len(s.PreStart[j].EnvFiles) == 0 {
+				continue
+			}
+			if err := resolve(&s.PreStart[j].ContainerSpec); err != nil {
+				return err
+			}
+		}
+		proj.Services[name] = s
+	}
+	return nil
+}
+
+// serviceEnvFile reads and parses a service's env_file once per project.
+func (p *Project) serviceEnvFile(ref types.EnvFile, src fileSource, lookup dotenv.LookupFn) (*EnvFile, error) {
+	if ef, ok := p.envByPath[ref.Path]; ok && ef.Kind == EnvService {
+		return ef, nil
+	}
+	ef := &EnvFile{Path: ref.Path, Kind: EnvService}
+	if !src.exists(ref.Path) {
+		if ref.Required {
+			return nil, fmt.Errorf("env file %s not found: %w", ref.Path, fs.ErrNotExist)
+		}
+		ef.Missing = true
+		ef.values = map[string]string{}
+		p.addEnvFile(ef)
+		return ef, nil
+	}
+	b, err := src.read(ref.Path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read env file %s: %w", ref.Path, err)
+	}
+	ef.Content = b
+	if err := ef.parse(lookup, ref.Format); err != nil {
+		return nil, err
+	}
+	p.addEnvFile(ef)
+	return ef, nil
+}
+
+func (ef *EnvFile) parse(lookup dotenv.LookupFn, format string) error {
+	ef.values = map[string]string{}
+	if err := dotenv.ParseWithFormat(bytes.NewReader(ef.Content), ef.Path, ef.values, lookup, format); err != nil {
+		return fmt.Errorf("failed to read %s: %w", ef.Path, err)
+	}
+	ef.keys = scanEnvKeys(ef.Content)
+	return nil
+}
+
+var yamlMark = regexp.MustCompile(`line (\d+)(?:, column (\d+))?: (.*)$`)
+
+// parseYAML decodes every document of a compose file into yaml.v3 nodes.
+// yaml.v3 reports only a line on error; yaml.v4 (compose-go's parser) also
+// gives the column, so the error is taken from it when it agrees.
+func parseYAML(path string, b []byte) ([]*yaml.Node, error) {
+	var docs []*yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, yamlError(path, b, err)
+		}
+		docs = append(docs, &n)
+	}
+}
+
+func yamlError(path string, b []byte, v3err error) error {
+	e := &YAMLError{File: path, Line: 1, Column: 1, Msg: strings.TrimPrefix(v3err.Error(), "yaml: ")}
+	if m := yamlMark.FindStringSubmatch(v3err.Error()); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		e.Msg = m[3]
+	}
+	dec := yaml4.NewDecoder(bytes.NewReader(b))
+	for {
+		var n yaml4.Node
+		err := dec.Decode(&n)
+		if err == nil {
+			continue
+		}
+		if m := yamlMark.FindStringSubmatch(err.Error()); m != nil {
+			e.Line, _ = strconv.Atoi(m[1])
+			if m[2] != "" {
+				e.Column, _ = strconv.Atoi(m[2])
+			}
+			e.Msg = m[3]
+		}
+		break
+	}
+	return e
+}
+
+// The types below hold file contents, which may hold secret values: their
+// String and GoString print names and paths only, so %v, %+v and %#v are
+// safe in logs.
+
+func (f *File) String() string   { return string(f.Role) + " " + f.Path }
+func (f *File) GoString() string { return "compose.File{" + f.String() + "}" }
+
+func (ef *EnvFile) String() string   { return string(ef.Kind) + " " + ef.Path }
+func (ef *EnvFile) GoString() string { return "compose.EnvFile{" + ef.String() + "}" }
+
+func (d *Dockerfile) String() string   { return "Dockerfile " + d.Path }
+func (d *Dockerfile) GoString() string { return "compose.Dockerfile{" + d.String() + "}" }
+
+func (p *Project) String() string {
+	name := ""
+	if p.Compose != nil {
+		name = p.Compose.Name
+	}
+	paths := make([]string, len(p.Files))
+	for i, f := range p.Files {
+		paths[i] = f.Path
+	}
+	return "project " + name + " (" + strings.Join(paths, ", ") + ")"
+}
+
+func (p *Project) GoString() string { return "compose.Project{" + p.String() + "}" }

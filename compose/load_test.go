@@ -1,0 +1,179 @@
+package compose
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/errdefs"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+	"gotest.tools/v3/fs"
+)
+
+func TestLoadYAMLErrorHasPosition(t *testing.T) {
+	dir := fs.NewDir(t, "load", fs.WithFile("compose.yaml", "services:\n  db:\n    image: postgres\n    environment:\n      A: [unclosed\n  web:\n"))
+	_, err := Load(context.Background(), LoadOptions{WorkingDir: dir.Path()})
+	var ye *YAMLError
+	assert.Assert(t, errors.As(err, &ye), "%v", err)
+	assert.Check(t, is.Equal(ye.File, dir.Join("compose.yaml")))
+	assert.Check(t, ye.Line > 0 && ye.Column > 0, "%v", err)
+	assert.Check(t, is.ErrorContains(err, dir.Join("compose.yaml")+":"))
+}
+
+func TestLoadValidationErrorPassesThrough(t *testing.T) {
+	dir := fs.NewDir(t, "load", fs.WithFile("compose.yaml", "services:\n  db:\n    imagee: postgres\n"))
+	_, err := Load(context.Background(), LoadOptions{WorkingDir: dir.Path()})
+	assert.Check(t, is.ErrorContains(err, "failed to load compose project: "))
+	assert.Check(t, is.ErrorContains(err, "services.db.imagee"))
+}
+
+func TestLoadNoComposeFile(t *testing.T) {
+	dir := fs.NewDir(t, "load")
+	_, err := Load(context.Background(), LoadOptions{WorkingDir: dir.Path()})
+	assert.Check(t, errors.Is(err, errdefs.ErrNotFound), "%v", err)
+}
+
+func TestLoadDiscoveryAndNames(t *testing.T) {
+	dir := fs.NewDir(t, "load",
+		fs.WithFile("docker-compose.yml", "services:\n  db:\n    image: postgres\n"),
+		fs.WithFile("other.yaml", "name: from-yaml\nservices:\n  x:\n    image: alpine\n"),
+		fs.WithDir("sub"))
+
+	// Found in a parent directory; the project directory is the file's.
+	p, err := Load(context.Background(), LoadOptions{WorkingDir: dir.Join("sub")})
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(p.Compose.ComposeFiles, []string{dir.Join("docker-compose.yml")}))
+	assert.Check(t, is.Equal(p.Compose.WorkingDir, dir.Path()))
+	assert.Check(t, is.Equal(p.Compose.Name, filepath.Base(dir.Path())))
+
+	// COMPOSE_FILE and COMPOSE_PROJECT_NAME from the shell.
+	p, err = Load(context.Background(), LoadOptions{WorkingDir: dir.Path(), Environ: []string{"COMPOSE_FILE=other.yaml", "COMPOSE_PROJECT_NAME=from-env"}})
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(p.Compose.ComposeFiles, []string{dir.Join("other.yaml")}))
+	assert.Check(t, is.Equal(p.Compose.Name, "from-env"))
+
+	p, err = Load(context.Background(), LoadOptions{WorkingDir: dir.Path(), Files: []string{"other.yaml"}})
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(p.Compose.Name, "from-yaml"))
+
+	_, err = Load(context.Background(), LoadOptions{WorkingDir: dir.Path(), Files: []string{"-"}})
+	assert.Check(t, is.ErrorContains(err, "stdin is not supported"))
+}
+
+func TestLoadDotEnvDisabled(t *testing.T) {
+	dir := fs.NewDir(t, "load",
+		fs.WithFile("compose.yaml", "services:\n  db:\n    image: postgres\n    environment:\n      POSTGRES_PASSWORD: ${PW:-fallback}\n"),
+		fs.WithFile(".env", "PW=from-dotenv\n"))
+	p, err := Load(context.Background(), LoadOptions{WorkingDir: dir.Path(), Environ: []string{"COMPOSE_DISABLE_ENV_FILE=true"}})
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(p.DotEnv, ""))
+	assert.Check(t, is.Equal(*p.Compose.Services["db"].Environment["POSTGRES_PASSWORD"], "fallback"))
+}
+
+// Load resolves services' env_file itself (to honour a Reload overlay);
+// the result must be what compose-go gives.
+func TestLoadEnvironmentMatchesComposeGo(t *testing.T) {
+	corpus := corpusDir(t)
+	for _, tc := range []struct {
+		project string
+		files   []string
+	}{
+		{"02-ac-postgresql-pgadmin", nil},
+		{"03-ac-pihole-cloudflared", nil},
+		{"29-cg-full-example", []string{"full-example.yml"}},
+		{"30-cg-include-extends", []string{"compose-include.yaml"}},
+		{"30-cg-include-extends", []string{"compose-test-extends.yaml"}},
+		{"32-cg-env-files", []string{"compose-with-env-files.yaml"}},
+		{"34-dc-env-file-optional", nil},
+	} {
+		dir := filepath.Join(corpus, tc.project)
+		ours, err := Load(context.Background(), LoadOptions{WorkingDir: dir, Files: tc.files, NoConsistency: true})
+		assert.NilError(t, err, tc.project)
+
+		var abs []string
+		for _, f := range tc.files {
+			abs = append(abs, filepath.Join(dir, f))
+		}
+		opts, err := cli.NewProjectOptions(abs,
+			cli.WithWorkingDirectory(dir),
+			cli.WithEnvFiles(),
+			cli.WithDotEnv,
+			cli.WithDefaultConfigPath,
+			cli.WithConsistency(false),
+			cli.WithoutLabelsResolution)
+		assert.NilError(t, err)
+		theirs, err := opts.LoadProject(context.Background())
+		assert.NilError(t, err, tc.project)
+
+		assert.Check(t, is.Equal(len(ours.Compose.Services), len(theirs.Services)), tc.project)
+		for name, s := range theirs.Services {
+			assert.Check(t, is.DeepEqual(ours.Compose.Services[name].Environment, s.Environment), "%s %s", tc.project, name)
+		}
+	}
+}
+
+func TestReload(t *testing.T) {
+	dir := fs.NewDir(t, "reload",
+		fs.WithFile("compose.yaml", `include:
+  - ./inc/compose.yaml
+services:
+  db:
+    image: postgres
+    env_file: ./db.env
+    environment:
+      POSTGRES_PASSWORD: ${PW}
+`),
+		fs.WithFile(".env", "PW=old-pw-1\n"),
+		fs.WithFile("db.env", "DB_TOKEN=old-token-1\n"),
+		fs.WithDir("inc", fs.WithFile("compose.yaml", "services:\n  other:\n    image: alpine\n")))
+	p, err := Load(context.Background(), LoadOptions{WorkingDir: dir.Path()})
+	assert.NilError(t, err)
+	compose := dir.Join("compose.yaml")
+	before, err := os.ReadFile(compose)
+	assert.NilError(t, err)
+
+	rewritten := []byte(`include:
+  - ./inc/compose.yaml
+services:
+  db:
+    image: postgres
+    env_file: ./db.env
+    environment:
+      POSTGRES_PASSWORD_FILE: /run/secrets/postgres_password
+    secrets: [postgres_password]
+secrets:
+  postgres_password:
+    file: ./secrets/postgres_password
+`)
+	np, err := Reload(context.Background(), p, map[string][]byte{
+		compose:                         rewritten,
+		dir.Join(".env"):                []byte("\n"),
+		dir.Join("db.env"):              []byte("DB_TOKEN=new-token-1\n"),
+		dir.Join("inc", "compose.yaml"): []byte("services:\n  other:\n    image: alpine:3\n"),
+	})
+	assert.NilError(t, err)
+	env := np.Compose.Services["db"].Environment
+	assert.Check(t, is.Equal(*env["POSTGRES_PASSWORD_FILE"], "/run/secrets/postgres_password"))
+	assert.Check(t, is.Equal(*env["DB_TOKEN"], "new-token-1"))
+	_, still := env["POSTGRES_PASSWORD"]
+	assert.Check(t, !still)
+	assert.Check(t, is.Len(np.Compose.Secrets, 1))
+
+	// Nothing was written.
+	after, err := os.ReadFile(compose)
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(after, before))
+
+	// Broken results are refused, with positions for YAML errors.
+	_, err = Reload(context.Background(), p, map[string][]byte{compose: []byte("services:\n  db: [\n")})
+	var ye *YAMLError
+	assert.Check(t, errors.As(err, &ye), "%v", err)
+	_, err = Reload(context.Background(), p, map[string][]byte{compose: []byte("services:\n  db:\n    image: postgres\n    secrets: [missing]\n")})
+	assert.Check(t, is.ErrorContains(err, "undefined secret missing"))
+	_, err = Reload(context.Background(), p, map[string][]byte{dir.Join("inc", "compose.yaml"): []byte("services:\n  other:\n    secrets: [nope]\n    image: alpine\n")})
+	assert.Check(t, is.ErrorContains(err, "no longer loads"))
+}

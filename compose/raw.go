@@ -1,0 +1,484 @@
+package compose
+
+import (
+	"bytes"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/compose-spec/compose-go/v2/template"
+	"github.com/compose-spec/compose-go/v2/types"
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// This file walks the raw YAML the way compose-go merges it, to find where
+// a value is written. compose-go's own model has no positions.
+
+// Position is a place in a file: 1-based line, 1-based column counted in
+// characters (as yaml.v3 counts them).
+type Position struct {
+	File   string `json:"file,omitempty"`
+	Line   int    `json:"line,omitempty"`
+	Column int    `json:"column,omitempty"`
+}
+
+func (p Position) String() string {
+	if p.File == "" {
+		return ""
+	}
+	if p.Line == 0 {
+		return p.File
+	}
+	return p.File + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Column)
+}
+
+func nodePos(f *File, n *yaml.Node) Position {
+	if n == nil {
+		return Position{File: f.Path}
+	}
+	return Position{File: f.Path, Line: n.Line, Column: n.Column}
+}
+
+// pair is one key/value of a YAML mapping after merge keys are expanded.
+type pair struct {
+	key, value *yaml.Node
+	// shared: the value is reached through an alias or a merge key, or sits
+	// under an anchor: editing it in place edits every user of the anchor.
+	shared bool
+}
+
+// deref follows aliases.
+func deref(n *yaml.Node) (*yaml.Node, bool) {
+	aliased := false
+	for n != nil && n.Kind == yaml.AliasNode {
+		n, aliased = n.Alias, true
+	}
+	return n, aliased
+}
+
+func isMergeKey(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && (k.Tag == "!!merge" || (k.Value == "<<" && k.Style == 0 && k.Tag != "!!str"))
+}
+
+// mapPairs returns the pairs of a mapping with YAML merge keys expanded as
+// the YAML decoder (and so compose-go) does: explicit keys win over merged
+// ones, and of several merged maps the first one wins.
+func mapPairs(n *yaml.Node, shared bool) []pair {
+	n, aliased := deref(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	shared = shared || aliased || n.Anchor != ""
+	var out, merged []pair
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if isMergeKey(k) {
+			src, _ := deref(v)
+			if src != nil && src.Kind == yaml.SequenceNode {
+				for _, item := range src.Content {
+					merged = append(merged, mapPairs(item, true)...)
+				}
+			} else {
+				merged = append(merged, mapPairs(v, true)...)
+			}
+			continue
+		}
+		vv, va := deref(v)
+		out = append(out, pair{key: k, value: v, shared: shared || va || (vv != nil && vv.Anchor != "")})
+	}
+	if len(merged) == 0 {
+		return out
+	}
+	seen := make(map[string]bool, len(out))
+	for _, p := range out {
+		seen[p.key.Value] = true
+	}
+	for _, p := range merged {
+		if !seen[p.key.Value] {
+			seen[p.key.Value] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// get returns the value of key in a mapping.
+func get(n *yaml.Node, key string, shared bool) (pair, bool) {
+	for _, p := range mapPairs(n, shared) {
+		if p.key.Value == key {
+			return p, true
+		}
+	}
+	return pair{}, false
+}
+
+// svcNode is one definition of a service in one file.
+type svcNode struct {
+	node   *yaml.Node
+	shared bool
+}
+
+// services indexes the services: of every document of f, in document order.
+func (f *File) serviceIndex() map[string][]svcNode {
+	idx := map[string][]svcNode{}
+	for _, d := range f.Docs {
+		if d == nil || len(d.Content) == 0 {
+			continue
+		}
+		s, ok := get(d.Content[0], "services", false)
+		if !ok {
+			continue
+		}
+		for _, p := range mapPairs(s.value, s.shared) {
+			idx[p.key.Value] = append(idx[p.key.Value], svcNode{node: p.value, shared: p.shared})
+		}
+	}
+	return idx
+}
+
+// layer is one service definition that contributes to a final service,
+// lowest precedence first: extends bases before the service extending
+// them, included files before the file including them, -f files in order.
+type layer struct {
+	file   *File
+	node   *yaml.Node
+	shared bool
+}
+
+// layers returns the definitions of service, lowest precedence first.
+func (p *Project) layers(service string) []layer {
+	var out []layer
+	seen := map[*File]bool{}
+	var visit func(f *File)
+	visit = func(f *File) {
+		if seen[f] {
+			return
+		}
+		seen[f] = true
+		for _, inc := range f.includes {
+			visit(inc)
+		}
+		out = p.serviceLayers(out, f, service, 0)
+	}
+	for _, f := range p.Files {
+		if f.Role == RoleMain {
+			visit(f)
+		}
+	}
+	return out
+}
+
+func (p *Project) serviceLayers(out []layer, f *File, name string, depth int) []layer {
+	if depth > 16 { // compose-go rejects cycles; this only bounds the walk
+		return out
+	}
+	for _, sn := range p.index(f)[name] {
+		if base, baseName, ok := p.extendsOf(f, sn.node); ok && !(base == f && baseName == name) {
+			out = p.serviceLayers(out, base, baseName, depth+1)
+		}
+		out = append(out, layer{file: f, node: sn.node, shared: sn.shared})
+	}
+	return out
+}
+
+// index caches serviceIndex per file.
+func (p *Project) index(f *File) map[string][]svcNode {
+	if p.svcIndex == nil {
+		p.svcIndex = map[*File]map[string][]svcNode{}
+	}
+	idx, ok := p.svcIndex[f]
+	if !ok {
+		idx = f.serviceIndex()
+		p.svcIndex[f] = idx
+	}
+	return idx
+}
+
+// extendsOf returns the file and service a service definition extends.
+func (p *Project) extendsOf(f *File, svc *yaml.Node) (*File, string, bool) {
+	e, ok := get(svc, "extends", false)
+	if !ok {
+		return nil, "", false
+	}
+	v, _ := deref(e.value)
+	switch v.Kind {
+	case yaml.ScalarNode:
+		return f, f.interpolate(v.Value), true
+	case yaml.MappingNode:
+		s, ok := get(v, "service", false)
+		if !ok {
+			return nil, "", false
+		}
+		name := f.interpolate(s.value.Value)
+		file, ok := get(v, "file", false)
+		if !ok {
+			return f, name, true
+		}
+		base := p.byPath[f.resolve(f.interpolate(file.value.Value))]
+		if base == nil {
+			return nil, "", false
+		}
+		return base, name, true
+	}
+	return nil, "", false
+}
+
+// interpolate substitutes ${VAR} in a path or name written in f.
+func (f *File) interpolate(s string) string {
+	if !strings.Contains(s, "$") {
+		return s
+	}
+	out, err := template.Substitute(s, f.env.Resolve)
+	if err != nil {
+		return s
+	}
+	return out
+}
+
+func (f *File) resolve(path string) string {
+	if filepath.IsAbs(path) {
+		return filepath.Clean(path)
+	}
+	return filepath.Join(f.Dir, path)
+}
+
+func remoteRef(s string) bool {
+	return strings.Contains(s, "://") || strings.HasPrefix(s, "git@") || strings.HasPrefix(s, "oci:")
+}
+
+// readIncluded reads the files main files include and extend, recursively,
+// as compose-go did while loading. compose-go already proved they exist and
+// parse, so a file that cannot be read here is skipped, not an error.
+func (p *Project) readIncluded(src fileSource) error {
+	for i := 0; i < len(p.Files); i++ {
+		f := p.Files[i]
+		if err := p.followIncludes(f, src); err != nil {
+			return err
+		}
+		p.followExtends(f, src)
+	}
+	return nil
+}
+
+func (p *Project) followIncludes(f *File, src fileSource) error {
+	for _, d := range f.Docs {
+		if d == nil || len(d.Content) == 0 {
+			continue
+		}
+		inc, ok := get(d.Content[0], "include", false)
+		if !ok {
+			continue
+		}
+		seq, _ := deref(inc.value)
+		if seq.Kind != yaml.SequenceNode {
+			continue
+		}
+		for _, item := range seq.Content {
+			if err := p.include(f, item, src); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func scalarList(n *yaml.Node) []string {
+	n, _ = deref(n)
+	if n == nil {
+		return nil
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return []string{n.Value}
+	case yaml.SequenceNode:
+		var out []string
+		for _, c := range n.Content {
+			if c, _ := deref(c); c.Kind == yaml.ScalarNode {
+				out = append(out, c.Value)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// include follows one include: entry the way compose-go's ApplyInclude does.
+func (p *Project) include(f *File, item *yaml.Node, src fileSource) error {
+	item, _ = deref(item)
+	var paths, envFiles []string
+	projectDir := ""
+	switch item.Kind {
+	case yaml.ScalarNode:
+		paths = []string{item.Value}
+	case yaml.MappingNode:
+		if v, ok := get(item, "path", false); ok {
+			paths = scalarList(v.value)
+		}
+		if v, ok := get(item, "project_directory", false); ok {
+			projectDir = f.interpolate(v.value.Value)
+		}
+		if v, ok := get(item, "env_file", false); ok {
+			envFiles = scalarList(v.value)
+		}
+	}
+	if len(paths) == 0 {
+		return nil
+	}
+	for i := range paths {
+		paths[i] = f.interpolate(paths[i])
+		if remoteRef(paths[i]) {
+			return nil
+		}
+		paths[i] = f.resolve(paths[i])
+	}
+	dir := filepath.Dir(paths[0])
+	if projectDir != "" {
+		dir = f.resolve(projectDir)
+	}
+	if len(envFiles) == 0 {
+		if src.exists(filepath.Join(dir, ".env")) {
+			envFiles = []string{filepath.Join(dir, ".env")}
+		}
+	} else {
+		for i := range envFiles {
+			envFiles[i] = f.resolve(f.interpolate(envFiles[i]))
+		}
+	}
+	env := f.env.Clone()
+	sources := append([]*EnvFile(nil), f.envSources...)
+	fromFiles := map[string]string{}
+	for _, path := range envFiles {
+		if path == "/dev/null" {
+			continue
+		}
+		b, err := src.read(path)
+		if err != nil {
+			continue
+		}
+		ef := &EnvFile{Path: path, Kind: EnvInclude, Content: b}
+		if err := ef.parse(func(k string) (string, bool) {
+			if v, ok := f.env[k]; ok {
+				return v, true
+			}
+			v, ok := fromFiles[k]
+			return v, ok
+		}, ""); err != nil {
+			return err
+		}
+		for k, v := range ef.values {
+			fromFiles[k] = v
+		}
+		sources = append(sources, ef)
+		p.addEnvFile(ef)
+	}
+	env.Merge(fromFiles)
+	for _, path := range paths {
+		if g := p.byPath[path]; g != nil {
+			f.includes = append(f.includes, g)
+			continue
+		}
+		g := p.readRaw(path, RoleInclude, dir, env, sources, src)
+		if g != nil {
+			f.includes = append(f.includes, g)
+		}
+	}
+	return nil
+}
+
+func (p *Project) followExtends(f *File, src fileSource) {
+	for _, defs := range p.index(f) {
+		for _, sn := range defs {
+			e, ok := get(sn.node, "extends", false)
+			if !ok {
+				continue
+			}
+			v, _ := deref(e.value)
+			if v.Kind != yaml.MappingNode {
+				continue
+			}
+			file, ok := get(v, "file", false)
+			if !ok {
+				continue
+			}
+			path := f.interpolate(file.value.Value)
+			if remoteRef(path) {
+				continue
+			}
+			path = f.resolve(path)
+			if p.byPath[path] == nil {
+				p.readRaw(path, RoleExtends, filepath.Dir(path), f.env, f.envSources, src)
+			}
+		}
+	}
+}
+
+func (p *Project) readRaw(path string, role FileRole, dir string, env types.Mapping, sources []*EnvFile, src fileSource) *File {
+	b, err := src.read(path)
+	if err != nil {
+		return nil
+	}
+	docs, err := parseYAML(path, b)
+	if err != nil {
+		return nil
+	}
+	g := &File{Path: path, Role: role, Dir: dir, Content: b, Docs: docs, env: env, envSources: sources}
+	p.addFile(g)
+	return g
+}
+
+// envKey is where a key's value starts in an env file.
+type envKey struct {
+	Line, Column int
+}
+
+// scanEnvKeys finds, for each key of an env file, where its (last) value is
+// written. compose-go's dotenv parser does not keep positions; this follows
+// its syntax (optional "export ", KEY=VALUE or KEY: VALUE, # comments,
+// quoted values that may span lines) closely enough to point at the line.
+func scanEnvKeys(b []byte) map[string]envKey {
+	keys := map[string]envKey{}
+	var quote byte // inside a quoted value that spans lines
+	for i, l := range bytes.Split(b, []byte("\n")) {
+		l = bytes.TrimSuffix(l, []byte("\r"))
+		if quote != 0 {
+			if closesQuote(l, quote) {
+				quote = 0
+			}
+			continue
+		}
+		rest := bytes.TrimLeft(l, " \t")
+		if bytes.HasPrefix(rest, []byte("export ")) {
+			rest = bytes.TrimLeft(rest[len("export "):], " \t")
+		}
+		if len(rest) == 0 || rest[0] == '#' {
+			continue
+		}
+		sep := bytes.IndexAny(rest, "=:")
+		if sep <= 0 {
+			continue
+		}
+		vstart := len(l) - len(rest) + sep + 1
+		for vstart < len(l) && (l[vstart] == ' ' || l[vstart] == '\t') {
+			vstart++
+		}
+		keys[string(bytes.TrimSpace(rest[:sep]))] = envKey{Line: i + 1, Column: utf8.RuneCount(l[:vstart]) + 1}
+		if vstart < len(l) && (l[vstart] == '"' || l[vstart] == '\'') && !closesQuote(l[vstart+1:], l[vstart]) {
+			quote = l[vstart]
+		}
+	}
+	return keys
+}
+
+func closesQuote(l []byte, q byte) bool {
+	for i := 0; i < len(l); i++ {
+		if l[i] == '\\' && q == '"' {
+			i++
+			continue
+		}
+		if l[i] == q {
+			return true
+		}
+	}
+	return false
+}
