@@ -13,6 +13,8 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/docker-vault/docker-vault/keyvault/kvtest"
 )
 
@@ -431,4 +433,26 @@ func TestAzureUnreachable(t *testing.T) {
 	_, err = st.Get(ctx, "x", "")
 	assert.Check(t, is.ErrorIs(err, context.DeadlineExceeded))
 	assert.Check(t, is.Regexp(`: timed out \(\d+ tries; the last failed with proxyconnect tcp: dial tcp `+closed+`: connect: connection refused\)$`, err.Error()))
+}
+
+// staleCredential hands out a token the vault does not accept, as an expired
+// or revoked one would be.
+type staleCredential struct{}
+
+func (staleCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: "eyJ0eXAiOiJKV1QifQ.expired.token", ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+func TestAzureExpiredToken(t *testing.T) {
+	s := kvtest.NewServer(t, kvtest.Options{})
+	s.SetSecret("db-password", "expired-token-value")
+	useEmulator(t, s)
+	st, err := NewAzureStore(s.VaultURL(), staleCredential{}, AzureOptions{Transport: s.HTTPClient()})
+	assert.NilError(t, err)
+	_, err = st.Get(context.Background(), "db-password", "")
+	assert.Check(t, is.ErrorIs(err, ErrUnauthenticated))
+	assert.Check(t, !strings.Contains(err.Error(), "\n"), "one line: %q", err.Error())
+	t.Log(err)
+	assert.Check(t, !strings.Contains(err.Error(), "expired.token"), "the token is not printed")
+	assertNoValue(t, []string{"expired-token-value"}, err.Error())
 }
