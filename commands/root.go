@@ -35,6 +35,7 @@ in Azure Key Vault, and keep them in sync.`,
 	cmd.AddCommand(
 		newVersionCommand(dockerCLI),
 		newLsCommand(dockerCLI),
+		newMigrateCommand(dockerCLI),
 		newSyncCommand(dockerCLI),
 		newDeployCommand(dockerCLI),
 		newBuildCommand(dockerCLI),

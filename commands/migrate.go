@@ -1,0 +1,268 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/docker-vault/docker-vault/compose"
+	"github.com/docker-vault/docker-vault/migrate"
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
+	"github.com/pmezard/go-difflib/difflib"
+	"github.com/spf13/cobra"
+)
+
+// exitCheckChanges is --check's exit status when migrate would change
+// something, so that CI can tell it from an error (1).
+const exitCheckChanges = 3
+
+type migrateOptions struct {
+	project   projectOptions
+	vault     vaultOptions
+	to        string
+	push      bool
+	overwrite bool
+	dryRun    bool
+	check     bool
+	format    string
+	include   []string
+	exclude   []string
+}
+
+func newMigrateCommand(dockerCLI command.Cli) *cobra.Command {
+	var options migrateOptions
+	cmd := &cobra.Command{
+		Use:   "migrate [OPTIONS] [COMPOSE FILE...]",
+		Short: "Move secrets out of environment variables into compose secrets",
+		Long: `Find the secrets a compose project holds in environment variables (literals, ${VAR}
+from .env or the shell, env_file lines) and rewrite them into compose secrets: the
+variable becomes VAR_FILE=/run/secrets/NAME where the image reads it, the service lists
+the secret, and the value goes to ./secrets/NAME (--to file) or Key Vault (--to external
+--push). Secrets that cannot be moved safely are reported with the reason.`,
+		Args: cli.RequiresMinArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			options.project.files = append(options.project.files, args...)
+			return runMigrate(cmd.Context(), dockerCLI, options)
+		},
+	}
+	flags := cmd.Flags()
+	addProjectFlags(flags, &options.project)
+	addVaultFlags(flags, &options.vault)
+	flags.StringVar(&options.to, "to", "file", `Where secrets go: "file" (secret files beside the project) or "external" (Key Vault, swarm secrets)`)
+	flags.BoolVar(&options.push, "push", false, "With --to external: store the values in Key Vault")
+	flags.BoolVar(&options.overwrite, "overwrite", false, "With --push: replace Key Vault secrets that hold another value")
+	flags.BoolVar(&options.dryRun, "dry-run", false, "Print the diff of every file and change nothing")
+	flags.BoolVar(&options.check, "check", false, "Change nothing; exit 3 when migrate would change something")
+	flags.StringVar(&options.format, "format", "", "Print the result as 'json'")
+	flags.StringArrayVar(&options.include, "include", nil, "Treat a variable as a secret (VAR or SERVICE.VAR)")
+	flags.StringArrayVar(&options.exclude, "exclude", nil, "Never treat a variable as a secret (VAR or SERVICE.VAR)")
+	return cmd
+}
+
+func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) error {
+	to := migrate.Target(o.to)
+	switch {
+	case to != migrate.ToFile && to != migrate.ToExternal:
+		return fmt.Errorf(`invalid --to %q: use "file" or "external"`, o.to)
+	case o.push && to != migrate.ToExternal:
+		return errors.New("--push goes with --to external")
+	case to == migrate.ToExternal && !o.push && !o.dryRun && !o.check:
+		// Without --push the values would be removed from the project and
+		// stored nowhere.
+		return errors.New("--to external needs --push to store the values in Key Vault (or use --dry-run to see the rewrite)")
+	case o.format != "" && !strings.EqualFold(o.format, "json"):
+		return fmt.Errorf("unsupported --format %q: use json", o.format)
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	p, err := compose.Load(ctx, compose.LoadOptions{
+		Files:       o.project.files,
+		ProjectDir:  o.project.projectDir,
+		EnvFiles:    o.project.envFiles,
+		Profiles:    o.project.profiles,
+		ProjectName: o.project.name,
+		WorkingDir:  cwd,
+		Environ:     os.Environ(),
+	})
+	if err != nil {
+		return err
+	}
+	report, err := compose.Detect(p, compose.DetectOptions{Include: o.include, Exclude: o.exclude})
+	if err != nil {
+		return err
+	}
+	plan, err := migrate.Make(ctx, p, report, migrate.Options{To: to})
+	if err != nil {
+		return err
+	}
+	res := migrateResult{Findings: plan.Items, Files: plan.Files, Secrets: plan.Secrets, DryRun: o.dryRun || o.check, Warnings: report.Warnings}
+	res.mask = secretValues(report)
+	if res.Findings == nil {
+		res.Findings = []migrate.Item{}
+	}
+	if res.Files == nil {
+		res.Files = []*migrate.File{}
+	}
+
+	switch {
+	case o.check || o.dryRun:
+	case o.push && len(plan.Pushes) > 0:
+		projectURL := ""
+		if ext, ok := p.Compose.Extensions["x-vault"].(map[string]any); ok {
+			projectURL, _ = ext["url"].(string)
+		}
+		vctx, cancel := o.vault.withTimeout(ctx)
+		defer cancel()
+		store, err := o.vault.open(vctx, projectURL)
+		if err != nil {
+			return err
+		}
+		if res.Pushed, err = migrate.PushAll(vctx, store, plan.Pushes, migrate.PushOptions{Overwrite: o.overwrite}); err != nil {
+			return fmt.Errorf("no file was changed: %w", err)
+		}
+		fallthrough
+	default:
+		if err := migrate.Write(plan.Files); err != nil {
+			return err
+		}
+	}
+
+	if err := printMigrate(dockerCLI.Out(), o, &res); err != nil {
+		return err
+	}
+	if o.check && plan.Changed() {
+		return cli.StatusError{StatusCode: exitCheckChanges, Status: "migrate would change the project (see above)"}
+	}
+	return nil
+}
+
+type migrateResult struct {
+	Findings []migrate.Item  `json:"findings"`
+	Files    []*migrate.File `json:"files"`
+	Secrets  []string        `json:"secrets,omitempty"`
+	Pushed   []string        `json:"pushed,omitempty"`
+	Warnings []string        `json:"warnings,omitempty"`
+	DryRun   bool            `json:"dryRun,omitempty"`
+	// mask holds the secret values found, to blank them out of diffs.
+	mask []string
+}
+
+func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
+	return writeFormatted(out, o.format, res, func(out io.Writer) error {
+		w := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
+		n := map[migrate.Status]int{}
+		for _, it := range res.Findings {
+			n[it.Action]++
+			if it.Action == migrate.Skipped {
+				continue
+			}
+			if n[migrate.Migrated]+n[migrate.Reported] == 1 {
+				fmt.Fprintln(w, "SERVICE\tVARIABLE\tSOURCE\tACTION\tSECRET\tREASON")
+			}
+			variable := it.Variable
+			if it.FileVariable != "" {
+				variable += " -> " + it.FileVariable
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", it.Service, variable, it.Source, it.Action, it.Secret, it.Reason)
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		for _, warn := range res.Warnings {
+			fmt.Fprintln(out, "warning:", warn)
+		}
+		if o.dryRun {
+			for _, f := range res.Files {
+				writeDiff(out, f, res.mask)
+			}
+		}
+		switch {
+		case len(res.Files) == 0 && len(res.Pushed) == 0:
+			fmt.Fprintf(out, "nothing to migrate: %d migrated already or not secrets, %d reported\n", n[migrate.Skipped], n[migrate.Reported])
+		case res.DryRun:
+			fmt.Fprintf(out, "would migrate %d variables into %d secrets, report %d; %d files would change (nothing written)\n", n[migrate.Migrated], len(res.Secrets), n[migrate.Reported], len(res.Files))
+		default:
+			fmt.Fprintf(out, "migrated %d variables into %d secrets, reported %d; wrote %d files", n[migrate.Migrated], len(res.Secrets), n[migrate.Reported], len(res.Files))
+			if len(res.Pushed) > 0 {
+				fmt.Fprintf(out, ", stored %d values in Key Vault", len(res.Pushed))
+			}
+			fmt.Fprintln(out)
+		}
+		return nil
+	})
+}
+
+// secretValues lists every value found to be a secret, longest first, so
+// that a diff can blank them out.
+func secretValues(r *compose.Report) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(v []byte) {
+		if len(v) > 0 && !seen[string(v)] {
+			seen[string(v)] = true
+			out = append(out, string(v))
+		}
+	}
+	for _, f := range r.Findings {
+		if f.Verdict == compose.VerdictSecret {
+			add(f.Value)
+		}
+	}
+	for _, s := range r.Secrets {
+		add(s.Value)
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+// maskLine replaces every secret value in a diff line with asterisks.
+func maskLine(line string, mask []string) string {
+	for _, v := range mask {
+		line = strings.ReplaceAll(line, v, "********")
+	}
+	return line
+}
+
+// writeDiff prints a unified diff of one file with every secret value
+// blanked out; a secret file's content is never shown.
+func writeDiff(out io.Writer, f *migrate.File, mask []string) {
+	name := f.Path
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, f.Path); err == nil && !strings.HasPrefix(rel, "..") {
+			name = rel
+		}
+	}
+	if f.Kind == "secret" {
+		fmt.Fprintf(out, "--- /dev/null\n+++ %s\n(new secret file, mode 0600, %d bytes; content not shown)\n", name, len(f.New))
+		return
+	}
+	from := "a/" + name
+	if f.Created {
+		from = "/dev/null"
+	}
+	var a []string
+	if len(f.Old) > 0 {
+		a = difflib.SplitLines(string(f.Old))
+	}
+	diff, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: a, B: difflib.SplitLines(string(f.New)),
+		FromFile: from, ToFile: "b/" + name, Context: 3,
+	})
+	lines := strings.SplitAfter(diff, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "--- ") || strings.HasPrefix(l, "+++ ") || strings.HasPrefix(l, "@@") {
+			continue
+		}
+		lines[i] = maskLine(l, mask)
+	}
+	fmt.Fprint(out, strings.Join(lines, ""))
+}

@@ -1,0 +1,485 @@
+// Package migrate moves secrets out of a compose project's environment
+// variables into compose secrets: it turns compose.Detect's findings into
+// edits of the original files (yamledit), proves the result still loads with
+// compose-go, and writes everything at once.
+//
+// A migrated variable VAR becomes VAR_FILE: /run/secrets/<secret> (or what
+// the image reads instead), the service lists the secret, and the project
+// declares it at the top level: as `file: ./secrets/<secret>` with the value
+// written beside the project (0600, git-ignored), or as `external: true`
+// with an x-vault name, the value pushed to Key Vault. A value that came
+// from .env or an env file is removed from it once nothing else uses it.
+package migrate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/docker-vault/docker-vault/compose"
+	"github.com/docker-vault/docker-vault/mapping"
+	"github.com/docker-vault/docker-vault/yamledit"
+)
+
+// Target is where migrated secrets live.
+type Target string
+
+const (
+	ToFile     Target = "file"
+	ToExternal Target = "external"
+)
+
+// Options tune Plan.
+type Options struct {
+	To Target
+	// SecretsDir is where --to file writes values, relative to the project
+	// directory: "secrets" by default.
+	SecretsDir string
+}
+
+// Status is what happened to a finding.
+type Status string
+
+const (
+	Migrated Status = "migrated"
+	Reported Status = "reported"
+	Skipped  Status = "skipped"
+)
+
+// Item is one finding as migrate reports it. It never holds a value.
+type Item struct {
+	Service  string `json:"service"`
+	Variable string `json:"variable"`
+	Source   string `json:"source"`
+	Secret   string `json:"secret,omitempty"`
+	Action   Status `json:"action"`
+	Reason   string `json:"reason,omitempty"`
+	// FileVariable is what the variable became, for migrated items.
+	FileVariable string `json:"fileVariable,omitempty"`
+}
+
+// File is one file the migration writes.
+type File struct {
+	Path string `json:"path"`
+	// Kind: compose, env, secret, gitignore.
+	Kind string `json:"kind"`
+	// Created: the file does not exist yet.
+	Created bool        `json:"created,omitempty"`
+	Mode    os.FileMode `json:"-"`
+	Old     []byte      `json:"-"`
+	New     []byte      `json:"-"`
+}
+
+// Push is a value to store in Key Vault.
+type Push struct {
+	Secret string `json:"secret"`
+	KVName string `json:"vaultSecret"`
+	Value  []byte `json:"-"`
+}
+
+// Plan is the whole migration of a project: what it does to each finding,
+// and the files it writes.
+type Plan struct {
+	Items  []Item  `json:"findings"`
+	Files  []*File `json:"files"`
+	Pushes []Push  `json:"pushes,omitempty"`
+	// Secrets are the compose secrets the project declares after the
+	// migration, by name.
+	Secrets []string `json:"secrets,omitempty"`
+}
+
+// Changed says whether applying the plan changes anything.
+func (p *Plan) Changed() bool { return len(p.Files) > 0 || len(p.Pushes) > 0 }
+
+// Counts returns the number of items per status.
+func (p *Plan) Counts() map[Status]int {
+	c := map[Status]int{}
+	for _, it := range p.Items {
+		c[it.Action]++
+	}
+	return c
+}
+
+type planner struct {
+	p        *compose.Project
+	r        *compose.Report
+	opts     Options
+	docs     map[string]*yamledit.Doc
+	envs     map[string]*yamledit.EnvFile
+	main     *compose.File
+	declared map[string]bool
+	values   map[string][]byte
+	// refs are .env / env file variables the migrated values came from:
+	// removed once nothing uses them any more.
+	refs []compose.VarRef
+}
+
+// Make computes the migration of a loaded project. It changes nothing on
+// disk.
+func Make(ctx context.Context, p *compose.Project, r *compose.Report, opts Options) (*Plan, error) {
+	if opts.To == "" {
+		opts.To = ToFile
+	}
+	if opts.SecretsDir == "" {
+		opts.SecretsDir = "secrets"
+	}
+	pl := &planner{p: p, r: r, opts: opts, docs: map[string]*yamledit.Doc{}, envs: map[string]*yamledit.EnvFile{},
+		declared: map[string]bool{}, values: map[string][]byte{}}
+	for _, f := range p.Files {
+		if f.Role == compose.RoleMain {
+			pl.main = f
+			break
+		}
+	}
+	if pl.main == nil {
+		return nil, errors.New("the project has no compose file of its own")
+	}
+	for _, s := range r.Secrets {
+		pl.values[s.Name] = s.Value
+	}
+	plan := &Plan{}
+	for _, f := range r.Findings {
+		it := Item{Service: f.Service, Variable: f.Variable, Source: string(f.Source.Kind), Secret: f.SecretName, Reason: f.Reason}
+		switch f.Action {
+		case compose.ActionMigrate:
+			if err := pl.migrate(f); err != nil {
+				if errors.Is(err, errCannotEdit) {
+					it.Action, it.Reason = Reported, err.Error()
+					break
+				}
+				return nil, err
+			}
+			it.Action, it.FileVariable, it.Reason = Migrated, f.FileVariable, ""
+		case compose.ActionReport:
+			it.Action, it.Secret = Reported, ""
+		default:
+			it.Action, it.Secret, it.Reason = Skipped, "", ""
+		}
+		plan.Items = append(plan.Items, it)
+	}
+	if err := pl.cleanEnvFiles(); err != nil {
+		return nil, err
+	}
+	if err := pl.files(plan); err != nil {
+		return nil, err
+	}
+	for name := range pl.declared {
+		plan.Secrets = append(plan.Secrets, name)
+	}
+	sort.Strings(plan.Secrets)
+	if opts.To == ToExternal {
+		for _, name := range plan.Secrets {
+			plan.Pushes = append(plan.Pushes, Push{Secret: name, KVName: mapping.DeriveKVName(name), Value: pl.values[name]})
+		}
+	}
+	overlay := map[string][]byte{}
+	for _, f := range plan.Files {
+		if f.Kind == "compose" || f.Kind == "env" {
+			overlay[f.Path] = f.New
+		}
+	}
+	if len(overlay) > 0 {
+		if _, err := compose.Reload(ctx, p, overlay); err != nil {
+			return nil, fmt.Errorf("the rewritten project does not load, nothing was written (please report this): %w", err)
+		}
+	}
+	return plan, nil
+}
+
+// errCannotEdit marks a finding that cannot be rewritten in place; it is
+// reported instead.
+var errCannotEdit = errors.New("cannot rewrite")
+
+type cannotEdit struct{ msg string }
+
+func (e cannotEdit) Error() string { return e.msg }
+func (e cannotEdit) Is(target error) bool {
+	return target == errCannotEdit
+}
+
+func (pl *planner) doc(path string) (*yamledit.Doc, error) {
+	if d, ok := pl.docs[path]; ok {
+		return d, nil
+	}
+	var content []byte
+	for _, f := range pl.p.Files {
+		if f.Path == path {
+			content = f.Content
+		}
+	}
+	if content == nil {
+		return nil, cannotEdit{fmt.Sprintf("%s is not a compose file of the project", path)}
+	}
+	d, err := yamledit.Parse(path, content)
+	if err != nil {
+		return nil, err
+	}
+	pl.docs[path] = d
+	return d, nil
+}
+
+func (pl *planner) env(path string) (*yamledit.EnvFile, error) {
+	if e, ok := pl.envs[path]; ok {
+		return e, nil
+	}
+	var content []byte
+	found := false
+	for _, f := range pl.p.EnvFiles {
+		if f.Path == path && !f.Missing {
+			content, found = f.Content, true
+		}
+	}
+	if !found {
+		return nil, cannotEdit{fmt.Sprintf("%s is not an env file of the project", path)}
+	}
+	e, err := yamledit.ParseEnvFile(path, content)
+	if err != nil {
+		return nil, cannotEdit{err.Error()}
+	}
+	pl.envs[path] = e
+	return e, nil
+}
+
+func (pl *planner) migrate(f compose.Finding) error {
+	target := "/run/secrets/" + f.SecretName
+	if f.FileVariableKind == compose.FileVarName {
+		target = f.SecretName
+	}
+	path := f.Source.Position.File
+	switch f.Source.Kind {
+	case compose.SourceLiteral, compose.SourceInterpolated, compose.SourcePassThrough:
+		d, err := pl.doc(path)
+		if err != nil {
+			return err
+		}
+		if err := d.ReplaceEnv(f.Service, f.Variable, f.FileVariable, target); err != nil {
+			return cannotEdit{fmt.Sprintf("not rewritten: %v", err)}
+		}
+		pl.refs = append(pl.refs, f.Source.Refs...)
+	case compose.SourceEnvFile:
+		e, err := pl.env(path)
+		if err != nil {
+			return err
+		}
+		if err := e.Replace(f.Variable, f.FileVariable, target); err != nil {
+			return cannotEdit{fmt.Sprintf("not rewritten: %v", err)}
+		}
+	default:
+		return cannotEdit{"not an environment entry"}
+	}
+	if err := pl.addServiceSecret(f.Service, path, f.SecretName); err != nil {
+		return err
+	}
+	return pl.declare(f.SecretName)
+}
+
+// addServiceSecret lists the secret in the service, in the compose file the
+// variable was written in when the service is defined there, else in the
+// first main file that defines the service.
+func (pl *planner) addServiceSecret(service, path, secret string) error {
+	candidates := []string{path}
+	for _, f := range pl.p.Files {
+		if f.Role == compose.RoleMain {
+			candidates = append(candidates, f.Path)
+		}
+	}
+	for _, c := range candidates {
+		d, err := pl.doc(c)
+		if err != nil {
+			continue
+		}
+		if d.Node("services", service) == nil {
+			continue
+		}
+		if err := d.AddServiceSecret(service, secret); err != nil {
+			return cannotEdit{fmt.Sprintf("not rewritten: %v", err)}
+		}
+		return nil
+	}
+	return cannotEdit{fmt.Sprintf("not rewritten: service %s is not defined in a compose file of the project (extends?)", service)}
+}
+
+func (pl *planner) declare(name string) error {
+	if pl.declared[name] {
+		return nil
+	}
+	d, err := pl.doc(pl.main.Path)
+	if err != nil {
+		return err
+	}
+	var fields [][2]string
+	switch pl.opts.To {
+	case ToExternal:
+		fields = [][2]string{{"external", "true"}, {"x-vault", "name: " + mapping.DeriveKVName(name)}}
+	default:
+		fields = [][2]string{{"file", "./" + filepath.ToSlash(filepath.Join(pl.opts.SecretsDir, name))}}
+	}
+	if err := d.AddTopLevelSecret(name, fields); err != nil {
+		if errors.Is(err, yamledit.ErrConflict) {
+			return fmt.Errorf("the project already declares a secret %s that differs from the one migrate would add: rename it or map the variables with x-vault: %w", name, err)
+		}
+		return err
+	}
+	pl.declared[name] = true
+	return nil
+}
+
+// cleanEnvFiles removes from .env and --env-file files the variables whose
+// values were migrated, once no compose file refers to them any more.
+func (pl *planner) cleanEnvFiles() error {
+	var texts [][]byte
+	for _, f := range pl.p.Files {
+		if d, ok := pl.docs[f.Path]; ok {
+			b, err := d.Bytes()
+			if err != nil {
+				return err
+			}
+			texts = append(texts, b)
+		} else {
+			texts = append(texts, f.Content)
+		}
+	}
+	done := map[string]bool{}
+	for _, ref := range pl.refs {
+		switch ref.Origin {
+		case compose.OriginDotEnv, compose.OriginEnvFile, compose.OriginInclude:
+		default:
+			continue
+		}
+		key := ref.Position.File + "\x00" + ref.Name
+		if done[key] || ref.Position.File == "" {
+			continue
+		}
+		done[key] = true
+		if stillUsed(texts, ref.Name) {
+			continue
+		}
+		e, err := pl.env(ref.Position.File)
+		if err != nil {
+			continue // not editable: the value stays where it is
+		}
+		e.Remove(ref.Name)
+	}
+	return nil
+}
+
+// stillUsed tells whether a compose file still refers to variable name: by
+// interpolation ($NAME, ${NAME...}) or as a pass-through entry.
+func stillUsed(texts [][]byte, name string) bool {
+	q := regexp.QuoteMeta(name)
+	re := regexp.MustCompile(`\$\{` + q + `[}:?+-]|\$` + q + `\b|(?m)^\s*-\s*["']?` + q + `["']?\s*(#.*)?$|(?m)^\s*["']?` + q + `["']?\s*:\s*(null|~)?\s*(#.*)?$`)
+	for _, t := range texts {
+		if re.Match(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// files lists every file the plan writes.
+func (pl *planner) files(plan *Plan) error {
+	var paths []string
+	for path := range pl.docs {
+		paths = append(paths, path)
+	}
+	sort.Strings(paths)
+	for _, path := range paths {
+		d := pl.docs[path]
+		if !d.Changed() {
+			continue
+		}
+		b, err := d.Bytes()
+		if err != nil {
+			return err
+		}
+		plan.Files = append(plan.Files, &File{Path: path, Kind: "compose", Old: contentOf(pl.p, path), New: b})
+	}
+	paths = paths[:0]
+	for path := range pl.envs {
+		paths = append(paths, path)
+	}
+	sort.Strings(paths)
+	for _, path := range paths {
+		b := pl.envs[path].Bytes()
+		old := envContentOf(pl.p, path)
+		if bytes.Equal(b, old) {
+			continue
+		}
+		plan.Files = append(plan.Files, &File{Path: path, Kind: "env", Old: old, New: b})
+	}
+	if pl.opts.To != ToFile || len(pl.declared) == 0 {
+		return nil
+	}
+	dir := filepath.Join(pl.main.Dir, pl.opts.SecretsDir)
+	var names []string
+	for n := range pl.declared {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		path := filepath.Join(dir, n)
+		value := pl.values[n]
+		old, err := os.ReadFile(path)
+		switch {
+		case err == nil && bytes.Equal(old, value):
+			continue
+		case err == nil:
+			return fmt.Errorf("secret file %s already exists with other content: remove it, or rename the secret with x-vault", path)
+		case !errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("failed to read %s: %w", path, err)
+		}
+		plan.Files = append(plan.Files, &File{Path: path, Kind: "secret", Created: true, Mode: 0o600, New: value})
+	}
+	return pl.gitignore(plan)
+}
+
+// gitignore makes sure the project's .gitignore ignores the secrets folder.
+func (pl *planner) gitignore(plan *Plan) error {
+	path := filepath.Join(pl.main.Dir, ".gitignore")
+	entry := "/" + filepath.ToSlash(pl.opts.SecretsDir) + "/"
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("failed to read %s: %w", path, err)
+	}
+	for _, line := range strings.Split(string(old), "\n") {
+		l := strings.TrimSpace(strings.TrimSuffix(line, "\r"))
+		if l == entry || l == strings.TrimPrefix(entry, "/") || l == strings.TrimSuffix(entry, "/") || l == strings.Trim(entry, "/") {
+			return nil
+		}
+	}
+	eol := "\n"
+	if bytes.Contains(old, []byte("\r\n")) {
+		eol = "\r\n"
+	}
+	add := []byte{}
+	if len(old) > 0 && !bytes.HasSuffix(old, []byte("\n")) {
+		add = append(add, eol...)
+	}
+	add = append(add, "# secret values written by docker vault migrate"+eol+entry+eol...)
+	plan.Files = append(plan.Files, &File{Path: path, Kind: "gitignore", Created: err != nil, Mode: 0o644, Old: old, New: append(append([]byte{}, old...), add...)})
+	return nil
+}
+
+func contentOf(p *compose.Project, path string) []byte {
+	for _, f := range p.Files {
+		if f.Path == path {
+			return f.Content
+		}
+	}
+	return nil
+}
+
+func envContentOf(p *compose.Project, path string) []byte {
+	for _, f := range p.EnvFiles {
+		if f.Path == path {
+			return f.Content
+		}
+	}
+	return nil
+}

@@ -1,0 +1,472 @@
+// Package yamledit edits compose files and env files in place.
+//
+// `docker vault migrate` moves secrets out of `environment:` into compose
+// `secrets:`. Users' files must survive that: comments, key order, quoting,
+// indentation, anchors, aliases and merge keys, flow or block style, CRLF line
+// endings, a missing final newline, a byte order mark. Re-serialising a parsed
+// document loses all of that, so this package never does: it parses with
+// yaml.v3 to find nodes, maps their positions to byte offsets in the original
+// file and splices new bytes in, the way docker/compose's
+// pkg/compose/transform/replace.go does. Only lines that must change change.
+//
+// Every edit is applied at once and checked before it is kept: the result is
+// parsed again, and what compose reads from it (every service attribute,
+// every environment variable, every top-level key) is compared with what it
+// read before plus the intended change. An edit that would change anything
+// else, or produce a file that does not parse, fails with ErrUnsupported and
+// leaves the document as it was. So a later edit sees the earlier ones, and a
+// document is never half edited.
+//
+// Errors name files, lines, columns and keys, never a value.
+package yamledit
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+	yamlv4 "go.yaml.in/yaml/v4"
+)
+
+var (
+	// ErrNotFound is returned when a service, an environment variable or a
+	// node an edit needs does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict is returned when an edit would contradict what the file
+	// already holds, e.g. a top-level secret of that name with other content.
+	ErrConflict = errors.New("conflict")
+	// ErrUnsupported is returned when a file is written in a way this package
+	// cannot edit without changing more than asked (or at all): the file must
+	// be edited by hand.
+	ErrUnsupported = errors.New("unsupported")
+)
+
+// SyntaxError is a YAML syntax error, formatted "file:line:column: message".
+type SyntaxError struct {
+	File         string
+	Line, Column int
+	Msg          string
+}
+
+func (e *SyntaxError) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
+}
+
+// Doc is one compose file being edited. Edits are applied to its bytes as
+// they are made; Bytes returns the current result.
+type Doc struct {
+	filename string
+	orig     []byte
+	src      *source
+	root     *yaml.Node // the document node of src
+	eol      string
+	layout   layout
+	// v4 is whether compose's own YAML parser (yaml v4) accepted the input:
+	// if it did, every result must be accepted too.
+	v4 bool
+	// done remembers, per service and key, the edits already made, so that
+	// repeating one (for each service sharing an anchor) is a no-op.
+	done map[string]string
+}
+
+// Parse parses a compose file. It accepts one YAML document whose root is a
+// mapping, in UTF-8.
+func Parse(filename string, data []byte) (*Doc, error) {
+	if bytes.HasPrefix(data, []byte{0xFE, 0xFF}) || bytes.HasPrefix(data, []byte{0xFF, 0xFE}) {
+		return nil, fmt.Errorf("%s: %w: only UTF-8 files can be edited", filename, ErrUnsupported)
+	}
+	root, err := parseYAML(filename, data)
+	if err != nil {
+		return nil, err
+	}
+	d := &Doc{
+		filename: filename,
+		orig:     bytes.Clone(data),
+		eol:      detectEOL(data),
+		done:     map[string]string{},
+	}
+	if err := d.load(data, root); err != nil {
+		return nil, err
+	}
+	var n yamlv4.Node
+	d.v4 = yamlv4.Load(data, &n) == nil
+	d.layout = detectLayout(d.src, d.root)
+	return d, nil
+}
+
+// load installs data as the current state of the document.
+func (d *Doc) load(data []byte, root *yaml.Node) error {
+	if len(root.Content) == 0 {
+		return fmt.Errorf("%s: %w: empty document", d.filename, ErrUnsupported)
+	}
+	if root.Content[0].Kind != yaml.MappingNode {
+		return fmt.Errorf("%s: %w: the top level is not a mapping", d.filename, ErrUnsupported)
+	}
+	src := newSource(data)
+	if err := src.locate(root); err != nil {
+		return fmt.Errorf("%s: %w: %w", d.filename, ErrUnsupported, err)
+	}
+	if _, err := buildView(root); err != nil {
+		return fmt.Errorf("%s: %w", d.filename, err)
+	}
+	d.src, d.root = src, root
+	return nil
+}
+
+// parseYAML parses exactly one document.
+func parseYAML(filename string, data []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: %w: empty document", filename, ErrUnsupported)
+		}
+		return nil, syntaxError(filename, data, err)
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return nil, syntaxError(filename, data, err)
+		}
+		return nil, fmt.Errorf("%s:%d:%d: %w: more than one YAML document", filename, next.Line, next.Column, ErrUnsupported)
+	}
+	// What parses may still not decode: a key written twice, a merge key
+	// on something other than mappings, aliases expanding out of bounds.
+	// Compose cannot read such a file either.
+	var v any
+	if err := doc.Decode(&v); err != nil {
+		return nil, decodeError(filename, err)
+	}
+	return &doc, nil
+}
+
+var (
+	decodeLineRe = regexp.MustCompile(`^line (\d+): ([^\n]*)`)
+	// Decode errors that cannot hold a value; others ("cannot decode !!str
+	// `...` as a !!int") quote one and are replaced by a generic message.
+	safeDecodeRe = regexp.MustCompile(`^(mapping key "[^"\n]*" already defined at line \d+|map merge requires .*|anchor '[^'\n]*' value contains itself|document contains excessive aliasing)$`)
+)
+
+func decodeError(filename string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
+	where := filename
+	if m := decodeLineRe.FindStringSubmatch(msg); m != nil {
+		where, msg = filename+":"+m[1], m[2]
+	}
+	if !safeDecodeRe.MatchString(msg) {
+		msg = "a value does not match its tag"
+	}
+	return fmt.Errorf("%s: %w: %s", where, ErrUnsupported, msg)
+}
+
+var v3LineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError turns a yaml.v3 error into file:line:column: message. yaml.v3
+// reports a line only, and for parser errors the line where the enclosing
+// construct starts; compose's parser (yaml v4) reports where the problem is,
+// with a column, so it is asked.
+func syntaxError(filename string, data []byte, err error) error {
+	e := &SyntaxError{File: filename, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	if m := v3LineRe.FindStringSubmatch(err.Error()); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		e.Column = 1
+		e.Msg = m[2]
+	}
+	var n yamlv4.Node
+	err4 := yamlv4.Load(data, &n)
+	if line, col, msg, ok := v4Position(err4); ok {
+		e.Line, e.Column, e.Msg = line, col, msg
+	} else if off, ok := v4Offset(err4); ok && off <= len(data) && e.Line == 0 {
+		// Encoding errors come with a byte offset.
+		s := newSource(data)
+		l := s.line(off)
+		e.Line, e.Column = l+1, utf8.RuneCount(data[s.starts[l]:max(off, s.starts[l])])+1
+	}
+	return e
+}
+
+// v4Offset reads the byte offset out of a yaml v4 reader (encoding) error.
+func v4Offset(err error) (int, bool) {
+	for ; err != nil; err = errors.Unwrap(err) {
+		v := reflect.ValueOf(err)
+		if v.Kind() == reflect.Pointer {
+			v = v.Elem()
+		}
+		if v.Kind() == reflect.Struct && v.Type().Name() == "ReaderError" {
+			if o := v.FieldByName("Offset"); o.Kind() == reflect.Int && o.Int() >= 0 {
+				return int(o.Int()), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// v4Position reads the problem position out of a yaml v4 syntax error. Its
+// error types are internal, hence reflection, and their marks differ by
+// origin: the scanner's hold a 1-based line and 0-based column, the
+// parser's both 0-based, and the composer's (the only one returned as a
+// pointer) a node's 1-based line and column.
+func v4Position(err error) (line, col int, msg string, ok bool) {
+	for ; err != nil; err = errors.Unwrap(err) {
+		v := reflect.ValueOf(err)
+		composer := v.Kind() == reflect.Pointer
+		if composer {
+			v = v.Elem()
+		}
+		if v.Kind() != reflect.Struct {
+			continue
+		}
+		t := v.Type().Name()
+		mark, message := v.FieldByName("Mark"), v.FieldByName("Message")
+		if t != "ParserError" && t != "ScannerError" || !mark.IsValid() || message.Kind() != reflect.String {
+			continue
+		}
+		l, c := mark.FieldByName("Line"), mark.FieldByName("Column")
+		if l.Kind() != reflect.Int || c.Kind() != reflect.Int {
+			continue
+		}
+		line, col = int(l.Int()), int(c.Int())
+		switch {
+		case composer:
+		case t == "ParserError":
+			line, col = line+1, col+1
+		default:
+			col++
+		}
+		if line < 1 {
+			return 0, 0, "", false
+		}
+		return line, col, message.String(), true
+	}
+	return 0, 0, "", false
+}
+
+func detectEOL(b []byte) string {
+	for i := range b {
+		switch b[i] {
+		case '\n':
+			return "\n"
+		case '\r':
+			if i+1 < len(b) && b[i+1] == '\n' {
+				return "\r\n"
+			}
+			return "\r"
+		}
+	}
+	return "\n"
+}
+
+// Bytes returns the document with every edit made so far. It always parses:
+// each edit was checked when it was made.
+func (d *Doc) Bytes() ([]byte, error) {
+	return bytes.Clone(d.src.b), nil
+}
+
+// Changed reports whether the edits changed any byte.
+func (d *Doc) Changed() bool {
+	return !bytes.Equal(d.src.b, d.orig)
+}
+
+// Node returns the node that defines the value at a path of mapping keys from
+// the document root, e.g. ("services", "db", "environment"). Aliases are
+// followed to their anchored node and merge keys (`<<: *x`, `<<: [*a, *b]`)
+// are applied the way compose's YAML parser applies them: a key written in
+// the mapping wins over merged ones, and earlier merged mappings win over
+// later ones. It returns nil when the path does not exist.
+func (d *Doc) Node(path ...string) *yaml.Node {
+	n := d.root.Content[0]
+	for _, key := range path {
+		n = deref(n)
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		p, err := lookup(n, key)
+		if err != nil || p == nil {
+			return nil
+		}
+		n = p.value
+	}
+	return deref(n)
+}
+
+// splice replaces b[start:end] with text.
+type splice struct {
+	start, end int
+	text       string
+}
+
+// apply makes the splices, then checks that the result parses and that what
+// compose reads from it is the view before the edit changed by expect.
+func (d *Doc) apply(splices []splice, expect func(view)) error {
+	if len(splices) == 0 {
+		return nil
+	}
+	sortSplices(splices)
+	var out bytes.Buffer
+	prev := 0
+	for _, s := range splices {
+		if s.start < prev || s.end < s.start {
+			return fmt.Errorf("%s: %w: overlapping edits", d.filename, ErrUnsupported)
+		}
+		out.Write(d.src.b[prev:s.start])
+		out.WriteString(s.text)
+		prev = s.end
+	}
+	out.Write(d.src.b[prev:])
+	data := out.Bytes()
+
+	before, err := buildView(d.root)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.filename, err)
+	}
+	expect(before)
+	root, err := parseYAML(d.filename, data)
+	if err != nil {
+		return fmt.Errorf("%s: %w: the edited file would not parse: %w", d.filename, ErrUnsupported, err)
+	}
+	if d.v4 {
+		var n yamlv4.Node
+		if err := yamlv4.Load(data, &n); err != nil {
+			return fmt.Errorf("%s: %w: compose could not parse the edited file", d.filename, ErrUnsupported)
+		}
+	}
+	after, err := buildView(root)
+	if err != nil {
+		return fmt.Errorf("%s: %w: the edited file: %w", d.filename, ErrUnsupported, err)
+	}
+	if diff := before.diff(after); len(diff) > 0 {
+		return fmt.Errorf("%s: %w: the edit would also change %s", d.filename, ErrUnsupported, strings.Join(diff, ", "))
+	}
+	next := &Doc{filename: d.filename}
+	if err := next.load(data, root); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	d.src, d.root = next.src, next.root
+	return nil
+}
+
+func sortSplices(s []splice) {
+	// Insertion sort keeps inserts at the same offset in the order they were
+	// made, which is the order their text must appear in.
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j].start < s[j-1].start; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// deref follows aliases to the anchored node.
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode; i++ {
+		if i > 1000 {
+			return nil
+		}
+		n = n.Alias
+	}
+	return n
+}
+
+// pair is one effective key of a mapping once merge keys are applied.
+type pair struct {
+	key, value *yaml.Node // value as written: maybe an alias
+	holder     *yaml.Node // the mapping that holds the pair: m or a merged one
+	// via is the chain of mappings merged in to reach holder, outermost
+	// first; empty when holder is the mapping itself.
+	via []*yaml.Node
+}
+
+var errRecursive = errors.New("an anchor contains itself")
+
+func isMergeKey(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!merge"
+}
+
+// pairs returns m's effective pairs: its own, then those merged in, each key
+// once, with the precedence compose's parser (yaml v4) gives them.
+func pairs(m *yaml.Node) ([]pair, error) {
+	var out []pair
+	seen := map[string]bool{}
+	return out, collectPairs(m, nil, seen, map[*yaml.Node]bool{}, &out)
+}
+
+func collectPairs(m *yaml.Node, via []*yaml.Node, seen map[string]bool, visiting map[*yaml.Node]bool, out *[]pair) error {
+	if visiting[m] {
+		return errRecursive
+	}
+	visiting[m] = true
+	defer delete(visiting, m)
+	var merge *yaml.Node
+	own := map[string]int{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k := m.Content[i]
+		if isMergeKey(k) {
+			merge = m.Content[i+1]
+			continue
+		}
+		name := keyName(k)
+		if seen[name] {
+			continue
+		}
+		// A key written twice: the later one wins, as in the decoder.
+		if j, ok := own[name]; ok {
+			(*out)[j] = pair{key: k, value: m.Content[i+1], holder: m, via: via}
+			continue
+		}
+		own[name] = len(*out)
+		*out = append(*out, pair{key: k, value: m.Content[i+1], holder: m, via: via})
+	}
+	for name := range own {
+		seen[name] = true
+	}
+	if merge == nil {
+		return nil
+	}
+	sources := []*yaml.Node{merge}
+	if t := deref(merge); t != nil && t.Kind == yaml.SequenceNode {
+		sources = t.Content
+	}
+	for _, s := range sources {
+		t := deref(s)
+		if t == nil || t.Kind != yaml.MappingNode {
+			return errors.New("a merge key (<<) needs a mapping or a list of mappings")
+		}
+		if err := collectPairs(t, append(via[:len(via):len(via)], t), seen, visiting, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keyName is the name a mapping key is looked up by.
+func keyName(k *yaml.Node) string {
+	k = deref(k)
+	if k == nil || k.Kind != yaml.ScalarNode {
+		return "\x00" // non-scalar keys never match a name
+	}
+	return k.Value
+}
+
+// lookup returns the effective pair for key in m, nil if absent.
+func lookup(m *yaml.Node, key string) (*pair, error) {
+	ps, err := pairs(m)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ps {
+		if keyName(ps[i].key) == key {
+			return &ps[i], nil
+		}
+	}
+	return nil, nil
+}

@@ -1,0 +1,280 @@
+package yamledit
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/compose-spec/compose-go/v2/dotenv"
+)
+
+// EnvFile is a .env or env_file file being edited. It reads statements the
+// way compose-go's dotenv package does (`KEY=value`, `KEY: value`, an
+// `export ` prefix, `KEY` alone to inherit, '#' comments, single- and
+// double-quoted values that may span lines) and removes them byte-exactly.
+type EnvFile struct {
+	filename string
+	data     []byte
+	stmts    []envStmt
+}
+
+// envStmt is one statement: [start, end) spans from its first character
+// (or "export") to the end of its value.
+type envStmt struct {
+	key        string
+	start, end int
+}
+
+// ParseEnvFile parses an env file. It fails where compose would fail to
+// read the file, with the file and line but never the value.
+func ParseEnvFile(filename string, data []byte) (*EnvFile, error) {
+	stmts, err := scanEnv(filename, data)
+	if err != nil {
+		return nil, err
+	}
+	// Cross-check with compose's own parser: a file it reads differently
+	// (or not at all) must not be edited by this one's reading of it.
+	got, err := composeRead(data)
+	if err != nil {
+		// compose-go's message can quote the value: not repeated here.
+		return nil, fmt.Errorf("%s: %w: compose cannot read this env file (check quoting and ${...} syntax)", filename, ErrUnsupported)
+	}
+	e := &EnvFile{filename: filename, data: bytes.Clone(data), stmts: stmts}
+	keys := e.Keys()
+	slices.Sort(keys)
+	var want []string
+	for k := range got {
+		want = append(want, k)
+	}
+	slices.Sort(want)
+	if !slices.Equal(keys, want) {
+		return nil, fmt.Errorf("%s: %w: this env file reads differently in compose", filename, ErrUnsupported)
+	}
+	return e, nil
+}
+
+var envExportRe = regexp.MustCompile(`^export\s+`)
+
+// scanEnv follows compose-go/v2/dotenv's parser step by step. That parser
+// always continues on a suffix of the input, so the offset of where it is
+// is len(data) minus the length of what is left.
+func scanEnv(filename string, data []byte) ([]envStmt, error) {
+	src := string(data)
+	src = strings.TrimPrefix(src, utf8BOM)
+	off := func(rest string) int { return len(data) - len(rest) }
+	lineOf := func(p int) int { return bytes.Count(data[:p], []byte("\n")) + 1 }
+	var out []envStmt
+	rest := src
+	for {
+		rest = envStatementStart(rest)
+		if rest == "" {
+			return out, nil
+		}
+		start := off(rest)
+		s := rest
+		if envExportRe.MatchString(s) {
+			s = strings.TrimLeftFunc(strings.TrimPrefix(s, "export"), envIsSpace)
+		}
+		key, offset, inherited := "", 0, false
+	loop:
+		for i, r := range s {
+			if envIsSpace(r) {
+				continue
+			}
+			switch r {
+			case '=', ':', '\n':
+				key, offset, inherited = s[:i], i+1, r == '\n'
+				break loop
+			case '_', '.', '-', '[', ']':
+			default:
+				if !unicode.IsLetter(r) && !unicode.IsNumber(r) {
+					return nil, fmt.Errorf("%s:%d: invalid character in variable name", filename, lineOf(off(s[i:])))
+				}
+			}
+		}
+		key = strings.TrimRightFunc(key, unicode.IsSpace)
+		if strings.Contains(key, " ") {
+			return nil, fmt.Errorf("%s:%d: variable name cannot contain a space", filename, lineOf(start))
+		}
+		left := strings.TrimLeftFunc(s[offset:], envIsSpace)
+		if inherited {
+			out = append(out, envStmt{key: key, start: start, end: off(s[offset:]) - 1})
+			rest = left
+			continue
+		}
+		end, next, err := envValueEnd(left)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", filename, lineOf(off(left)), err)
+		}
+		out = append(out, envStmt{key: key, start: start, end: off(left) + end})
+		rest = next
+	}
+}
+
+// envStatementStart skips blank space and comment lines.
+func envStatementStart(src string) string {
+	for {
+		pos := strings.IndexFunc(src, func(r rune) bool { return !unicode.IsSpace(r) })
+		if pos < 0 {
+			return ""
+		}
+		src = src[pos:]
+		if src[0] != '#' {
+			return src
+		}
+		nl := strings.IndexByte(src, '\n')
+		if nl < 0 {
+			return ""
+		}
+		src = src[nl:]
+	}
+}
+
+// envValueEnd returns where the value at the start of src ends and what
+// follows it: the rest of the line for an unquoted value, the closing quote
+// for a quoted one (a backslash escapes the next character in both quotes).
+func envValueEnd(src string) (int, string, error) {
+	if src == "" || (src[0] != '"' && src[0] != '\'') {
+		v, rest, found := strings.Cut(src, "\n")
+		if !found {
+			return len(src), "", nil
+		}
+		return len(v), rest, nil
+	}
+	quote := src[0]
+	escaped := false
+	for i := 1; i < len(src); i++ {
+		c := src[i]
+		switch {
+		case escaped:
+			escaped = false
+		case c == '\\':
+			escaped = true
+		case c == quote:
+			return i + 1, src[i+1:], nil
+		}
+	}
+	return 0, "", fmt.Errorf("%w: unterminated quoted value", ErrUnsupported)
+}
+
+// envIsSpace is dotenv's space: blank but not a newline.
+func envIsSpace(r rune) bool {
+	switch r {
+	case '\t', '\v', '\f', '\r', ' ', 0x85, 0xA0:
+		return true
+	}
+	return false
+}
+
+// Keys returns the variables the file defines, once each, in file order.
+func (e *EnvFile) Keys() []string {
+	var out []string
+	for _, s := range e.stmts {
+		if !slices.Contains(out, s.key) {
+			out = append(out, s.key)
+		}
+	}
+	return out
+}
+
+// Remove deletes every statement defining key and reports whether there was
+// one. A statement alone on its line(s) goes with those lines (its inline
+// comment too); one sharing a line with another statement goes alone.
+// Everything else stays byte for byte, CRLF included; a file without a
+// final newline still has none.
+//
+// The result is checked with compose's parser: it must read as before minus
+// key. Taking the line break before a last line is only cosmetic, so when
+// that reads differently (`KEY` alone needs its newline to inherit) the cut
+// is made without it; if the result still read differently, nothing is
+// removed and Remove reports false.
+func (e *EnvFile) Remove(key string) bool {
+	if !slices.ContainsFunc(e.stmts, func(s envStmt) bool { return s.key == key }) {
+		return false
+	}
+	want, err := composeRead(e.data)
+	if err != nil {
+		return false
+	}
+	delete(want, key)
+	for _, keepEOF := range []bool{true, false} {
+		out := e.without(key, keepEOF)
+		stmts, err := scanEnv(e.filename, out)
+		if err != nil {
+			continue
+		}
+		if got, err := composeRead(out); err == nil && maps.Equal(got, want) {
+			e.data, e.stmts = out, stmts
+			return true
+		}
+	}
+	return false
+}
+
+// composeRead reads env file data with compose's parser. The lookup answers
+// for every name, so that inherited keys show up, ${VAR:?err} does not fail
+// for want of an environment, and no value depends on another key's.
+func composeRead(data []byte) (map[string]string, error) {
+	return dotenv.ParseWithLookup(bytes.NewReader(data), func(string) (string, bool) { return "x", true })
+}
+
+// without returns the data with every statement defining key cut out.
+func (e *EnvFile) without(key string, keepEOF bool) []byte {
+	var out []byte
+	prev := 0
+	for _, s := range e.stmts {
+		if s.key != key {
+			continue
+		}
+		c := e.cut(s, keepEOF)
+		c[0] = max(c[0], prev)
+		out = append(out, e.data[prev:c[0]]...)
+		prev = max(prev, c[1])
+	}
+	return append(out, e.data[prev:]...)
+}
+
+// cut returns the bytes to delete for statement s.
+func (e *EnvFile) cut(s envStmt, keepEOF bool) [2]int {
+	b := e.data
+	ls := bytes.LastIndexByte(b[:s.start], '\n') + 1
+	if ls == 0 && bytes.HasPrefix(b, []byte(utf8BOM)) {
+		ls = len(utf8BOM)
+	}
+	onlySpace := func(t []byte) bool {
+		return strings.TrimFunc(string(t), unicode.IsSpace) == ""
+	}
+	p := s.end
+	for p < len(b) {
+		r, w := utf8.DecodeRune(b[p:])
+		if !envIsSpace(r) {
+			break
+		}
+		p += w
+	}
+	restOK := p >= len(b) || b[p] == '\n' || b[p] == '#'
+	if !onlySpace(b[ls:s.start]) || !restOK {
+		return [2]int{s.start, p}
+	}
+	nl := bytes.IndexByte(b[s.end:], '\n')
+	if nl >= 0 {
+		return [2]int{ls, s.end + nl + 1}
+	}
+	// The last line has no newline: take the previous line's break instead,
+	// so the file still ends without one.
+	if keepEOF && ls > 0 && b[ls-1] == '\n' {
+		ls--
+		if ls > 0 && b[ls-1] == '\r' {
+			ls--
+		}
+	}
+	return [2]int{ls, len(b)}
+}
+
+// Bytes returns the file with the removals made.
+func (e *EnvFile) Bytes() []byte { return bytes.Clone(e.data) }

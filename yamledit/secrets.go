@@ -1,0 +1,455 @@
+package yamledit
+
+import (
+	"fmt"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// AddServiceSecret makes sure a service's `secrets:` lists secret. It
+// appends `- secret` (short syntax) to a block list, with the list's own
+// indentation, or `, secret` to a flow list; without a `secrets:` key it adds
+// one as the service's last key, indented like the file's other lists. A
+// secret already listed (short or long syntax) is not added again.
+//
+// It refuses (ErrUnsupported) when the list is not the service's own: a
+// service written as an alias of another, or one that gets `secrets:`
+// through a merge key, since adding there would change other services and
+// adding a local list would hide the merged one.
+func (d *Doc) AddServiceSecret(service, secret string) error {
+	if secret == "" {
+		return fmt.Errorf("%s: service %q: %w: empty secret name", d.filename, service, ErrUnsupported)
+	}
+	svcs, err := d.services()
+	if err != nil {
+		return err
+	}
+	sp, err := lookup(svcs, service)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.filename, err)
+	}
+	if sp == nil {
+		return fmt.Errorf("%s: %w: no service %q", d.filename, ErrNotFound, service)
+	}
+	svc := sp.value
+	if svc.Kind == yaml.AliasNode || sp.holder != svcs {
+		return fmt.Errorf("%s: service %q: %w: the service is defined through an alias or merge key", d.filename, service, ErrUnsupported)
+	}
+	if svc.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s: service %q: %w: the service is not a mapping", d.filename, service, ErrUnsupported)
+	}
+	splices, err := d.serviceSecretSplices(svc, secret)
+	if err != nil {
+		return fmt.Errorf("%s:%d:%d: service %q: %w", d.filename, svc.Line, svc.Column, service, err)
+	}
+	if splices == nil {
+		return nil
+	}
+	path := "services" + sep + service + sep + "secrets"
+	item := scalarDigest(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: secret})
+	err = d.apply(splices, func(v view) {
+		if v[path] == "" {
+			v[path] = item
+		} else {
+			v[path] += "," + item
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("service %q: secret %s: %w", service, secret, err)
+	}
+	return nil
+}
+
+// serviceSecretSplices returns the edit adding secret to svc, nil when it is
+// there already.
+func (d *Doc) serviceSecretSplices(svc *yaml.Node, secret string) ([]splice, error) {
+	s := d.src
+	flow := svc.Style&yaml.FlowStyle != 0
+	item, err := renderString(secret, styleAny, true)
+	if err != nil {
+		return nil, err
+	}
+	p, err := lookup(svc, "secrets")
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		if flow {
+			return []splice{d.flowAppend(svc, "secrets: ["+item+"]")}, nil
+		}
+		col := s.column(s.spans[svc.Content[0]].start)
+		return []splice{d.linesAfter(s.spans[svc].end,
+			pad(col)+"secrets:",
+			pad(col+d.layout.seqIndent)+"-"+pad(d.layout.seqGap-1)+item,
+		)}, nil
+	}
+	if p.holder != svc || p.value.Kind == yaml.AliasNode {
+		return nil, fmt.Errorf("%w: secrets: comes through an alias or merge key", ErrUnsupported)
+	}
+	list := p.value
+	switch {
+	case isNull(list):
+		sp := s.spans[list]
+		props := s.skipProps(sp.start)
+		if sp.end > props {
+			// `secrets: ~`: a flow list replaces the null in any context.
+			return []splice{{s.skipSpace(props), sp.end, "[" + item + "]"}}, nil
+		}
+		if flow {
+			return []splice{{props, props, " [" + item + "]"}}, nil
+		}
+		col := s.column(s.spans[p.key].start)
+		return []splice{d.linesAfter(sp.end, pad(col+d.layout.seqIndent)+"-"+pad(d.layout.seqGap-1)+item)}, nil
+	case list.Kind != yaml.SequenceNode:
+		return nil, fmt.Errorf("%w: secrets: is not a list", ErrUnsupported)
+	}
+	for _, it := range list.Content {
+		it = deref(it)
+		if it == nil {
+			continue
+		}
+		if it.Kind == yaml.ScalarNode && it.Value == secret {
+			return nil, nil
+		}
+		if it.Kind == yaml.MappingNode {
+			if src, err := lookup(it, "source"); err == nil && src != nil {
+				if v := deref(src.value); v != nil && v.Kind == yaml.ScalarNode && v.Value == secret {
+					return nil, nil
+				}
+			}
+		}
+	}
+	if list.Anchor != "" && d.aliased(list) {
+		return nil, fmt.Errorf("%w: secrets: is anchored (&%s) and shared through an alias", ErrUnsupported, list.Anchor)
+	}
+	if list.Style&yaml.FlowStyle != 0 {
+		return []splice{d.flowAppend(list, item)}, nil
+	}
+	dash := s.skipSpace(s.skipProps(s.spans[list].start))
+	first := s.spans[list.Content[0]].start
+	gap := d.layout.seqGap
+	if s.line(first) == s.line(dash) {
+		gap = s.column(first) - s.column(dash)
+	}
+	return []splice{d.linesAfter(s.spans[list].end, pad(s.column(dash))+"-"+pad(gap-1)+item)}, nil
+}
+
+// flowAppend adds an entry at the end of a flow collection.
+func (d *Doc) flowAppend(n *yaml.Node, entry string) splice {
+	s := d.src
+	if len(n.Content) == 0 {
+		open := s.skipSpace(s.skipProps(s.spans[n].start)) + 1
+		return splice{open, open, entry}
+	}
+	end := s.spans[n.Content[len(n.Content)-1]].end
+	return splice{end, end, ", " + entry}
+}
+
+// linesAfter inserts lines after the line holding off. The new lines go
+// before that line's break, so a file without a final newline stays so.
+func (d *Doc) linesAfter(off int, lines ...string) splice {
+	p := d.src.lineEnd(off)
+	return splice{p, p, d.eol + strings.Join(lines, d.eol)}
+}
+
+func pad(n int) string { return strings.Repeat(" ", max(n, 0)) }
+
+// AddTopLevelSecret makes sure the top-level `secrets:` defines name with
+// fields, in order. Each field is {key, value}, the value written as YAML
+// source text: a scalar ("./secrets/db_password", "true"; use Quote for
+// arbitrary strings), a flow collection ("{name: db-password}"), or a block
+// mapping or sequence on several lines ("name: db-password\nversion: abc"),
+// which is indented under its key. For example
+//
+//	d.AddTopLevelSecret("db_password", [][2]string{
+//		{"external", "true"},
+//		{"x-vault", "name: db-password"},
+//	})
+//
+// Without a top-level `secrets:` one is added at the end of the document (or
+// after its last key when something other than comments follows it), with a
+// blank line before it when the file separates its top-level keys so. When
+// name is already defined with the same content (compared as YAML values)
+// nothing changes; with other content it is ErrConflict.
+func (d *Doc) AddTopLevelSecret(name string, fields [][2]string) error {
+	if name == "" {
+		return fmt.Errorf("%s: %w: empty secret name", d.filename, ErrUnsupported)
+	}
+	root := d.root.Content[0]
+	if root.Style&yaml.FlowStyle != 0 {
+		return fmt.Errorf("%s: %w: the top level is a flow mapping", d.filename, ErrUnsupported)
+	}
+	def, err := newSecretDef(name, fields, d.layout.mapStep)
+	if err != nil {
+		return fmt.Errorf("%s: top-level secret %s: %w", d.filename, name, err)
+	}
+	splices, err := d.topSecretSplices(root, name, def)
+	if err != nil {
+		return fmt.Errorf("%s: top-level secret %s: %w", d.filename, name, err)
+	}
+	if splices == nil {
+		return nil
+	}
+	err = d.apply(splices, func(v view) { v["secrets"+sep+name] = def.digest })
+	if err != nil {
+		return fmt.Errorf("top-level secret %s: %w", name, err)
+	}
+	return nil
+}
+
+// secretDef is a top-level secret definition ready to insert.
+type secretDef struct {
+	name   string   // the key, as YAML
+	body   []string // the field lines, indented by one step
+	node   *yaml.Node
+	digest string
+}
+
+func newSecretDef(name string, fields [][2]string, step int) (*secretDef, error) {
+	key, err := renderString(name, styleAny, false)
+	if err != nil {
+		return nil, err
+	}
+	def := &secretDef{name: key}
+	for _, f := range fields {
+		k, err := renderString(f[0], styleAny, false)
+		if err != nil {
+			return nil, err
+		}
+		v := strings.TrimRight(strings.ReplaceAll(f[1], "\r\n", "\n"), "\n")
+		lines := strings.Split(v, "\n")
+		indent := -1
+		for _, l := range lines {
+			if strings.TrimSpace(l) == "" {
+				continue
+			}
+			if n := len(l) - len(strings.TrimLeft(l, " ")); indent < 0 || n < indent {
+				indent = n
+			}
+		}
+		for i, l := range lines {
+			if strings.TrimSpace(l) == "" {
+				lines[i] = ""
+			} else {
+				lines[i] = l[indent:]
+			}
+		}
+		// A block mapping or sequence goes on the lines below its key;
+		// anything else starts on the key's line.
+		head := pad(step) + k + ":"
+		if !isBlockCollection(v) {
+			if lines[0] != "" {
+				head += " " + lines[0]
+			}
+			lines = lines[1:]
+		}
+		def.body = append(def.body, head)
+		for _, l := range lines {
+			if l == "" {
+				def.body = append(def.body, "")
+			} else {
+				def.body = append(def.body, pad(2*step)+l)
+			}
+		}
+	}
+	// Parse what would be inserted: the fields must be YAML, and exactly
+	// the keys given, in order.
+	text := def.name + ":\n" + strings.Join(def.body, "\n") + "\n"
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &doc); err != nil || len(doc.Content) != 1 {
+		return nil, fmt.Errorf("%w: the fields are not valid YAML", ErrUnsupported)
+	}
+	m := doc.Content[0]
+	if m.Kind != yaml.MappingNode || len(m.Content) != 2 || m.Content[0].Value != name {
+		return nil, fmt.Errorf("%w: the fields are not valid YAML", ErrUnsupported)
+	}
+	def.node = m.Content[1]
+	if len(fields) == 0 {
+		if !isNull(def.node) {
+			return nil, fmt.Errorf("%w: the fields are not valid YAML", ErrUnsupported)
+		}
+	} else if def.node.Kind != yaml.MappingNode || len(def.node.Content) != 2*len(fields) {
+		return nil, fmt.Errorf("%w: the fields are not valid YAML", ErrUnsupported)
+	} else {
+		for i, f := range fields {
+			if k := def.node.Content[2*i]; k.Value != f[0] || isMergeKey(k) {
+				return nil, fmt.Errorf("%w: field %q is not valid YAML", ErrUnsupported, f[0])
+			}
+		}
+	}
+	dg := digester{memo: map[*yaml.Node]string{}, visiting: map[*yaml.Node]bool{}}
+	if def.digest, err = dg.digest(def.node); err != nil {
+		return nil, err
+	}
+	return def, nil
+}
+
+// isBlockCollection reports whether YAML text is a block mapping or
+// sequence.
+func isBlockCollection(text string) bool {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &doc); err != nil || len(doc.Content) != 1 {
+		return false
+	}
+	n := doc.Content[0]
+	return (n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode) && n.Style&yaml.FlowStyle == 0
+}
+
+// lines returns the definition indented at col.
+func (def *secretDef) lines(col int) []string {
+	out := []string{pad(col) + def.name + ":"}
+	for _, l := range def.body {
+		if l == "" {
+			out = append(out, "")
+		} else {
+			out = append(out, pad(col)+l)
+		}
+	}
+	return out
+}
+
+// flow returns the definition as a flow mapping entry.
+func (def *secretDef) flow() (string, error) {
+	v, err := flowText(def.node)
+	if err != nil {
+		return "", err
+	}
+	return def.name + ": " + v, nil
+}
+
+// flowText writes a node in flow style, for insertion into a flow mapping.
+func flowText(n *yaml.Node) (string, error) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.ShortTag() == "!!str" {
+			return renderString(n.Value, styleAny, true)
+		}
+		if n.Style&yaml.TaggedStyle != 0 || strings.ContainsAny(n.Value, ",[]{}#\n") {
+			return "", fmt.Errorf("%w: cannot write this value in a flow mapping", ErrUnsupported)
+		}
+		if isNull(n) {
+			return "null", nil
+		}
+		return n.Value, nil
+	case yaml.MappingNode, yaml.SequenceNode:
+		var parts []string
+		for i := 0; i < len(n.Content); i++ {
+			t, err := flowText(n.Content[i])
+			if err != nil {
+				return "", err
+			}
+			if n.Kind == yaml.MappingNode {
+				v, err := flowText(n.Content[i+1])
+				if err != nil {
+					return "", err
+				}
+				t += ": " + v
+				i++
+			}
+			parts = append(parts, t)
+		}
+		if n.Kind == yaml.MappingNode {
+			return "{" + strings.Join(parts, ", ") + "}", nil
+		}
+		return "[" + strings.Join(parts, ", ") + "]", nil
+	}
+	return "", fmt.Errorf("%w: cannot write this value in a flow mapping", ErrUnsupported)
+}
+
+func (d *Doc) topSecretSplices(root *yaml.Node, name string, def *secretDef) ([]splice, error) {
+	s := d.src
+	col := s.column(s.spans[root.Content[0]].start)
+	step := d.layout.mapStep
+	p, err := lookup(root, "secrets")
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return []splice{d.appendTopLevel(root, append([]string{pad(col) + "secrets:"}, def.lines(col+step)...))}, nil
+	}
+	if p.holder != root || p.value.Kind == yaml.AliasNode {
+		return nil, fmt.Errorf("%w: secrets: comes through an alias or merge key", ErrUnsupported)
+	}
+	defs := p.value
+	switch {
+	case isNull(defs):
+		sp := s.spans[defs]
+		props := s.skipProps(sp.start)
+		if sp.end > props {
+			return nil, fmt.Errorf("%w: secrets: is an explicit null", ErrUnsupported)
+		}
+		return []splice{d.linesAfter(sp.end, def.lines(s.column(s.spans[p.key].start)+step)...)}, nil
+	case defs.Kind != yaml.MappingNode:
+		return nil, fmt.Errorf("%w: secrets: is not a mapping", ErrUnsupported)
+	}
+	existing, err := lookup(defs, name)
+	if err != nil {
+		return nil, err
+	}
+	if existing != nil {
+		dg := digester{memo: map[*yaml.Node]string{}, visiting: map[*yaml.Node]bool{}}
+		have, err := dg.digest(existing.value)
+		if err != nil {
+			return nil, err
+		}
+		if have != def.digest {
+			return nil, fmt.Errorf("%w: already defined with other content", ErrConflict)
+		}
+		return nil, nil
+	}
+	if defs.Style&yaml.FlowStyle != 0 {
+		entry, err := def.flow()
+		if err != nil {
+			return nil, err
+		}
+		return []splice{d.flowAppend(defs, entry)}, nil
+	}
+	first := s.spans[defs.Content[0]].start
+	return []splice{d.linesAfter(s.spans[defs].end, def.lines(s.column(first))...)}, nil
+}
+
+// appendTopLevel adds a top-level key at the end of the document, or right
+// after the root mapping when something other than comments follows it
+// (a `...` end marker).
+func (d *Doc) appendTopLevel(root *yaml.Node, lines []string) splice {
+	s := d.src
+	end := s.spans[root].end
+	blank := d.blankBetweenTopKeys(root)
+	tailOK := s.restIsComment(end)
+	for l := s.line(end) + 1; l < len(s.starts) && tailOK; l++ {
+		t := strings.TrimLeft(string(s.b[s.starts[l]:s.breaks[l]]), " \t")
+		tailOK = t == "" || t[0] == '#'
+	}
+	if !tailOK {
+		if blank {
+			lines = append([]string{""}, lines...)
+		}
+		return d.linesAfter(end, lines...)
+	}
+	last := len(s.starts) - 1
+	if s.starts[last] < len(s.b) {
+		// No final newline: keep it that way.
+		if blank && strings.TrimSpace(string(s.b[s.starts[last]:])) != "" {
+			lines = append([]string{""}, lines...)
+		}
+		return splice{len(s.b), len(s.b), d.eol + strings.Join(lines, d.eol)}
+	}
+	if blank && last > 0 && strings.TrimSpace(string(s.b[s.starts[last-1]:s.breaks[last-1]])) != "" {
+		lines = append([]string{""}, lines...)
+	}
+	return splice{len(s.b), len(s.b), strings.Join(lines, d.eol) + d.eol}
+}
+
+// blankBetweenTopKeys reports whether the file puts a blank line before some
+// top-level key.
+func (d *Doc) blankBetweenTopKeys(root *yaml.Node) bool {
+	s := d.src
+	for i := 2; i < len(root.Content); i += 2 {
+		l := s.line(s.spans[root.Content[i]].start)
+		if l > 0 && strings.TrimSpace(string(s.b[s.starts[l-1]:s.breaks[l-1]])) == "" {
+			return true
+		}
+	}
+	return false
+}
