@@ -8,7 +8,7 @@ LDFLAGS   := -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/internal/ve
 PLUGINDIR := $(or $(DOCKER_CONFIG),$(HOME)/.docker)/cli-plugins
 TESTFLAGS ?=
 
-.PHONY: all build install testbed test test-unit test-e2e lint bench clean
+.PHONY: all build install demo testbed test test-unit test-e2e lint bench clean
 
 all: build
 
@@ -19,6 +19,11 @@ install: build
 	install -d $(PLUGINDIR)
 	install -m 0755 $(BIN) $(PLUGINDIR)/docker-vault
 	@echo "installed $(PLUGINDIR)/docker-vault"
+
+# The main job on the example project, no Azure account needed: what migrate
+# would change (nothing is written; run without --dry-run to apply).
+demo: install
+	cd examples/quickstart && docker vault migrate --dry-run
 
 # The real-engine test bed: swarm, base image, buildx and compose (idempotent).
 testbed:
@@ -39,8 +44,8 @@ lint:
 	$(GO) vet ./...
 
 # Benchmarks print ratios against a baseline measured in the same run.
-bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3x $$($(GO) list ./... | grep -v /e2e)
+bench: testbed
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./...
 
 clean:
 	rm -rf bin

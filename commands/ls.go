@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/docker-vault/docker-vault/keyvault"
+	"github.com/docker-vault/docker-vault/mapping"
 )
 
 type lsOptions struct {
@@ -79,7 +79,7 @@ func runLs(ctx context.Context, dockerCLI command.Cli, opts lsOptions) error {
 	ctx, cancel := opts.vault.withTimeout(ctx)
 	defer cancel()
 
-	var mapping *composeMapping
+	var cm *composeMapping
 	projectURL := ""
 	// Without -f, ls lists the whole vault rather than discover a compose
 	// file in the current folder: what it shows must not depend on where
@@ -93,13 +93,13 @@ func runLs(ctx context.Context, dockerCLI command.Cli, opts lsOptions) error {
 		if err != nil {
 			return err
 		}
-		mapping, projectURL = m, m.vaultURL
+		cm, projectURL = m, m.vaultURL
 	}
 	store, err := opts.vault.open(ctx, projectURL)
 	if err != nil {
 		return err
 	}
-	rows, err := listRows(ctx, store, mapping)
+	rows, err := listRows(ctx, store, cm)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func runLs(ctx context.Context, dockerCLI command.Cli, opts lsOptions) error {
 	}
 	switch format := strings.TrimSpace(opts.format); {
 	case format == "" || format == "table":
-		return writeLsTable(out, rows, opts.versions, mapping != nil)
+		return writeLsTable(out, rows, opts.versions, cm != nil)
 	case strings.EqualFold(format, "json"):
 		return writeFormatted(out, format, rows, nil)
 	default:
@@ -143,16 +143,16 @@ func runLs(ctx context.Context, dockerCLI command.Cli, opts lsOptions) error {
 	}
 }
 
-// listRows lists the vault, keeping only what mapping maps when there is
+// listRows lists the vault, keeping only what cm maps when there is
 // one, and adds the mapped secrets the vault lacks.
-func listRows(ctx context.Context, store keyvault.Store, mapping *composeMapping) ([]*lsRow, error) {
+func listRows(ctx context.Context, store keyvault.Store, cm *composeMapping) ([]*lsRow, error) {
 	rows := []*lsRow{} // JSON prints [] for an empty vault, not null
 	seen := map[string]bool{}
 	err := store.List(ctx, func(p keyvault.SecretProperties) error {
 		key := strings.ToLower(p.Name)
 		var compose []string
-		if mapping != nil {
-			if compose = mapping.secrets[key]; compose == nil {
+		if cm != nil {
+			if compose = cm.secrets[key]; compose == nil {
 				return nil
 			}
 		}
@@ -172,10 +172,10 @@ func listRows(ctx context.Context, store keyvault.Store, mapping *composeMapping
 	if err != nil {
 		return nil, err
 	}
-	if mapping != nil {
-		for key, compose := range mapping.secrets {
+	if cm != nil {
+		for key, compose := range cm.secrets {
 			if !seen[key] {
-				rows = append(rows, &lsRow{Name: mapping.names[key], Status: "missing", Missing: true, ComposeSecrets: compose})
+				rows = append(rows, &lsRow{Name: cm.names[key], Status: "missing", Missing: true, ComposeSecrets: compose})
 			}
 		}
 	}
@@ -264,9 +264,6 @@ func orDash(s string) string {
 
 // composeMapping is what ls needs from a compose project: the vault it
 // names and which Key Vault secret each top-level secret maps to.
-//
-// TODO: use the compose package's mapping once it has one; this is the
-// minimal subset: x-vault name, else the derived name.
 type composeMapping struct {
 	vaultURL string
 	// secrets maps a lower-cased Key Vault name (names are
@@ -276,30 +273,22 @@ type composeMapping struct {
 	names map[string]string
 }
 
-var kvSecretNameRE = regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`)
-
 func newComposeMapping(project *types.Project) (*composeMapping, error) {
 	m := &composeMapping{secrets: map[string][]string{}, names: map[string]string{}}
-	if x, ok := project.Extensions["x-vault"].(map[string]any); ok {
-		if u, ok := x["url"].(string); ok {
-			m.vaultURL = u
-		}
+	url, err := mapping.VaultURL(project)
+	if err != nil {
+		return nil, err
 	}
+	m.vaultURL = url
 	names := make([]string, 0, len(project.Secrets))
 	for name := range project.Secrets {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		secret := project.Secrets[name]
-		kvName := strings.NewReplacer("_", "-", ".", "-").Replace(name)
-		if x, ok := secret.Extensions["x-vault"].(map[string]any); ok {
-			if n, ok := x["name"].(string); ok && n != "" {
-				kvName = n
-			}
-		}
-		if !kvSecretNameRE.MatchString(kvName) {
-			return nil, fmt.Errorf("compose secret %q maps to %q, which is not a valid Key Vault name (1-127 letters, digits and hyphens): set its x-vault name", name, kvName)
+		kvName, _, err := mapping.KeyVaultName(name, project.Secrets[name])
+		if err != nil {
+			return nil, err
 		}
 		key := strings.ToLower(kvName)
 		m.secrets[key] = append(m.secrets[key], name)
