@@ -103,6 +103,7 @@ func TestCorpus(t *testing.T) {
 			}
 		})
 	}
+	t.Logf("%d environment entries migrated; %d corpus files load on their own", entries, loading)
 	assert.Assert(t, entries > 150, "only %d environment entries found", entries)
 	// A few corpus files are invalid on their own on purpose (a missing
 	// env_file, a null service, an included file): for those the edit
@@ -202,6 +203,7 @@ func TestSpans(t *testing.T) {
 		assert.NilError(t, err)
 		checked += checkSpans(t, d)
 	}
+	t.Logf("%d node spans checked in %d files", checked, len(files))
 	assert.Assert(t, checked > 2500, "only %d nodes checked", checked)
 }
 

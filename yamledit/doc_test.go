@@ -248,3 +248,34 @@ func TestQuote(t *testing.T) {
 		assert.Equal(t, got, in)
 	}
 }
+
+func TestSharedEditOnce(t *testing.T) {
+	in := `x-env: &env
+  PW: SENTINEL
+services:
+  a:
+    image: a
+    environment: *env
+  b:
+    image: b
+    environment: *env
+`
+	d, err := Parse("c.yaml", []byte(in))
+	assert.NilError(t, err)
+	assert.NilError(t, d.ReplaceEnv("a", "PW", "PW_FILE", "/run/secrets/pw"))
+	out, _ := d.Bytes()
+	assert.NilError(t, d.ReplaceEnv("b", "PW", "PW_FILE", "/run/secrets/pw"))
+	again, _ := d.Bytes()
+	assert.Equal(t, string(again), string(out))
+	assert.Equal(t, string(out), strings.Replace(in, "PW: SENTINEL", "PW_FILE: /run/secrets/pw", 1))
+
+	err = d.ReplaceEnv("b", "PW", "PW_FILE", "/run/secrets/other")
+	assert.Assert(t, errors.Is(err, ErrConflict), "%v", err)
+	err = d.RemoveEnv("b", "PW")
+	assert.Assert(t, errors.Is(err, ErrConflict), "%v", err)
+
+	assert.NilError(t, d.RemoveEnv("b", "PW_FILE"))
+	assert.NilError(t, d.RemoveEnv("a", "PW_FILE"))
+	out, _ = d.Bytes()
+	assert.Equal(t, string(out), strings.Replace(in, "x-env: &env\n  PW: SENTINEL\n", "x-env: &env {}\n", 1))
+}

@@ -355,8 +355,12 @@ func (d *Doc) ReplaceEnv(service, key, newKey, newValue string) error {
 	}
 	want := "replace\x00" + newKey + "\x00" + newValue
 	if len(t.matches) == 0 {
-		if d.done[doneKey(service, key)] == want {
+		switch done := d.done[doneKey(service, key)]; done {
+		case want:
 			return nil
+		case "":
+		default:
+			return fmt.Errorf("%s: service %q: %w: environment variable %s was already edited otherwise (through an entry it shares)", d.filename, service, ErrConflict, key)
 		}
 		for _, o := range t.se.entries {
 			if o.key == newKey && o.hasValue && o.value == newValue {
@@ -520,8 +524,12 @@ func (d *Doc) RemoveEnv(service, key string) error {
 		return err
 	}
 	if len(t.matches) == 0 {
-		if d.done[doneKey(service, key)] == "remove" {
+		switch done := d.done[doneKey(service, key)]; done {
+		case "remove":
 			return nil
+		case "":
+		default:
+			return fmt.Errorf("%s: service %q: %w: environment variable %s was already edited otherwise (through an entry it shares)", d.filename, service, ErrConflict, key)
 		}
 		return fmt.Errorf("%s: service %q: %w: environment variable %s", d.filename, service, ErrNotFound, key)
 	}

@@ -1,8 +1,11 @@
 package yamledit
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
+
+	"github.com/compose-spec/compose-go/v2/dotenv"
 )
 
 var plainEnvValue = regexp.MustCompile(`^[A-Za-z0-9_./:@%+,=-]*$`)
@@ -13,6 +16,9 @@ var plainEnvValue = regexp.MustCompile(`^[A-Za-z0-9_./:@%+,=-]*$`)
 // written bare, so it must not need quoting (a /run/secrets path or a secret
 // name never does).
 func (e *EnvFile) Replace(key, newKey, newValue string) error {
+	if newKey == key || newKey == "" {
+		return fmt.Errorf("%s: %w: %s must be renamed to another variable", e.filename, ErrUnsupported, key)
+	}
 	if !plainEnvValue.MatchString(newValue) {
 		return fmt.Errorf("%s: %w: value for %s needs quoting", e.filename, ErrUnsupported, newKey)
 	}
@@ -45,6 +51,15 @@ func (e *EnvFile) Replace(key, newKey, newValue string) error {
 		if !found || !e.Remove(key) {
 			break
 		}
+	}
+	// As Remove does: compose's own parser must read the result as the
+	// input with that one change.
+	got, err := dotenv.ParseWithLookup(bytes.NewReader(e.data), func(string) (string, bool) { return "x", true })
+	if err != nil || got[newKey] != newValue {
+		return fmt.Errorf("%s: %w: the rewritten file reads differently in compose", e.filename, ErrUnsupported)
+	}
+	if _, still := got[key]; still {
+		return fmt.Errorf("%s: %w: %s is still defined", e.filename, ErrUnsupported, key)
 	}
 	return nil
 }

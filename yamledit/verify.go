@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -137,8 +136,6 @@ func (v view) diff(w view) []string {
 	}
 	return out
 }
-
-func (v view) clone() view { return maps.Clone(v) }
 
 // digester hashes nodes by content, not position, following aliases and
 // merge keys. Memoised per node, so documents that expand exponentially
