@@ -10,7 +10,10 @@ import (
 	"encoding/hex"
 	"io"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/docker-vault/docker-vault/keyvault"
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
@@ -54,7 +57,7 @@ func TestSecretMounts(t *testing.T) {
 	assert.Check(t, is.ErrorContains(err, `target stage "nope" could not be found`))
 
 	_, err = SecretMounts([]byte("FROM busybox\nRUN --mount=type=secret,id=x,bogus=1 true\n"), "")
-	assert.Check(t, is.ErrorContains(err, "unexpected key 'bogus'"))
+	assert.Check(t, is.ErrorContains(err, "dockerfile parse error on line 2: unexpected key 'bogus'"))
 	_, err = SecretMounts([]byte("FROM busybox\nRUN --mount=type=secret,id=x true\nCOPY\n"), "")
 	assert.Check(t, is.ErrorContains(err, "line 3"))
 }
@@ -176,3 +179,107 @@ func (r *recordingRunner) Run(_ context.Context, _ string, inv Invocation, _ io.
 }
 
 var _ Runner = (*recordingRunner)(nil)
+
+func TestParseBuildArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want BuildArgs
+	}{
+		{nil, BuildArgs{Context: ".", Dockerfile: "Dockerfile"}},
+		{[]string{"-f", "d/Dockerfile.prod", "--target=final", "-t", "a:1", "--tag=b:2", "--load", "ctx"},
+			BuildArgs{Context: "ctx", Dockerfile: "d/Dockerfile.prod", Target: "final", Load: true, Output: true, Tags: []string{"a:1", "b:2"}}},
+		// pflag's shorthand forms: attached value, '=', after a cluster of
+		// booleans.
+		{[]string{"-fDf", "-ta:1", "-qt", "b:2", "-o=type=docker", "ctx"},
+			BuildArgs{Context: "ctx", Dockerfile: "Df", Load: true, Output: true, Tags: []string{"a:1", "b:2"}}},
+		// Values that look like a context are flag values.
+		{[]string{"--build-arg", "X=y", "--resource", "memory=2g", "--iidfile", "/tmp/iid", "ctx", "--progress", "plain"},
+			BuildArgs{Context: "ctx", Dockerfile: "ctx/Dockerfile", IIDFile: "/tmp/iid"}},
+		// type=docker with a dest writes a tarball: nothing is loaded.
+		{[]string{"--output", "type=docker,dest=/tmp/img.tar", "."}, BuildArgs{Context: ".", Dockerfile: "Dockerfile", Output: true}},
+		{[]string{"--output", "dest=/tmp/img.tar,type=docker", "--load=false", "."}, BuildArgs{Context: ".", Dockerfile: "Dockerfile", Output: true}},
+		{[]string{"--output=type=image,name=x", "."}, BuildArgs{Context: ".", Dockerfile: "Dockerfile", Output: true}},
+		{[]string{"--push", "."}, BuildArgs{Context: ".", Dockerfile: "Dockerfile", Output: true}},
+		// Contexts whose Dockerfile is not here.
+		{[]string{"-"}, BuildArgs{Context: "-"}},
+		{[]string{"https://github.com/docker/buildx.git#master"}, BuildArgs{Context: "https://github.com/docker/buildx.git#master"}},
+		{[]string{"-f", "Dockerfile", "git@github.com:a/b.git"}, BuildArgs{Context: "git@github.com:a/b.git", Dockerfile: "Dockerfile"}},
+	} {
+		assert.Check(t, is.DeepEqual(ParseBuildArgs(tc.args), tc.want), "%q", tc.args)
+	}
+}
+
+func TestUserSecretIDs(t *testing.T) {
+	assert.DeepEqual(t, UserSecretIDs([]string{"--secret", `"id=a,b",src=/x`, "--secret=ID=c", "--secret", "src=/y"}),
+		map[string]bool{"a,b": true, "c": true})
+}
+
+func TestSecretMountsVariableID(t *testing.T) {
+	got, err := SecretMounts([]byte("FROM busybox\nARG WHICH=token\nRUN --mount=type=secret,id=${WHICH} --mount=type=secret,id=plain true\n"), "")
+	assert.NilError(t, err)
+	assert.DeepEqual(t, got, []SecretMount{
+		{ID: "${WHICH}", Stages: []string{"0"}, Line: 3, Variable: true},
+		{ID: "plain", Stages: []string{"0"}, Line: 3},
+	})
+}
+
+// storeFunc is a keyvault.Store whose Get is a function; its other
+// methods are not used by Resolve.
+type storeFunc struct {
+	keyvault.Store
+	get func(name, version string) (keyvault.Secret, error)
+}
+
+func (s storeFunc) Get(_ context.Context, name, version string) (keyvault.Secret, error) {
+	return s.get(name, version)
+}
+
+func (storeFunc) VaultURL() string { return "https://v.vault.azure.net" }
+
+func TestResolve(t *testing.T) {
+	var asked []string
+	var mu sync.Mutex
+	store := storeFunc{get: func(name, version string) (keyvault.Secret, error) {
+		mu.Lock()
+		asked = append(asked, name+"@"+version)
+		mu.Unlock()
+		if name == "missing" || name == "gone" {
+			return keyvault.Secret{}, keyvault.ErrNotFound
+		}
+		return keyvault.Secret{SecretProperties: keyvault.SecretProperties{Name: name, Version: "v-" + name}, Value: []byte("value of " + name)}, nil
+	}}
+	mounts := []SecretMount{
+		{ID: "npm_token", Required: true, Line: 2},
+		{ID: "mapped", Line: 3},
+		{ID: "mine", Required: true, Line: 4},
+		{ID: "${X}", Required: true, Line: 5, Variable: true},
+		{ID: "gone", Line: 6},
+		{ID: "bad/name", Line: 7},
+	}
+	secrets, notes, err := Resolve(context.Background(), store, mounts, []Mapping{{ID: "mapped", KVName: "other", Version: "v1"}}, map[string]bool{"mine": true}, 2)
+	assert.NilError(t, err)
+	assert.DeepEqual(t, secrets, []Secret{
+		{ID: "npm_token", Version: "v-npm-token", Value: []byte("value of npm-token")},
+		{ID: "mapped", Version: "v-other", Value: []byte("value of other")},
+	})
+	assert.DeepEqual(t, sortStrings(asked), []string{"gone@", "npm-token@", "other@v1"})
+	var got []string
+	for _, n := range notes {
+		got = append(got, string(n))
+	}
+	assert.DeepEqual(t, sortStrings(got), []string{
+		`secret ${X}: the id is set from a build arg, so docker vault cannot tell which Key Vault secret it is; not filled (give it with --secret)`,
+		`secret bad/name: "bad/name" is not a valid Key Vault secret name; skipped (the mount is not required; map it with --vault-secret)`,
+		`secret gone: Key Vault secret "gone" not found; skipped (the mount is not required)`,
+		`secret mine: given with --secret, not read from Key Vault`,
+	})
+
+	// Required and unmappable: an error before any request.
+	asked = nil
+	_, _, err = Resolve(context.Background(), store, []SecretMount{{ID: "ok"}, {ID: "a b", Required: true, Line: 9}}, nil, nil, 0)
+	assert.Check(t, is.Error(err, `secret id a b (required, Dockerfile line 9): "a b" is not a valid Key Vault secret name; map the id with --vault-secret id=a b,name=NAME`))
+	assert.Check(t, is.Len(asked, 0))
+
+	_, err = ParseMapping("id=x,name=not_valid")
+	assert.Check(t, is.ErrorContains(err, `"not_valid" is not a valid Key Vault secret name`))
+}

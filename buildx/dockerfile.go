@@ -7,6 +7,7 @@ package buildx
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -22,6 +23,10 @@ type SecretMount struct {
 	Required bool   `json:"required"` // required=true in any use
 	Stages   []string
 	Line     int `json:"line"` // first use
+	// Variable is set when the id uses a build arg ($X or ${X}): which
+	// secret it names is only known once BuildKit expands it, so docker
+	// vault leaves it to the user's --secret.
+	Variable bool `json:"variable,omitempty"`
 }
 
 // SecretMounts returns the secret ids that building target (the last stage
@@ -31,14 +36,14 @@ type SecretMount struct {
 func SecretMounts(dockerfile []byte, target string) ([]SecretMount, error) {
 	res, err := parser.Parse(bytes.NewReader(dockerfile))
 	if err != nil {
-		return nil, fmt.Errorf("failed to parse Dockerfile: %w", err)
+		return nil, withLine(err)
 	}
 	stages, _, err := instructions.Parse(res.AST, nil)
 	if err != nil {
-		return nil, fmt.Errorf("failed to parse Dockerfile: %w", err)
+		return nil, withLine(err)
 	}
 	if len(stages) == 0 {
-		return nil, fmt.Errorf("failed to parse Dockerfile: no FROM instruction")
+		return nil, errors.New("dockerfile parse error: no FROM instruction")
 	}
 	// Mount options are evaluated only once a RUN is expanded (dockerfile2llb
 	// expands build args there). Ids are taken literally: an id that uses a
@@ -48,7 +53,7 @@ func SecretMounts(dockerfile []byte, target string) ([]SecretMount, error) {
 		for _, c := range s.Commands {
 			if run, ok := c.(*instructions.RunCommand); ok {
 				if err := run.Expand(literal); err != nil {
-					return nil, fmt.Errorf("failed to parse Dockerfile: %w", parser.WithLocation(err, run.Location()))
+					return nil, withLine(parser.WithLocation(err, run.Location()))
 				}
 			}
 		}
@@ -130,7 +135,7 @@ func SecretMounts(dockerfile []byte, target string) ([]SecretMount, error) {
 				}
 				sm := found[id]
 				if sm == nil {
-					sm = &SecretMount{ID: id, Line: line}
+					sm = &SecretMount{ID: id, Line: line, Variable: strings.Contains(id, "$")}
 					found[id] = sm
 				}
 				sm.Required = sm.Required || m.Required
@@ -148,6 +153,22 @@ func SecretMounts(dockerfile []byte, target string) ([]SecretMount, error) {
 		return out[i].Line < out[j].Line || (out[i].Line == out[j].Line && out[i].ID < out[j].ID)
 	})
 	return out, nil
+}
+
+// withLine gives a parse error the line number BuildKit reports with it.
+// instructions.Parse says "dockerfile parse error on line N" itself; errors
+// of the lexer and of RUN flags carry the line only as a location, which
+// BuildKit prints next to the message when it builds: the user needs it
+// here as much.
+func withLine(err error) error {
+	if strings.Contains(err.Error(), "dockerfile parse error") {
+		return err
+	}
+	var le *parser.LocationError
+	if !errors.As(err, &le) || len(le.Locations) == 0 || len(le.Locations[0]) == 0 {
+		return fmt.Errorf("dockerfile parse error: %w", err)
+	}
+	return fmt.Errorf("dockerfile parse error on line %d: %w", le.Locations[0][0].Start.Line, err)
 }
 
 func stageIndex(ref string) (int, bool) {

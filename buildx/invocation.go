@@ -3,6 +3,7 @@ package buildx
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"fmt"
 	"io"
 	"os/exec"
@@ -87,8 +88,13 @@ func UserSecretIDs(userArgs []string) map[string]bool {
 		default:
 			continue
 		}
-		for _, field := range strings.Split(spec, ",") {
-			if k, v, ok := strings.Cut(field, "="); ok && k == "id" {
+		// Parsed as buildx parses it: CSV fields, keys in any case.
+		fields, err := csv.NewReader(strings.NewReader(spec)).Read()
+		if err != nil {
+			fields = strings.Split(spec, ",")
+		}
+		for _, field := range fields {
+			if k, v, ok := strings.Cut(field, "="); ok && strings.EqualFold(k, "id") {
 				ids[v] = true
 			}
 		}

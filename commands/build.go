@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker-vault/docker-vault/buildx"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli-plugins/manager"
@@ -27,14 +28,23 @@ type buildOptions struct {
 	compose     bool
 	parallel    int
 	buildxArgs  []string
-	runner      buildx.Runner
+	// runner runs the docker CLI child; findPlugin looks a CLI plugin up
+	// as the docker CLI does. Tests replace both.
+	runner     buildx.Runner
+	findPlugin func(name string) (*manager.Plugin, error)
 }
 
 // minBuildxVersion is the first buildx whose --secret takes env= sources.
 const minBuildxVersion = "v0.8.0"
 
 func newBuildCommand(dockerCLI command.Cli) *cobra.Command {
-	options := buildOptions{runner: buildx.ExecRunner{}}
+	return newBuildCommandWith(dockerCLI, buildx.ExecRunner{}, func(name string) (*manager.Plugin, error) {
+		return manager.GetPlugin(name, dockerCLI, &cobra.Command{})
+	})
+}
+
+func newBuildCommandWith(dockerCLI command.Cli, runner buildx.Runner, findPlugin func(string) (*manager.Plugin, error)) *cobra.Command {
+	options := buildOptions{runner: runner, findPlugin: findPlugin}
 	ours := buildFlags(&options)
 	cmd := &cobra.Command{
 		Use:   "build [OPTIONS] [BUILDX BUILD OPTIONS] PATH | --compose [-f FILE]... [SERVICE...]",
@@ -44,8 +54,9 @@ from Key Vault. Values reach buildx only through its environment (--secret id=X,
 never a file, never argv, never a layer. Every other flag is passed to 'docker buildx build'
 unchanged; the build context must be the last argument.
 
-With --load, the image is then searched for every value used (raw, base64, hex); a hit
-fails the command. Declare 'ARG DOCKER_VAULT_VERSIONS' before a RUN that uses a secret
+When the image ends up in the engine (--load, or no output flag with buildx's docker
+driver), it is then searched for every value used (raw, base64, hex); a hit fails the
+command (--no-leak-check skips this). Declare 'ARG DOCKER_VAULT_VERSIONS' before a RUN that uses a secret
 to re-run it when the secret rotates.
 
 The flags below are docker vault's; all others go to 'docker buildx build'
@@ -111,8 +122,13 @@ func splitBuildArgs(ours *pflag.FlagSet, args []string) (rest []string, help boo
 
 func runBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error {
 	ba := buildx.ParseBuildArgs(o.buildxArgs)
-	if ba.Dockerfile == "-" {
+	switch {
+	case ba.Dockerfile == "-":
 		return errors.New("docker vault build reads the Dockerfile to find its secret ids: give it as a file (-f PATH), not on stdin")
+	case ba.Dockerfile == "" && ba.Context == "-":
+		return errors.New("docker vault build reads the Dockerfile to find its secret ids: with a build context on stdin, give a local copy of the Dockerfile with -f PATH")
+	case ba.Dockerfile == "":
+		return fmt.Errorf("docker vault build reads the Dockerfile to find its secret ids: the build context %s is remote, give a local copy of the Dockerfile with -f PATH", ba.Context)
 	}
 	df, err := os.ReadFile(ba.Dockerfile)
 	if err != nil {
@@ -130,7 +146,7 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error 
 		}
 		mappings = append(mappings, m)
 	}
-	if _, err := findBuildx(dockerCLI); err != nil {
+	if _, err := findBuildx(o.findPlugin); err != nil {
 		return err
 	}
 	var secrets []buildx.Secret
@@ -161,9 +177,13 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error 
 	}
 	userArgs := o.buildxArgs
 	iidFile := ba.IIDFile
-	leakCheck := ba.Load && !o.noLeakCheck && len(secrets) > 0
-	if leakCheck && iidFile == "" && len(ba.Tags) == 0 {
-		// The leak check needs to know which image was built.
+	// Without an output of the user's the builder decides whether the
+	// image lands in the engine (buildx's docker driver loads it): check
+	// it whenever it does.
+	leakCheck := (ba.Load || !ba.Output) && !o.noLeakCheck && len(secrets) > 0
+	if leakCheck && iidFile == "" {
+		// The leak check reads the image by the id buildx reports, not by
+		// a tag another build could move in the meantime.
 		dir, err := os.MkdirTemp("", "docker-vault-build-")
 		if err != nil {
 			return err
@@ -182,24 +202,40 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error 
 	if !leakCheck {
 		return nil
 	}
-	ref := ""
-	if len(ba.Tags) > 0 {
-		ref = ba.Tags[0]
-	} else {
-		b, err := os.ReadFile(iidFile)
-		if err != nil {
-			return fmt.Errorf("leak check: cannot tell which image was built: %w", err)
+	b, err := os.ReadFile(iidFile)
+	id := strings.TrimSpace(string(b))
+	if !ba.Load {
+		// A builder that keeps the result to itself may write no id, or
+		// one the engine does not know.
+		loaded := err == nil && id != ""
+		if loaded {
+			_, ierr := dockerCLI.Client().ImageInspect(ctx, id)
+			if ierr != nil && !cerrdefs.IsNotFound(ierr) {
+				return fmt.Errorf("leak check: failed to inspect image %s: %w", id, ierr)
+			}
+			loaded = ierr == nil
 		}
-		ref = strings.TrimSpace(string(b))
+		if !loaded {
+			fmt.Fprintln(dockerCLI.Err(), "note: leak check skipped: the builder did not load the image into the engine (add --load to check it)")
+			return nil
+		}
 	}
-	return leakCheckImage(ctx, dockerCLI.Client(), dockerCLI.Err(), ref, secrets)
+	if err != nil {
+		return fmt.Errorf("leak check: cannot tell which image was built: %w", err)
+	}
+	name := id
+	if len(ba.Tags) > 0 {
+		name = ba.Tags[0]
+	}
+	return leakCheckImage(ctx, dockerCLI.Client(), dockerCLI.Err(), id, name, secrets)
 }
 
-func leakCheckImage(ctx context.Context, api client.ImageAPIClient, log io.Writer, ref string, secrets []buildx.Secret) error {
+// leakCheckImage searches image id (shown as name) for every value used.
+func leakCheckImage(ctx context.Context, api client.ImageAPIClient, log io.Writer, id, name string, secrets []buildx.Secret) error {
 	start := time.Now()
-	rc, err := api.ImageSave(ctx, []string{ref})
+	rc, err := api.ImageSave(ctx, []string{id})
 	if err != nil {
-		return fmt.Errorf("leak check: failed to read image %s: %w", ref, err)
+		return fmt.Errorf("leak check: failed to read image %s: %w", name, err)
 	}
 	defer rc.Close()
 	counter := &countingReader{r: rc}
@@ -212,9 +248,9 @@ func leakCheckImage(ctx context.Context, api client.ImageAPIClient, log io.Write
 		for _, l := range leaks {
 			lines = append(lines, "  "+l.String())
 		}
-		return cli.StatusError{StatusCode: 1, Status: fmt.Sprintf("leak check failed: image %s holds secret values:\n%s\nUse RUN --mount=type=secret and do not copy /run/secrets into the image.", ref, strings.Join(lines, "\n"))}
+		return cli.StatusError{StatusCode: 1, Status: fmt.Sprintf("leak check failed: image %s holds secret values:\n%s\nRemove the image (docker image rm %s): read secrets only in the RUN step that mounts them, and do not copy /run/secrets or anything derived from it into a layer.", name, strings.Join(lines, "\n"), name)}
 	}
-	fmt.Fprintf(log, "leak check: %s clean (%d secrets, %.1f MB in %s)\n", ref, len(secrets), float64(counter.n)/1e6, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(log, "leak check: %s clean (%d secrets, %.1f MB in %s)\n", name, len(secrets), float64(counter.n)/1e6, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -230,16 +266,19 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // findBuildx finds buildx the way the docker CLI finds plugins.
-func findBuildx(dockerCLI command.Cli) (string, error) {
-	p, err := manager.GetPlugin("buildx", dockerCLI, &cobra.Command{})
-	if err != nil {
+func findBuildx(findPlugin func(string) (*manager.Plugin, error)) (string, error) {
+	p, err := findPlugin("buildx")
+	if cerrdefs.IsNotFound(err) {
 		return "", errors.New("docker buildx is not installed: install the docker-buildx-plugin package, or put a docker-buildx binary in ~/.docker/cli-plugins (https://github.com/docker/buildx#installing)")
+	}
+	if err != nil {
+		return "", fmt.Errorf("failed to look up docker buildx: %w", err)
 	}
 	if p.Err != nil {
 		return "", fmt.Errorf("docker buildx at %s is not usable: %w", p.Path, p.Err)
 	}
 	if versionLess(p.Version, minBuildxVersion) {
-		return "", fmt.Errorf("docker buildx %s is too old (need %s or later for --secret env= sources): upgrade the docker-buildx-plugin", p.Version, minBuildxVersion)
+		return "", fmt.Errorf("docker buildx %s at %s is too old (need %s or later for --secret env= sources): upgrade the docker-buildx-plugin package, or put a newer docker-buildx binary in ~/.docker/cli-plugins (https://github.com/docker/buildx#installing)", p.Version, p.Path, minBuildxVersion)
 	}
 	return p.Path, nil
 }

@@ -6,63 +6,108 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker-vault/docker-vault/buildx"
 	"github.com/docker-vault/docker-vault/mapping"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 )
 
+// composeArgs are a `docker vault build --compose` command line sorted
+// into what docker vault loads the project with, what goes before
+// `compose build` and what after it.
+type composeArgs struct {
+	project  projectOptions
+	global   []string // docker compose flags other than the project's
+	build    []string // docker compose build flags
+	services []string
+}
+
+// Flags of `docker compose` and `docker compose build` that take a value,
+// so that the value is not taken for a service name.
+var (
+	composeGlobalValueFlags = map[string]bool{"--ansi": true, "--parallel": true, "--progress": true}
+	composeGlobalBoolFlags  = map[string]bool{"--compatibility": true, "--all-resources": true}
+	composeBuildValueFlags  = map[string]bool{"--build-arg": true, "--builder": true, "-m": true, "--memory": true,
+		"--provenance": true, "--sbom": true, "--ssh": true}
+)
+
+func parseComposeArgs(args []string) (composeArgs, error) {
+	var c composeArgs
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") {
+			c.services = append(c.services, a)
+			continue
+		}
+		name, value, hasValue := strings.Cut(a, "=")
+		takesValue := composeGlobalValueFlags[name] || composeBuildValueFlags[name]
+		switch name {
+		case "-f", "--file", "--project-directory", "--env-file", "--profile", "-p", "--project-name":
+			takesValue = true
+		}
+		if takesValue && !hasValue {
+			if i+1 >= len(args) {
+				return c, fmt.Errorf("flag needs an argument: %s", a)
+			}
+			value = args[i+1]
+			i++
+		}
+		switch {
+		case name == "-f" || name == "--file":
+			c.project.files = append(c.project.files, value)
+		case name == "--project-directory":
+			c.project.projectDir = value
+		case name == "--env-file":
+			c.project.envFiles = append(c.project.envFiles, value)
+		case name == "--profile":
+			c.project.profiles = append(c.project.profiles, value)
+		case name == "-p" || name == "--project-name":
+			c.project.name = value
+		case composeGlobalValueFlags[name]:
+			c.global = append(c.global, name, value)
+		case composeGlobalBoolFlags[name]:
+			c.global = append(c.global, a)
+		case takesValue:
+			c.build = append(c.build, name, value)
+		default:
+			c.build = append(c.build, a)
+		}
+	}
+	return c, nil
+}
+
 // runComposeBuild builds a compose project's services with the values of
 // their build.secrets whose source is `environment:` read from Key Vault
 // and handed to `docker compose build` in its environment only.
 func runComposeBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error {
-	var po projectOptions
-	var passthrough, services []string
-	args := o.buildxArgs
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case (a == "-f" || a == "--file") && i+1 < len(args):
-			po.files = append(po.files, args[i+1])
-			i++
-		case strings.HasPrefix(a, "--file="):
-			po.files = append(po.files, strings.TrimPrefix(a, "--file="))
-		case (a == "--project-directory" || a == "--env-file" || a == "--profile") && i+1 < len(args):
-			switch a {
-			case "--project-directory":
-				po.projectDir = args[i+1]
-			case "--env-file":
-				po.envFiles = append(po.envFiles, args[i+1])
-			default:
-				po.profiles = append(po.profiles, args[i+1])
-			}
-			i++
-		case strings.HasPrefix(a, "-"):
-			passthrough = append(passthrough, a)
-		default:
-			services = append(services, a)
-		}
+	ca, err := parseComposeArgs(o.buildxArgs)
+	if err != nil {
+		return err
 	}
-	p, err := po.load(ctx)
+	p, err := ca.project.load(ctx)
 	if err != nil {
 		return err
 	}
 	wanted := map[string]bool{}
-	for _, s := range services {
+	for _, s := range ca.services {
 		if _, err := p.GetService(s); err != nil {
 			return fmt.Errorf("no such service: %s", s)
 		}
 		wanted[s] = true
 	}
-	type need struct{ env, kv, version, key string }
+	type need struct{ env, kv, version string }
 	needs := map[string]need{}
+	declares := false
 	for _, svc := range p.Services {
 		if svc.Build == nil || (len(wanted) > 0 && !wanted[svc.Name]) {
 			continue
 		}
+		declares = declares || declaresVersionsArg(svc.Build)
 		for _, ref := range svc.Build.Secrets {
 			sc, ok := p.Secrets[ref.Source]
 			if !ok || sc.Environment == "" {
@@ -72,7 +117,7 @@ func runComposeBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions)
 			if err != nil {
 				return err
 			}
-			needs[ref.Source] = need{env: sc.Environment, kv: kv, version: version, key: ref.Source}
+			needs[ref.Source] = need{env: sc.Environment, kv: kv, version: version}
 		}
 	}
 	if len(needs) == 0 {
@@ -109,42 +154,74 @@ func runComposeBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions)
 			clear(s.Value)
 		}
 	}()
-	env := []string{}
 	vars := map[string]bool{}
 	for _, n := range needs {
 		vars[n.env] = true
 	}
+	env := []string{}
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); !vars[k] {
 			env = append(env, kv)
 		}
 	}
+	var versions []string
 	for _, s := range secrets {
 		if strings.IndexByte(string(s.Value), 0) >= 0 {
-			return fmt.Errorf("secret %s: the value holds a NUL byte, which cannot travel in an environment variable", s.ID)
+			return fmt.Errorf("secret %s: the value holds a NUL byte, which cannot travel in an environment variable; store it base64-encoded in Key Vault and decode it in the RUN step", s.ID)
 		}
 		env = append(env, needs[s.ID].env+"="+string(s.Value))
+		versions = append(versions, s.ID+"="+s.Version)
 	}
 	cmdArgs := append(globalArgs(), "compose")
 	for _, f := range p.ComposeFiles {
 		cmdArgs = append(cmdArgs, "-f", f)
 	}
-	if po.projectDir != "" {
-		cmdArgs = append(cmdArgs, "--project-directory", po.projectDir)
+	if ca.project.projectDir != "" {
+		cmdArgs = append(cmdArgs, "--project-directory", ca.project.projectDir)
 	}
-	for _, e := range po.envFiles {
+	if ca.project.name != "" {
+		cmdArgs = append(cmdArgs, "--project-name", ca.project.name)
+	}
+	for _, e := range ca.project.envFiles {
 		cmdArgs = append(cmdArgs, "--env-file", e)
 	}
-	for _, pr := range po.profiles {
+	for _, pr := range ca.project.profiles {
 		cmdArgs = append(cmdArgs, "--profile", pr)
 	}
+	cmdArgs = append(cmdArgs, ca.global...)
 	cmdArgs = append(cmdArgs, "build")
-	cmdArgs = append(cmdArgs, passthrough...)
-	cmdArgs = append(cmdArgs, services...)
-	cmd := exec.CommandContext(ctx, dockerBinary(), cmdArgs...)
-	cmd.Env = env
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = dockerCLI.In(), dockerCLI.Out(), dockerCLI.Err()
-	return exitError("docker compose build", cmd.Run())
+	if declares {
+		// Versions only, as for a buildx build: a rotated value re-runs
+		// the steps that declare the arg instead of being served from
+		// cache. The user's own --build-arg comes after and wins.
+		sort.Strings(versions)
+		cmdArgs = append(cmdArgs, "--build-arg", buildx.VersionsArg+"="+strings.Join(versions, ","))
+	}
+	cmdArgs = append(cmdArgs, ca.build...)
+	cmdArgs = append(cmdArgs, ca.services...)
+	inv := buildx.Invocation{Args: cmdArgs, Env: env}
+	return exitError("docker compose build", o.runner.Run(ctx, dockerBinary(), inv, dockerCLI.In(), dockerCLI.Out(), dockerCLI.Err()))
+}
+
+// declaresVersionsArg tells whether a service's Dockerfile declares
+// buildx.VersionsArg. A Dockerfile that cannot be read is left to compose
+// to report.
+func declaresVersionsArg(b *types.BuildConfig) bool {
+	if b.DockerfileInline != "" {
+		return buildx.DeclaresVersionsArg([]byte(b.DockerfileInline))
+	}
+	df := b.Dockerfile
+	if df == "" {
+		df = "Dockerfile"
+	}
+	if !filepath.IsAbs(df) {
+		df = filepath.Join(b.Context, df)
+	}
+	data, err := os.ReadFile(df)
+	if err != nil {
+		return false
+	}
+	return buildx.DeclaresVersionsArg(data)
 }
 
 // exitError turns a child's failure into the plugin's exit status.
