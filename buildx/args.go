@@ -12,12 +12,13 @@ type BuildArgs struct {
 	Dockerfile string   // -f/--file, or Context/Dockerfile
 	Target     string   // --target
 	Load       bool     // --load, or --output type=docker without dest=
+	Tags       []string // -t/--tag
+	IIDFile    string   // --iidfile
+
 	// Output is set when the user chose where the image goes (--load,
 	// --push, -o). Without it the builder decides: buildx's docker driver,
 	// the default on a plain Docker Engine, loads the image into the engine.
 	Output bool
-	Tags       []string // -t/--tag
-	IIDFile    string   // --iidfile
 }
 
 // valueFlags are the buildx build flags that take a value, so that their

@@ -14,7 +14,6 @@ import (
 	"github.com/docker-vault/docker-vault/buildx"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli-plugins/manager"
-	"github.com/docker/cli/cli-plugins/metadata"
 	"github.com/docker/cli/cli/command"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -320,12 +319,4 @@ func semver(v string) ([3]int, bool) {
 		out[i] = n
 	}
 	return out, true
-}
-
-// dockerBinary is the docker CLI that ran the plugin.
-func dockerBinary() string {
-	if bin := os.Getenv(metadata.ReexecEnvvar); bin != "" {
-		return bin
-	}
-	return "docker"
 }

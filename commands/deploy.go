@@ -63,6 +63,9 @@ func runDeploy(ctx context.Context, dockerCLI command.Cli, o deployOptions) erro
 	if o.sync.watch > 0 {
 		return errors.New("deploy does not take --watch: deploy once, then run `docker vault sync --watch`")
 	}
+	if err := o.sync.validate(); err != nil {
+		return err
+	}
 	p, secrets, store, err := loadSyncTarget(ctx, o.sync.project, o.sync.vault)
 	if err != nil {
 		return err
@@ -70,7 +73,7 @@ func runDeploy(ctx context.Context, dockerCLI command.Cli, o deployOptions) erro
 	res, err := syncOnce(ctx, dockerCLI, p, secrets, store, o.sync)
 	if err != nil {
 		if res != nil {
-			_ = printSync(dockerCLI.Err(), "", res)
+			_ = printSync(dockerCLI.Err(), "", res, err)
 		}
 		return err
 	}
@@ -79,13 +82,13 @@ func runDeploy(ctx context.Context, dockerCLI command.Cli, o deployOptions) erro
 		return err
 	}
 	if o.sync.dryRun {
-		if err := printSync(dockerCLI.Out(), o.sync.format, res); err != nil {
+		if err := printSync(dockerCLI.Out(), o.sync.format, res, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(dockerCLI.Out(), "would run docker stack deploy %s with this override of the external secrets' names:\n%s", o.stack, override)
 		return nil
 	}
-	if err := printSync(dockerCLI.Err(), "", res); err != nil {
+	if err := printSync(dockerCLI.Err(), "", res, nil); err != nil {
 		return err
 	}
 	return stackDeploy(ctx, dockerCLI, p.ComposeFiles, override, o)
@@ -95,12 +98,10 @@ func runDeploy(ctx context.Context, dockerCLI command.Cli, o deployOptions) erro
 // secret to its current versioned swarm secret. It holds names, never
 // values, and goes to `docker stack deploy -c -` on stdin.
 func renderOverride(secrets []mapping.Secret, plan swarm.Plan, version string) ([]byte, error) {
-	current := map[string]string{}
-	for _, a := range plan.Actions {
-		if a.Kind != swarm.ActionPrune && a.Kind != swarm.ActionError && a.Name != "" {
-			current[a.Secret] = a.Name
-		}
-	}
+	// Not just any action naming the secret: a prune that Apply had to
+	// keep (a task still used it) names an old version, and deploying it
+	// would revert the rotation.
+	current := plan.Current()
 	doc := struct {
 		Version string                    `yaml:"version,omitempty"`
 		Secrets map[string]map[string]any `yaml:"secrets"`
@@ -177,17 +178,4 @@ func stackDeploy(ctx context.Context, dockerCLI command.Cli, files []string, ove
 		return fmt.Errorf("failed to run docker stack deploy: %w", err)
 	}
 	return nil
-}
-
-// globalArgs are the docker CLI's own options the plugin was run with: the
-// arguments before the plugin's name.
-func globalArgs() []string {
-	var out []string
-	for _, a := range os.Args[1:] {
-		if a == "vault" {
-			break
-		}
-		out = append(out, a)
-	}
-	return out
 }

@@ -71,3 +71,14 @@ func TestRootRejectsUnknownSubcommand(t *testing.T) {
 	cmd.PersistentPreRunE = nil
 	assert.Check(t, is.ErrorContains(cmd.Execute(), "unknown command"))
 }
+
+func TestGlobalArgs(t *testing.T) {
+	for _, tc := range []struct{ args, want []string }{
+		{[]string{"vault", "build", "."}, nil},
+		{[]string{"--context", "vault", "vault", "build"}, []string{"--context", "vault"}},
+		{[]string{"-H", "tcp://127.0.0.1:2375", "--tls", "--config=/x", "vault", "deploy"}, []string{"-H", "tcp://127.0.0.1:2375", "--tls", "--config=/x"}},
+		{[]string{"--debug", "vault"}, []string{"--debug"}},
+	} {
+		assert.Check(t, is.DeepEqual(globalArgsOf(tc.args), tc.want), "%q", tc.args)
+	}
+}
