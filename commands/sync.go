@@ -33,6 +33,9 @@ type syncOptions struct {
 	parallel int
 	restart  bool
 	watch    time.Duration
+	// quietApply drops the step-by-step log: --watch prints its own line
+	// per change instead.
+	quietApply bool
 }
 
 func newSyncCommand(dockerCLI command.Cli) *cobra.Command {
@@ -75,11 +78,15 @@ type syncResult struct {
 	Containers []string            `json:"restart,omitempty"`
 	Restarted  bool                `json:"restarted,omitempty"`
 	DryRun     bool                `json:"dryRun,omitempty"`
+	// Error is why the sync failed, so a script reading the JSON need not
+	// parse stderr. The plan above it says what was (or would have been)
+	// done.
+	Error string `json:"error,omitempty"`
 }
 
 func runSync(ctx context.Context, dockerCLI command.Cli, o syncOptions) error {
-	if o.keep < 0 || o.parallel < 1 {
-		return errors.New("--keep must be 0 or more and --parallel 1 or more")
+	if err := o.validate(); err != nil {
+		return err
 	}
 	if o.watch > 0 && o.dryRun {
 		return errors.New("--watch and --dry-run cannot be combined")
@@ -91,22 +98,35 @@ func runSync(ctx context.Context, dockerCLI command.Cli, o syncOptions) error {
 	if o.watch == 0 {
 		res, err := syncOnce(ctx, dockerCLI, p, secrets, store, o)
 		if res != nil {
-			if werr := printSync(dockerCLI.Out(), o.format, res); werr != nil && err == nil {
+			if werr := printSync(dockerCLI.Out(), o.format, res, err); werr != nil && err == nil {
 				err = werr
 			}
 		}
 		return err
 	}
-	// Watch: one line per change, the plan only when something changed.
+	return watch(ctx, dockerCLI, p, secrets, store, o)
+}
+
+// watch syncs every o.watch (with jitter, so many hosts watching one vault
+// do not list it in step) until the context ends (SIGINT or SIGTERM to the
+// docker CLI). It prints one line per change, and nothing when nothing
+// changed; each round lists the vault once and reads no unchanged value.
+func watch(ctx context.Context, dockerCLI command.Cli, p *types.Project, secrets []mapping.Secret, store keyvault.Store, o syncOptions) error {
+	o.quietApply = true
 	for {
 		res, err := syncOnce(ctx, dockerCLI, p, secrets, store, o)
+		now := time.Now().Format(time.RFC3339)
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
-			fmt.Fprintf(dockerCLI.Err(), "%s sync failed: %v\n", time.Now().Format(time.RFC3339), err)
-		case res.Swarm.Changes() > 0 || filesChanged(res.Files) > 0:
-			fmt.Fprintf(dockerCLI.Err(), "%s synced: %d swarm changes, %d files\n", time.Now().Format(time.RFC3339), res.Swarm.Changes(), filesChanged(res.Files))
+			// Not the plan's lines: a plan with an error was not applied,
+			// and a failed apply is finished by the next round.
+			fmt.Fprintf(dockerCLI.Err(), "%s sync failed: %v\n", now, err)
+		default:
+			for _, line := range changeLines(res) {
+				fmt.Fprintf(dockerCLI.Err(), "%s %s\n", now, line)
+			}
 		}
 		jitter := time.Duration(rand.Int64N(int64(o.watch)/5+1)) - o.watch/10
 		select {
@@ -115,6 +135,32 @@ func runSync(ctx context.Context, dockerCLI command.Cli, o syncOptions) error {
 		case <-time.After(o.watch + jitter):
 		}
 	}
+}
+
+// changeLines describes each change a sync made, one line each.
+func changeLines(res *syncResult) []string {
+	var lines []string
+	for _, a := range res.Swarm.Actions {
+		switch a.Kind {
+		case swarm.ActionCreate, swarm.ActionRotate, swarm.ActionRelabel, swarm.ActionPrune:
+			// Not ActionKeep: nothing changed, and a version still in use
+			// would be reported again every round until its task is gone.
+			lines = append(lines, strings.TrimSuffix(swarm.Plan{Actions: []swarm.Action{a}}.String(), "\n"))
+		}
+	}
+	for _, c := range res.Files {
+		if c.Action == "create" || c.Action == "update" {
+			lines = append(lines, fmt.Sprintf("%-9s %s -> %s (version %s)", c.Action, c.Secret, c.Path, short(c.Version)))
+		}
+	}
+	if len(res.Containers) > 0 {
+		if res.Restarted {
+			lines = append(lines, "restarted "+strings.Join(res.Containers, ", "))
+		} else {
+			lines = append(lines, "still on the old value (use --restart): "+strings.Join(res.Containers, ", "))
+		}
+	}
+	return lines
 }
 
 func loadSyncTarget(ctx context.Context, po projectOptions, vo vaultOptions) (*types.Project, []mapping.Secret, keyvault.Store, error) {
@@ -143,6 +189,8 @@ func loadSyncTarget(ctx context.Context, po projectOptions, vo vaultOptions) (*t
 func syncOnce(ctx context.Context, dockerCLI command.Cli, p *types.Project, secrets []mapping.Secret, store keyvault.Store, o syncOptions) (*syncResult, error) {
 	ctx, cancel := o.vault.withTimeout(ctx)
 	defer cancel()
+	// Swarm and file secrets share one Key Vault list.
+	store = &listOnce{Store: store}
 	res := &syncResult{Vault: store.VaultURL(), DryRun: o.dryRun, Files: []secretfile.Change{}}
 	var desired []swarm.Desired
 	var files []secretfile.Desired
@@ -169,33 +217,77 @@ func syncOnce(ctx context.Context, dockerCLI command.Cli, p *types.Project, secr
 			return res, err
 		}
 	}
-	if len(files) > 0 {
-		changes, err := secretfile.Sync(ctx, store, files, secretfile.Options{Parallel: o.parallel, DryRun: o.dryRun, Log: progressLog(dockerCLI, o)})
-		res.Files = changes
-		if err != nil {
-			return res, err
-		}
-		var changed []string
-		for _, c := range changes {
-			if c.Action == "create" || c.Action == "update" {
-				changed = append(changed, c.Path)
-			}
-		}
-		if len(changed) > 0 {
-			names, err := restart.Containers(ctx, dockerCLI.Client(), p.Name, changed, o.restart && !o.dryRun)
-			res.Containers, res.Restarted = names, o.restart && !o.dryRun && len(names) > 0
-			if err != nil {
-				return res, err
-			}
+	if len(files) == 0 {
+		return res, nil
+	}
+	changes, err := secretfile.Sync(ctx, store, files, secretfile.Options{Parallel: o.parallel, DryRun: o.dryRun, Log: progressLog(dockerCLI, o)})
+	res.Files = changes
+	if err != nil {
+		return res, err
+	}
+	// Containers are looked for when a file changed (to name them), and
+	// on every --restart run: a sync that wrote the file without --restart
+	// left them stale, and this run has nothing to write.
+	var paths, changed []string
+	for _, c := range changes {
+		paths = append(paths, c.Path)
+		if c.Action == "create" || c.Action == "update" {
+			changed = append(changed, c.Path)
 		}
 	}
-	return res, nil
+	if len(changed) == 0 && !o.restart {
+		return res, nil
+	}
+	var pending []string
+	if o.dryRun {
+		pending = changed
+	}
+	stale, err := restart.Stale(ctx, dockerCLI.Client(), paths, pending)
+	if err != nil {
+		return res, err
+	}
+	res.Containers = restart.Names(stale)
+	if !o.restart || o.dryRun || len(stale) == 0 {
+		return res, nil
+	}
+	res.Containers, err = restart.Restart(ctx, dockerCLI.Client(), stale)
+	res.Restarted = len(res.Containers) > 0
+	return res, err
+}
+
+// listOnce is a Store whose List asks Key Vault once and replays the answer
+// to later callers, so that a project with both swarm and file secrets
+// costs one paged list per sync. It holds names and properties, no value.
+type listOnce struct {
+	keyvault.Store
+	listed bool
+	items  []keyvault.SecretProperties
+	err    error
+}
+
+func (l *listOnce) List(ctx context.Context, fn func(keyvault.SecretProperties) error) error {
+	if !l.listed {
+		l.listed = true
+		l.err = l.Store.List(ctx, func(p keyvault.SecretProperties) error {
+			l.items = append(l.items, p)
+			return nil
+		})
+	}
+	if l.err != nil {
+		return l.err
+	}
+	for _, p := range l.items {
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // progressLog is where apply steps are logged: stderr, so that stdout stays
 // the plan (or JSON) a script reads.
 func progressLog(dockerCLI command.Cli, o syncOptions) io.Writer {
-	if o.dryRun {
+	if o.dryRun || o.quietApply {
 		return io.Discard
 	}
 	return dockerCLI.Err()
@@ -222,11 +314,20 @@ func filesChanged(changes []secretfile.Change) int {
 	return n
 }
 
-func printSync(out io.Writer, format string, res *syncResult) error {
-	if format != "" && !strings.EqualFold(format, "json") {
-		return fmt.Errorf("unsupported --format %q: use json", format)
+// printSync prints the result: the plan as a table (or JSON), then what it
+// amounted to. A failed sync (failure non-nil) prints the plan's rows, if
+// any, but no summary: the error, on stderr, is the summary.
+func printSync(out io.Writer, format string, res *syncResult, failure error) error {
+	if err := checkSyncFormat(format); err != nil {
+		return err
+	}
+	if failure != nil {
+		res.Error = failure.Error()
 	}
 	return writeFormatted(out, format, res, func(out io.Writer) error {
+		if failure != nil && len(res.Swarm.Actions) == 0 && len(res.Files) == 0 {
+			return nil
+		}
 		w := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
 		fmt.Fprintln(w, "SECRET\tACTION\tDOCKER\tVERSION\tDETAIL")
 		for _, a := range res.Swarm.Actions {
@@ -242,6 +343,9 @@ func printSync(out io.Writer, format string, res *syncResult) error {
 		if err := w.Flush(); err != nil {
 			return err
 		}
+		if failure != nil {
+			return nil
+		}
 		changes := res.Swarm.Changes() + filesChanged(res.Files)
 		switch {
 		case res.DryRun:
@@ -251,15 +355,32 @@ func printSync(out io.Writer, format string, res *syncResult) error {
 		default:
 			fmt.Fprintf(out, "%d changes applied\n", changes)
 		}
-		if len(res.Containers) > 0 {
-			if res.Restarted {
-				fmt.Fprintf(out, "restarted: %s\n", strings.Join(res.Containers, ", "))
-			} else {
-				fmt.Fprintf(out, "containers still using the old value (rerun with --restart, or `docker compose up -d --force-recreate`): %s\n", strings.Join(res.Containers, ", "))
-			}
+		switch {
+		case len(res.Containers) == 0:
+		case res.Restarted:
+			fmt.Fprintf(out, "restarted: %s\n", strings.Join(res.Containers, ", "))
+		case res.DryRun:
+			fmt.Fprintf(out, "containers that would need a restart to see the new values: %s\n", strings.Join(res.Containers, ", "))
+		default:
+			fmt.Fprintf(out, "containers still using the old value (rerun with --restart, or `docker compose up -d --force-recreate`): %s\n", strings.Join(res.Containers, ", "))
 		}
 		return nil
 	})
+}
+
+// validate checks the flags sync and deploy share, before anything changes.
+func (o syncOptions) validate() error {
+	if o.keep < 0 || o.parallel < 1 {
+		return errors.New("--keep must be 0 or more and --parallel 1 or more")
+	}
+	return checkSyncFormat(o.format)
+}
+
+func checkSyncFormat(format string) error {
+	if format != "" && !strings.EqualFold(format, "json") {
+		return fmt.Errorf("unsupported --format %q: use json", format)
+	}
+	return nil
 }
 
 func short(v string) string {

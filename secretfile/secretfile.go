@@ -89,6 +89,10 @@ func Sync(ctx context.Context, store keyvault.Store, desired []Desired, opts Opt
 		listed[strings.ToLower(p.Name)] = p
 		return nil
 	}); err != nil {
+		var kvErr *keyvault.Error
+		if errors.As(err, &kvErr) {
+			return nil, err // it already names the vault and the operation
+		}
 		return nil, fmt.Errorf("failed to list secrets of %s: %w", store.VaultURL(), err)
 	}
 
@@ -99,7 +103,7 @@ func Sync(ctx context.Context, store keyvault.Store, desired []Desired, opts Opt
 		p, ok := listed[strings.ToLower(d.KVName)]
 		switch {
 		case d.Version == "" && !ok:
-			changes[i].Action, changes[i].Reason = "error", fmt.Sprintf("Key Vault secret %q does not exist", d.KVName)
+			changes[i].Action, changes[i].Reason = "error", fmt.Sprintf("Key Vault secret %q does not exist in %s: create it, or map the secret to another with x-vault.name", d.KVName, store.VaultURL())
 			continue
 		case d.Version == "" && !p.Enabled:
 			changes[i].Action, changes[i].Reason = "error", fmt.Sprintf("Key Vault secret %q is disabled", d.KVName)

@@ -6,10 +6,14 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	swarmtypes "github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
+	"golang.org/x/sync/errgroup"
 )
 
 // ApplyOptions tune Apply.
@@ -18,6 +22,11 @@ type ApplyOptions struct {
 	Wait   bool          // wait for rotated services to converge
 	Poll   time.Duration // how often to check while waiting
 	Log    io.Writer     // one line per change; never a value
+	// Parallel bounds the Engine API calls that run at once (secret
+	// creation). Default 8. Against a local engine a create costs about a
+	// millisecond, but through ssh:// or tcp:// contexts each one is a
+	// network round trip, and 500 of them one after another take minutes.
+	Parallel int
 }
 
 // Apply carries out a plan. values holds the fetched value of every secret
@@ -31,20 +40,21 @@ func Apply(ctx context.Context, eng Engine, plan *Plan, services []Service, valu
 	if opts.Poll == 0 {
 		opts.Poll = 500 * time.Millisecond
 	}
+	if opts.Parallel < 1 {
+		opts.Parallel = 8
+	}
+	if err := createAll(ctx, eng, plan, values, opts); err != nil {
+		return err
+	}
 	for i := range plan.Actions {
 		a := &plan.Actions[i]
-		switch {
-		case (a.Kind == ActionCreate || a.Kind == ActionRotate) && a.ID == "":
-			if err := createSecret(ctx, eng, a, values[a.Secret], opts.Source); err != nil {
-				return err
-			}
-			fmt.Fprintf(opts.Log, "created %s (version %s)\n", a.Name, a.Version)
-		case a.Kind == ActionRelabel:
-			if err := relabel(ctx, eng, a); err != nil {
-				return err
-			}
-			fmt.Fprintf(opts.Log, "relabelled %s\n", a.Name)
+		if a.Kind != ActionRelabel {
+			continue
 		}
+		if err := relabel(ctx, eng, a); err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.Log, "relabelled %s\n", a.Name)
 	}
 	type moved struct{ service, secret string }
 	var rotated []moved
@@ -71,21 +81,66 @@ func Apply(ctx context.Context, eng Engine, plan *Plan, services []Service, valu
 			}
 		}
 	}
+	return prune(ctx, eng, plan, opts)
+}
+
+// createAll creates the new secrets of the plan, at most opts.Parallel at
+// once. A failure stops the sync before any service is touched: the secrets
+// already created are managed and unused, and the next sync finds them
+// current. Creates already sent are let finish rather than cancelled: a
+// cancelled request may still land in the swarm after the sync gave up.
+func createAll(ctx context.Context, eng Engine, plan *Plan, values map[string][]byte, opts ApplyOptions) error {
+	var g errgroup.Group
+	g.SetLimit(opts.Parallel)
+	var mu sync.Mutex
+	var failed atomic.Bool
+	for i := range plan.Actions {
+		a := &plan.Actions[i]
+		if (a.Kind != ActionCreate && a.Kind != ActionRotate) || a.ID != "" {
+			continue
+		}
+		g.Go(func() error {
+			if failed.Load() {
+				return nil
+			}
+			if err := createSecret(ctx, eng, a, values[a.Secret], opts.Source); err != nil {
+				failed.Store(true)
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(opts.Log, "created %s (version %s)\n", a.Name, a.Version)
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// prune removes the old versions the plan prunes, checking first, against
+// one fresh list of services and tasks, that nothing uses them any more.
+// One still in use becomes ActionKeep: a later sync removes it.
+func prune(ctx context.Context, eng Engine, plan *Plan, opts ApplyOptions) error {
+	var users *secretUsers
 	for i := range plan.Actions {
 		a := &plan.Actions[i]
 		if a.Kind != ActionPrune {
 			continue
 		}
-		user, err := secretInUse(ctx, eng, a.ID)
-		if err != nil {
-			return err
+		if users == nil {
+			var err error
+			if users, err = observeUsers(ctx, eng); err != nil {
+				return err
+			}
 		}
-		if user != "" {
-			a.Kind, a.Reason = ActionUnchanged, "kept: still used by "+user+"; a later sync removes it"
+		if user := users.of(a.ID); user != "" {
+			a.Kind, a.Reason = ActionKeep, "still used by "+user+"; a later sync removes it"
 			fmt.Fprintf(opts.Log, "kept %s: still used by %s\n", a.Name, user)
 			continue
 		}
 		if _, err := eng.SecretRemove(ctx, a.ID, client.SecretRemoveOptions{}); err != nil {
+			if cerrdefs.IsNotFound(err) {
+				continue // removed by someone else meanwhile: the goal is met
+			}
 			return fmt.Errorf("failed to remove swarm secret %s: %w", a.Name, err)
 		}
 		fmt.Fprintf(opts.Log, "removed %s\n", a.Name)
@@ -111,12 +166,36 @@ func createSecret(ctx context.Context, eng Engine, a *Action, value []byte, sour
 		Annotations: swarmtypes.Annotations{Name: a.Name, Labels: labels(a, source)},
 		Data:        value,
 	}})
+	if cerrdefs.IsAlreadyExists(err) || cerrdefs.IsConflict(err) { // the engine answers 409
+		// An earlier sync that was interrupted (Ctrl-C, --timeout) may have
+		// had this create land after it stopped looking. Ours if it carries
+		// our labels for this very version: Key Vault versions are
+		// immutable, so it holds this value.
+		if id, ok := existingManaged(ctx, eng, a); ok {
+			a.ID = id
+			return nil
+		}
+	}
 	if err != nil {
 		// The engine's error names the secret, never its data.
 		return fmt.Errorf("failed to create swarm secret %s: %w", a.Name, err)
 	}
 	a.ID = res.ID
 	return nil
+}
+
+// existingManaged returns the id of the swarm secret named a.Name if it is
+// the managed secret of a.Secret at a.Version.
+func existingManaged(ctx context.Context, eng Engine, a *Action) (string, bool) {
+	res, err := eng.SecretInspect(ctx, a.Name, client.SecretInspectOptions{})
+	if err != nil {
+		return "", false
+	}
+	l := res.Secret.Spec.Labels
+	if res.Secret.Spec.Name != a.Name || l[LabelManaged] != "true" || l[LabelSecret] != a.Secret || !strings.EqualFold(l[LabelVersion], a.Version) {
+		return "", false
+	}
+	return res.Secret.ID, true
 }
 
 func relabel(ctx context.Context, eng Engine, a *Action) error {

@@ -70,21 +70,33 @@ func ObserveServices(ctx context.Context, eng Engine) ([]Service, error) {
 	return out, nil
 }
 
-// secretInUse tells whether a service spec or a task that is not yet shut
-// down still references the secret.
-func secretInUse(ctx context.Context, eng Engine, id string) (string, error) {
+// secretUsers is who references which secret: service specs, and tasks
+// that are not yet shut down (a task keeps its secret mounted until its
+// container is gone, even after its service moved on).
+type secretUsers struct {
+	services []Service
+	tasks    []swarmtypes.Task
+}
+
+// observeUsers lists services and tasks once, for every prune of a sync.
+func observeUsers(ctx context.Context, eng Engine) (*secretUsers, error) {
 	services, err := ObserveServices(ctx, eng)
 	if err != nil {
-		return "", err
-	}
-	if users := usedBy(services, id); len(users) > 0 {
-		return "service " + users[0], nil
+		return nil, err
 	}
 	tasks, err := eng.TaskList(ctx, client.TaskListOptions{})
 	if err != nil {
-		return "", fmt.Errorf("failed to list tasks: %w", err)
+		return nil, fmt.Errorf("failed to list tasks: %w", err)
 	}
-	for _, t := range tasks.Items {
+	return &secretUsers{services: services, tasks: tasks.Items}, nil
+}
+
+// of names a service or task that uses the secret id, or returns "".
+func (u *secretUsers) of(id string) string {
+	if users := usedBy(u.services, id); len(users) > 0 {
+		return "service " + users[0]
+	}
+	for _, t := range u.tasks {
 		switch t.Status.State {
 		case swarmtypes.TaskStateComplete, swarmtypes.TaskStateShutdown, swarmtypes.TaskStateFailed,
 			swarmtypes.TaskStateRejected, swarmtypes.TaskStateRemove, swarmtypes.TaskStateOrphaned:
@@ -93,12 +105,12 @@ func secretInUse(ctx context.Context, eng Engine, id string) (string, error) {
 		if cs := t.Spec.ContainerSpec; cs != nil {
 			for _, r := range cs.Secrets {
 				if r.SecretID == id {
-					return "task " + shortID(t.ID), nil
+					return "task " + shortID(t.ID)
 				}
 			}
 		}
 	}
-	return "", nil
+	return ""
 }
 
 // waitConverged waits until a service runs on the secret newID: its update
@@ -124,7 +136,7 @@ func waitConverged(ctx context.Context, eng Engine, serviceID, newID string, pol
 			}
 		}
 		if done {
-			converged, err := tasksConverged(ctx, eng, serviceID, newID)
+			converged, err := tasksConverged(ctx, eng, serviceID, newID, wantRunning(res.Service.Spec.Mode))
 			if err != nil {
 				return err
 			}
@@ -140,7 +152,20 @@ func waitConverged(ctx context.Context, eng Engine, serviceID, newID string, pol
 	}
 }
 
-func tasksConverged(ctx context.Context, eng Engine, serviceID, newID string) (bool, error) {
+// wantRunning is how many tasks must run on the new secret: the replicas of
+// a replicated service (a service scaled to 0 converges with none), at
+// least one of a global service, none of a job, whose tasks complete.
+func wantRunning(mode swarmtypes.ServiceMode) int {
+	switch {
+	case mode.Replicated != nil && mode.Replicated.Replicas != nil:
+		return int(*mode.Replicated.Replicas)
+	case mode.ReplicatedJob != nil, mode.GlobalJob != nil:
+		return 0
+	}
+	return 1
+}
+
+func tasksConverged(ctx context.Context, eng Engine, serviceID, newID string, want int) (bool, error) {
 	tasks, err := eng.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("service", serviceID)})
 	if err != nil {
 		return false, fmt.Errorf("failed to list tasks: %w", err)
@@ -166,5 +191,5 @@ func tasksConverged(ctx context.Context, eng Engine, serviceID, newID string) (b
 			running++
 		}
 	}
-	return running > 0, nil
+	return running >= want, nil
 }

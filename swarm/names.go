@@ -11,6 +11,3 @@ var validName = regexp.MustCompile(`^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?
 func ValidName(name string) bool {
 	return len(name) <= 64 && validName.MatchString(name)
 }
-
-// validKVName is Key Vault's rule for secret names.
-var validKVName = regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`)

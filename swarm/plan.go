@@ -104,6 +104,10 @@ const (
 	ActionRelabel   ActionKind = "relabel"
 	ActionPrune     ActionKind = "prune"
 	ActionError     ActionKind = "error"
+	// ActionKeep is a prune that Apply did not carry out because a service
+	// or a running task still used the old version when it came to it. It
+	// is never the secret's current version: `deploy` must not use it.
+	ActionKeep ActionKind = "keep"
 )
 
 // Action is one step of a Plan.
@@ -150,6 +154,22 @@ func (p Plan) Errors() []Action {
 	return errs
 }
 
+// Current maps each desired secret (by Desired.Name) to the swarm secret
+// holding its current version: what `deploy` names in the stack. Pruned and
+// kept versions are never current.
+func (p Plan) Current() map[string]string {
+	cur := map[string]string{}
+	for _, a := range p.Actions {
+		switch a.Kind {
+		case ActionCreate, ActionUnchanged, ActionRotate, ActionRelabel:
+			if _, seen := cur[a.Secret]; !seen && a.Name != "" {
+				cur[a.Secret] = a.Name
+			}
+		}
+	}
+	return cur
+}
+
 // String renders the plan one action a line, as tests and --dry-run show it.
 func (p Plan) String() string {
 	var b strings.Builder
@@ -188,7 +208,7 @@ func current(managed []Managed, name, version string) (Managed, bool) {
 	return Managed{}, false
 }
 
-// newest returns the managed secrets of name, newest first.
+// byName returns the managed secrets of name, newest first.
 func byName(managed []Managed, name string) []Managed {
 	var out []Managed
 	for _, m := range managed {
@@ -254,7 +274,7 @@ func planOne(d Desired, vault map[string]VaultItem, fetched map[string]Fetched, 
 	if d.Version == "" {
 		switch {
 		case !listed:
-			a.Kind, a.Reason = ActionError, fmt.Sprintf("Key Vault secret %q does not exist in %s", d.KVName, opts.Source)
+			a.Kind, a.Reason = ActionError, fmt.Sprintf("Key Vault secret %q does not exist in %s: create it, or map the secret to another with x-vault.name", d.KVName, opts.Source)
 			return a
 		case !item.Enabled:
 			a.Kind, a.Reason = ActionError, fmt.Sprintf("Key Vault secret %q is disabled", d.KVName)

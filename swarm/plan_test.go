@@ -130,7 +130,7 @@ func TestPlanErrors(t *testing.T) {
 	}
 	plan := MakePlan(desired, vault, fetched, obs, PlanOptions{Keep: 1, Source: "https://v.vault.azure.net"})
 	assert.Equal(t, plan.String(), strings.TrimLeft(`
-error     missing: Key Vault secret "missing" does not exist in https://v.vault.azure.net
+error     missing: Key Vault secret "missing" does not exist in https://v.vault.azure.net: create it, or map the secret to another with x-vault.name
 error     off: Key Vault secret "off" is disabled
 error     taken -> taken_aaaaaaaa: swarm secret taken_aaaaaaaa (u1) exists and is not managed by docker vault; remove or rename it
 error     used -> used_aaaaaaaa: swarm secret used exists, is used by services and is not managed by docker vault; rerun with --adopt to move them to used_aaaaaaaa
@@ -161,4 +161,17 @@ func TestCheckDesired(t *testing.T) {
 	assert.Check(t, is.ErrorContains(checkDesired([]Desired{{Name: "a", KVName: "bad_name"}}), "not a valid Key Vault secret name"))
 	assert.Check(t, is.ErrorContains(checkDesired([]Desired{{Name: strings.Repeat("a", 60), KVName: "x"}}), "not a valid swarm secret name"))
 	assert.NilError(t, checkDesired([]Desired{{Name: "a", KVName: "x", Version: v1}, {Name: "b", KVName: "x", Version: v2}}))
+}
+
+func TestPlanCurrentSkipsPrunedAndKeptVersions(t *testing.T) {
+	plan := Plan{Actions: []Action{
+		{Kind: ActionRotate, Secret: "db", Name: "db_cccccccc"},
+		{Kind: ActionUnchanged, Secret: "api", Name: "api_aaaaaaaa"},
+		{Kind: ActionError, Secret: "gone", Reason: "missing"},
+		{Kind: ActionPrune, Secret: "db", Name: "db_aaaaaaaa"},
+		// What Apply makes of a prune whose version a task still mounts.
+		{Kind: ActionKeep, Secret: "db", Name: "db_bbbbbbbb"},
+	}}
+	assert.DeepEqual(t, plan.Current(), map[string]string{"db": "db_cccccccc", "api": "api_aaaaaaaa"})
+	assert.Equal(t, plan.Changes(), 2, "a kept version is not a change")
 }

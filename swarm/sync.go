@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/docker-vault/docker-vault/keyvault"
+	"github.com/docker-vault/docker-vault/mapping"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -40,11 +41,16 @@ func Sync(ctx context.Context, eng Engine, store keyvault.Store, desired []Desir
 		return nil
 	})
 	if err != nil {
-		return Plan{}, fmt.Errorf("failed to list secrets of %s: %w", store.VaultURL(), err)
+		return Plan{}, vaultError(err, "failed to list secrets of "+store.VaultURL())
 	}
 
 	values, fetched, err := fetch(ctx, store, NeedsFetch(desired, items, obs), opts.Parallel)
-	defer clear(values)
+	defer func() {
+		// Values live no longer than the sync: zero them, not just drop them.
+		for _, v := range values {
+			clear(v)
+		}
+	}()
 	if err != nil {
 		return Plan{}, err
 	}
@@ -65,7 +71,21 @@ func Sync(ctx context.Context, eng Engine, store keyvault.Store, desired []Desir
 		return plan, nil
 	}
 	opts.ApplyOptions.Source = opts.PlanOptions.Source
+	if opts.ApplyOptions.Parallel == 0 {
+		opts.ApplyOptions.Parallel = opts.Parallel
+	}
 	return plan, Apply(ctx, eng, &plan, obs.Services, values, opts.ApplyOptions)
+}
+
+// vaultError returns a Store error as it is when it already says which
+// vault and operation failed (*keyvault.Error always does), and adds that
+// context otherwise.
+func vaultError(err error, context string) error {
+	var kvErr *keyvault.Error
+	if errors.As(err, &kvErr) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", context, err)
 }
 
 // checkDesired rejects a project whose mapping is ambiguous before anything
@@ -78,7 +98,7 @@ func checkDesired(desired []Desired) error {
 			return fmt.Errorf("secret %s is declared twice", d.Name)
 		}
 		byName[d.Name] = true
-		if !validKVName.MatchString(d.KVName) {
+		if !mapping.ValidKVName(d.KVName) {
 			return fmt.Errorf("secret %s maps to %q, which is not a valid Key Vault secret name (1-127 letters, digits and hyphens)", d.Name, d.KVName)
 		}
 		if !ValidName(VersionedName(d.Name, "00000000")) {

@@ -182,7 +182,9 @@ func TestSyncFailureHalfwayConverges(t *testing.T) {
 		store.Put(kv, "v-"+kv+p)
 		desired = append(desired, Desired{Name: fmt.Sprintf("%s_s%d", p, i), KVName: kv})
 	}
-	opts := SyncOptions{PlanOptions: PlanOptions{Source: store.URL, Keep: 1}}
+	// One create at a time, so that "the third" is well defined; with more,
+	// creates already sent when one fails are let finish.
+	opts := SyncOptions{PlanOptions: PlanOptions{Source: store.URL, Keep: 1}, Parallel: 1}
 
 	eng.failCreate = 3
 	_, err := Sync(ctx, eng, store, desired, opts)
@@ -201,4 +203,83 @@ func TestSyncFailureHalfwayConverges(t *testing.T) {
 	plan, err = Sync(ctx, eng, store, desired, opts)
 	assert.NilError(t, err)
 	assert.Equal(t, plan.Changes(), 0)
+}
+
+func TestSyncRefusesAValueOverTheSwarmLimit(t *testing.T) {
+	ctx := context.Background()
+	eng := engineForTest(t)
+	p := uniquePrefix()
+	cleanupManaged(t, eng.Engine, p)
+	store := kvfake.New()
+	store.Put("small", "a-small-value-"+p)
+	store.Put("big", strings.Repeat("x", MaxSecretSize+1))
+	desired := []Desired{{Name: p + "_small", KVName: "small"}, {Name: p + "_big", KVName: "big"}}
+
+	plan, err := Sync(ctx, eng, store, desired, SyncOptions{PlanOptions: PlanOptions{Source: store.URL, Keep: 1}})
+	assert.Check(t, is.Error(err, "nothing was changed: "+p+"_big: value is 512001 bytes, over the swarm limit of 512000"))
+	assert.Check(t, is.Equal(plan.Actions[1].Kind, ActionError))
+	assert.Check(t, is.Equal(eng.creates.Load(), int64(0)), "the small one must not be created either")
+}
+
+// A create that an interrupted sync sent may land after that sync stopped
+// looking; the next one finds the name taken by its own secret.
+func TestCreateSecretAdoptsItsOwnVersionOnly(t *testing.T) {
+	ctx := context.Background()
+	eng := engineForTest(t)
+	p := uniquePrefix()
+	cleanupManaged(t, eng.Engine, p)
+	a := &Action{Kind: ActionCreate, Secret: p + "_db", Name: VersionedName(p+"_db", v1), Version: v1, Updated: t1.Unix()}
+	landed, err := eng.SecretCreate(ctx, client.SecretCreateOptions{Spec: swarmtypes.SecretSpec{
+		Annotations: swarmtypes.Annotations{Name: a.Name, Labels: labels(a, "https://v.vault.azure.net")},
+		Data:        []byte("landed-late-" + p),
+	}})
+	assert.NilError(t, err)
+	assert.NilError(t, createSecret(ctx, eng, a, []byte("landed-late-"+p), "https://v.vault.azure.net"))
+	assert.Check(t, is.Equal(a.ID, landed.ID))
+
+	// Same name, another version label: not ours to take.
+	b := &Action{Kind: ActionCreate, Secret: p + "_db", Name: a.Name, Version: v2}
+	assert.Check(t, is.ErrorContains(createSecret(ctx, eng, b, []byte("x"), "https://v.vault.azure.net"), "already exists"))
+	assert.Check(t, is.Equal(b.ID, ""))
+
+	// Unmanaged: never taken.
+	u := &Action{Kind: ActionCreate, Secret: p + "_u", Name: VersionedName(p+"_u", v1), Version: v1}
+	_, err = eng.SecretCreate(ctx, client.SecretCreateOptions{Spec: swarmtypes.SecretSpec{
+		Annotations: swarmtypes.Annotations{Name: u.Name}, Data: []byte("by hand"),
+	}})
+	assert.NilError(t, err)
+	assert.Check(t, is.ErrorContains(createSecret(ctx, eng, u, []byte("x"), "https://v.vault.azure.net"), "already exists"))
+}
+
+// --wait on a service scaled to 0 has no task to wait for.
+func TestSyncWaitConvergesAServiceScaledToZero(t *testing.T) {
+	ctx := context.Background()
+	eng := engineForTest(t)
+	p := uniquePrefix()
+	cleanupManaged(t, eng.Engine, p)
+	store := kvfake.New()
+	store.Put("db-password", "zero-one-"+p)
+	desired := []Desired{{Name: p + "_db", KVName: "db-password"}}
+	opts := SyncOptions{PlanOptions: PlanOptions{Source: store.URL, Keep: 1}, ApplyOptions: ApplyOptions{Wait: true, Poll: 100 * time.Millisecond}}
+	plan, err := Sync(ctx, eng, store, desired, opts)
+	assert.NilError(t, err)
+	zero := uint64(0)
+	_, err = eng.Engine.(*client.Client).ServiceCreate(ctx, client.ServiceCreateOptions{Spec: swarmtypes.ServiceSpec{
+		Annotations: swarmtypes.Annotations{Name: p + "_idle"},
+		Mode:        swarmtypes.ServiceMode{Replicated: &swarmtypes.ReplicatedService{Replicas: &zero}},
+		TaskTemplate: swarmtypes.TaskSpec{ContainerSpec: &swarmtypes.ContainerSpec{
+			Image:   "docker-vault-test/busybox:1",
+			Command: []string{"sleep", "600"},
+			Secrets: []*swarmtypes.SecretReference{{SecretID: plan.Actions[0].ID, SecretName: plan.Actions[0].Name,
+				File: &swarmtypes.SecretReferenceFileTarget{Name: "db", UID: "0", GID: "0", Mode: 0o400}}},
+		}},
+	}})
+	assert.NilError(t, err)
+
+	store.Put("db-password", "zero-two-"+p)
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	plan, err = Sync(wctx, eng, store, desired, opts)
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(plan.Actions[0].Services, []string{p + "_idle"}))
 }

@@ -1,0 +1,177 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/docker-vault/docker-vault/internal/kvfake"
+	"github.com/docker-vault/docker-vault/keyvault"
+	"github.com/docker-vault/docker-vault/keyvault/kvtest"
+	"github.com/docker-vault/docker-vault/mapping"
+	"github.com/docker-vault/docker-vault/swarm"
+	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/client"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+// infoClient is the fake Engine API with an Info answer: the test engine is
+// a swarm manager, so the other cases are only reachable with a fake.
+type infoClient struct {
+	fakeClient
+	infoFunc func(context.Context, client.InfoOptions) (client.SystemInfoResult, error)
+}
+
+func (f *infoClient) Info(ctx context.Context, o client.InfoOptions) (client.SystemInfoResult, error) {
+	return f.infoFunc(ctx, o)
+}
+
+// useSyncEmulator points the environment at a fresh emulator the way a
+// user's shell would.
+func useSyncEmulator(t *testing.T, seed map[string]string) *kvtest.Server {
+	t.Helper()
+	s := kvtest.NewServer(t, kvtest.Options{Seed: seed})
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "AZURE_") || strings.HasPrefix(k, "MSI_") || strings.HasPrefix(k, "IDENTITY_") ||
+			k == "DOCKER_VAULT_URL" || strings.HasSuffix(strings.ToUpper(k), "_PROXY") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	assert.NilError(t, s.WriteCA(ca))
+	for _, kv := range s.Env(ca) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	return s
+}
+
+func TestSyncExternalSecretsNeedASwarmManager(t *testing.T) {
+	s := useSyncEmulator(t, map[string]string{"db-password": "sync-unit-value-4242"})
+	dir := t.TempDir()
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(`
+services:
+  app:
+    image: busybox
+    secrets: [db_password]
+secrets:
+  db_password:
+    external: true
+`), 0o600))
+	for _, tc := range []struct {
+		name  string
+		state system.Info
+	}{
+		{name: "not a swarm", state: system.Info{}},
+		{name: "a swarm worker", state: swarmWorker()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			api := &infoClient{infoFunc: func(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
+				return client.SystemInfoResult{Info: tc.state}, nil
+			}}
+			for _, args := range [][]string{{"-f", filepath.Join(dir, "compose.yaml")}, {"-c", filepath.Join(dir, "compose.yaml"), "stack"}} {
+				dockerCLI, out := newTestCLI(t, api)
+				cmd := newSyncCommand(dockerCLI)
+				if args[0] == "-c" {
+					cmd = newDeployCommand(dockerCLI)
+				}
+				cmd.SetArgs(args)
+				cmd.SilenceErrors, cmd.SilenceUsage = true, true
+				err := cmd.Execute()
+				assert.Check(t, is.Error(err, "external secrets need a swarm manager, and this engine is not one: run `docker swarm init`, or use `file:` secrets for plain Compose"))
+				assert.Check(t, is.Equal(out.String(), ""))
+			}
+			assert.Check(t, is.Equal(s.Count(kvtest.RouteListSecrets), 0), "Key Vault was asked before the engine was checked")
+		})
+	}
+}
+
+func swarmWorker() (i system.Info) {
+	i.Swarm.LocalNodeState = "active"
+	i.Swarm.ControlAvailable = false
+	return i
+}
+
+// A prune that Apply had to keep names an old version: deploying it would
+// revert the rotation the same run made.
+func TestRenderOverrideNamesTheCurrentVersion(t *testing.T) {
+	secrets := []mapping.Secret{
+		{Key: "db_password", Kind: mapping.External, Name: "db_password", KVName: "db-password"},
+		{Key: "api_key", Kind: mapping.External, Name: "prod_api_key", KVName: "api-key"},
+		{Key: "tls", Kind: mapping.File, Path: "/x/tls", KVName: "tls"},
+	}
+	plan := swarm.Plan{Actions: []swarm.Action{
+		{Kind: swarm.ActionRotate, Secret: "db_password", Name: "db_password_cccccccc", Services: []string{"app_web"}},
+		{Kind: swarm.ActionUnchanged, Secret: "prod_api_key", Name: "prod_api_key_aaaaaaaa"},
+		{Kind: swarm.ActionKeep, Secret: "db_password", Name: "db_password_bbbbbbbb", Reason: "still used by task x"},
+		{Kind: swarm.ActionPrune, Secret: "db_password", Name: "db_password_aaaaaaaa"},
+	}}
+	out, err := renderOverride(secrets, plan, "3.8")
+	assert.NilError(t, err)
+	assert.Equal(t, string(out), `version: "3.8"
+secrets:
+    api_key:
+        external: true
+        name: prod_api_key_aaaaaaaa
+    db_password:
+        external: true
+        name: db_password_cccccccc
+`)
+
+	_, err = renderOverride(secrets, swarm.Plan{Actions: plan.Actions[2:]}, "")
+	assert.Check(t, is.ErrorContains(err, "no swarm secret for db_password"))
+}
+
+func TestListOnceListsOnce(t *testing.T) {
+	store := kvfake.New()
+	store.Put("a", "list-once-value-a")
+	store.Put("b", "list-once-value-b")
+	l := &listOnce{Store: store}
+	for range 2 {
+		var names []string
+		assert.NilError(t, l.List(context.Background(), func(p keyvault.SecretProperties) error {
+			names = append(names, p.Name)
+			return nil
+		}))
+		assert.Check(t, is.Len(names, 2))
+	}
+	assert.Check(t, is.Equal(store.Lists, 1))
+	stop := errors.New("stop")
+	assert.Check(t, is.ErrorIs(l.List(context.Background(), func(keyvault.SecretProperties) error { return stop }), stop))
+}
+
+func TestPrintSyncFailureHasNoSummary(t *testing.T) {
+	failure := errors.New("failed to list secrets from https://v.vault.azure.net: access denied")
+	var out bytes.Buffer
+	assert.NilError(t, printSync(&out, "", &syncResult{}, failure))
+	assert.Check(t, is.Equal(out.String(), ""), "an empty plan of a failed sync is not 'up to date'")
+
+	res := &syncResult{Swarm: swarm.Plan{Actions: []swarm.Action{
+		{Kind: swarm.ActionCreate, Secret: "a", Name: "a_aaaaaaaa"},
+		{Kind: swarm.ActionError, Secret: "b", Reason: "Key Vault secret \"b\" does not exist"},
+	}}}
+	out.Reset()
+	assert.NilError(t, printSync(&out, "", res, errors.New("nothing was changed: b: ...")))
+	assert.Check(t, is.Contains(out.String(), "error"))
+	assert.Check(t, !strings.Contains(out.String(), "changes applied"))
+
+	out.Reset()
+	assert.NilError(t, printSync(&out, "json", res, errors.New("nothing was changed: b: ...")))
+	var doc struct {
+		Swarm struct{ Actions []map[string]any }
+		Error string
+	}
+	assert.NilError(t, json.Unmarshal(out.Bytes(), &doc))
+	assert.Check(t, is.Len(doc.Swarm.Actions, 2))
+	assert.Check(t, is.Equal(doc.Error, "nothing was changed: b: ..."))
+
+	assert.Check(t, is.Error(printSync(&out, "yaml", res, nil), `unsupported --format "yaml": use json`))
+}
