@@ -211,6 +211,7 @@ func syncOnce(ctx context.Context, dockerCLI command.Cli, p *types.Project, secr
 			ApplyOptions: swarm.ApplyOptions{Wait: o.wait, Log: progressLog(dockerCLI, o)},
 			Parallel:     o.parallel,
 			DryRun:       o.dryRun,
+			Progress:     readProgress(dockerCLI, o),
 		})
 		res.Swarm = plan
 		if err != nil {
@@ -220,7 +221,7 @@ func syncOnce(ctx context.Context, dockerCLI command.Cli, p *types.Project, secr
 	if len(files) == 0 {
 		return res, nil
 	}
-	changes, err := secretfile.Sync(ctx, store, files, secretfile.Options{Parallel: o.parallel, DryRun: o.dryRun, Log: progressLog(dockerCLI, o)})
+	changes, err := secretfile.Sync(ctx, store, files, secretfile.Options{Parallel: o.parallel, DryRun: o.dryRun, Log: progressLog(dockerCLI, o), Progress: readProgress(dockerCLI, o)})
 	res.Files = changes
 	if err != nil {
 		return res, err
@@ -291,6 +292,25 @@ func progressLog(dockerCLI command.Cli, o syncOptions) io.Writer {
 		return io.Discard
 	}
 	return dockerCLI.Err()
+}
+
+// readProgress shows, on a terminal, how many Key Vault values of a long
+// read are in: one line rewritten in place, ended when all are read. Off a
+// terminal (CI logs, --watch) it shows nothing: the apply log says what
+// changed.
+func readProgress(dockerCLI command.Cli, o syncOptions) func(done, total int) {
+	if o.watch > 0 || o.quietApply || !dockerCLI.Err().IsTerminal() {
+		return nil
+	}
+	return func(done, total int) {
+		if total < 10 {
+			return // a short read needs no progress
+		}
+		fmt.Fprintf(dockerCLI.Err(), "\rreading values from Key Vault: %d/%d", done, total)
+		if done == total {
+			fmt.Fprintln(dockerCLI.Err())
+		}
+	}
 }
 
 func requireSwarmManager(ctx context.Context, api client.SystemAPIClient) error {

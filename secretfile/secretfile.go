@@ -56,6 +56,8 @@ type Options struct {
 	Parallel int
 	DryRun   bool
 	Log      io.Writer
+	// Progress, when set, is told how many of the values to read are read.
+	Progress func(done, total int)
 }
 
 type entry struct {
@@ -138,6 +140,7 @@ func Sync(ctx context.Context, store keyvault.Store, desired []Desired, opts Opt
 		}
 	}()
 	var mu sync.Mutex
+	read := 0
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Parallel)
 	for _, i := range need {
@@ -165,6 +168,9 @@ func Sync(ctx context.Context, store keyvault.Store, desired []Desired, opts Opt
 			}
 			old.Secret, old.Version, old.Updated = d.Name, s.Version, s.Updated.Unix()
 			st[filepath.Base(d.Path)] = old
+			if read++; opts.Progress != nil {
+				opts.Progress(read, len(need))
+			}
 			return nil
 		})
 	}

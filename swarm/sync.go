@@ -18,6 +18,8 @@ type SyncOptions struct {
 	ApplyOptions
 	Parallel int  // concurrent Key Vault value reads
 	DryRun   bool // plan only
+	// Progress, when set, is told how many of the values to read are read.
+	Progress func(done, total int)
 }
 
 // Sync makes the swarm hold the Key Vault value of every desired secret and
@@ -44,7 +46,7 @@ func Sync(ctx context.Context, eng Engine, store keyvault.Store, desired []Desir
 		return Plan{}, vaultError(err, "failed to list secrets of "+store.VaultURL())
 	}
 
-	values, fetched, err := fetch(ctx, store, NeedsFetch(desired, items, obs), opts.Parallel)
+	values, fetched, err := fetch(ctx, store, NeedsFetch(desired, items, obs), opts.Parallel, opts.Progress)
 	defer func() {
 		// Values live no longer than the sync: zero them, not just drop them.
 		for _, v := range values {
@@ -139,7 +141,7 @@ func mayMove(desired []Desired, obs Observed, fetched map[string]Fetched, adopt 
 }
 
 // fetch reads the values of need concurrently, at most parallel at a time.
-func fetch(ctx context.Context, store keyvault.Store, need []Desired, parallel int) (map[string][]byte, map[string]Fetched, error) {
+func fetch(ctx context.Context, store keyvault.Store, need []Desired, parallel int, progress func(done, total int)) (map[string][]byte, map[string]Fetched, error) {
 	if parallel < 1 {
 		parallel = 8
 	}
@@ -161,6 +163,9 @@ func fetch(ctx context.Context, store keyvault.Store, need []Desired, parallel i
 			defer mu.Unlock()
 			values[d.Name] = s.Value
 			fetched[d.Name] = Fetched{Version: s.Version, Updated: s.Updated, Size: len(s.Value)}
+			if progress != nil {
+				progress(len(fetched), len(need))
+			}
 			return nil
 		})
 	}
