@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/docker-vault/docker-vault/compose"
+	"github.com/docker-vault/docker-vault/mapping"
 	"github.com/docker-vault/docker-vault/migrate"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
@@ -105,7 +107,7 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 		return err
 	}
 	res := migrateResult{Findings: plan.Items, Files: plan.Files, Secrets: plan.Secrets, DryRun: o.dryRun || o.check, Warnings: report.Warnings}
-	res.mask = secretValues(report)
+	res.mask = newDiffMask(report)
 	if res.Findings == nil {
 		res.Findings = []migrate.Item{}
 	}
@@ -116,9 +118,9 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 	switch {
 	case o.check || o.dryRun:
 	case o.push && len(plan.Pushes) > 0:
-		projectURL := ""
-		if ext, ok := p.Compose.Extensions["x-vault"].(map[string]any); ok {
-			projectURL, _ = ext["url"].(string)
+		projectURL, err := mapping.VaultURL(p.Compose)
+		if err != nil {
+			return err
 		}
 		vctx, cancel := o.vault.withTimeout(ctx)
 		defer cancel()
@@ -152,8 +154,8 @@ type migrateResult struct {
 	Pushed   []string        `json:"pushed,omitempty"`
 	Warnings []string        `json:"warnings,omitempty"`
 	DryRun   bool            `json:"dryRun,omitempty"`
-	// mask holds the secret values found, to blank them out of diffs.
-	mask []string
+	// mask blanks the secret values found out of diffs.
+	mask *diffMask
 }
 
 func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
@@ -201,40 +203,117 @@ func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
 	})
 }
 
-// secretValues lists every value found to be a secret, longest first, so
-// that a diff can blank them out.
-func secretValues(r *compose.Report) []string {
+// diffMask blanks secret values out of a diff, two ways: every line a
+// secret value is written on (found by Detect's positions, so a value
+// written with quotes or escapes is caught too) shows its key and
+// ********, and any other occurrence of a value, or of a line of a
+// multi-line value, becomes ********.
+type diffMask struct {
+	values []string         // longest first
+	lines  map[string][]int // file -> 1-based lines holding a value
+}
+
+func newDiffMask(r *compose.Report) *diffMask {
+	m := &diffMask{lines: map[string][]int{}}
 	seen := map[string]bool{}
-	var out []string
-	add := func(v []byte) {
-		if len(v) > 0 && !seen[string(v)] {
-			seen[string(v)] = true
-			out = append(out, string(v))
+	add := func(v string) {
+		if v = strings.TrimSpace(v); v != "" && !seen[v] {
+			seen[v] = true
+			m.values = append(m.values, v)
+		}
+	}
+	addValue := func(v []byte) {
+		add(string(v))
+		if bytes.ContainsAny(v, "\r\n") {
+			for _, l := range strings.FieldsFunc(string(v), func(r rune) bool { return r == '\n' || r == '\r' }) {
+				add(l)
+			}
+		}
+	}
+	addLine := func(p compose.Position) {
+		if p.File != "" && p.Line > 0 {
+			m.lines[p.File] = append(m.lines[p.File], p.Line)
 		}
 	}
 	for _, f := range r.Findings {
-		if f.Verdict == compose.VerdictSecret {
-			add(f.Value)
+		if f.Verdict != compose.VerdictSecret {
+			continue
+		}
+		addValue(f.Value)
+		if f.Source.Kind != compose.SourceInterpolated && f.Source.Kind != compose.SourcePassThrough {
+			// The line holds the value itself (not a ${VAR}).
+			addLine(f.Source.Position)
+		}
+		for _, ref := range f.Source.Refs {
+			addLine(ref.Position)
 		}
 	}
 	for _, s := range r.Secrets {
-		add(s.Value)
+		addValue(s.Value)
 	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return out
+	sort.Slice(m.values, func(i, j int) bool { return len(m.values[i]) > len(m.values[j]) })
+	return m
 }
 
-// maskLine replaces every secret value in a diff line with asterisks.
-func maskLine(line string, mask []string) string {
-	for _, v := range mask {
-		line = strings.ReplaceAll(line, v, "********")
+// maskedLine keeps what comes before a line's value (indentation, "- ",
+// the key and its ": " or "=") and blanks the rest.
+func maskedLine(line string) string {
+	body := strings.TrimRight(line, "\r\n")
+	eol := line[len(body):]
+	cut := -1
+	if i := strings.Index(body, ": "); i >= 0 {
+		cut = i + 2
 	}
-	return line
+	if i := strings.IndexByte(body, '='); i >= 0 && (cut < 0 || i+1 < cut) {
+		cut = i + 1
+	}
+	if cut < 0 {
+		return strings.Repeat(" ", len(body)-len(strings.TrimLeft(body, " "))) + "********" + eol
+	}
+	return body[:cut] + "********" + eol
+}
+
+// apply masks the lines of one file's old and new content alike, so that
+// the diff of the masked texts is the diff of the texts.
+func (m *diffMask) apply(path string, old, new []string) {
+	raw := map[string]string{}
+	for _, n := range m.lines[path] {
+		if n <= len(old) {
+			raw[old[n-1]] = maskedLine(old[n-1])
+		}
+	}
+	for _, lines := range [][]string{old, new} {
+		for i, l := range lines {
+			if masked, ok := raw[l]; ok {
+				l = masked
+			}
+			for _, v := range m.values {
+				l = strings.ReplaceAll(l, v, "********")
+			}
+			lines[i] = l
+		}
+	}
+}
+
+// splitLines splits a file into lines that keep their line break. A last
+// line without one gets one, so that the diff shows the same text; the
+// note below the diff says so.
+func splitLines(b []byte) []string {
+	if len(b) == 0 {
+		return nil
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	} else {
+		lines[len(lines)-1] += "\n"
+	}
+	return lines
 }
 
 // writeDiff prints a unified diff of one file with every secret value
 // blanked out; a secret file's content is never shown.
-func writeDiff(out io.Writer, f *migrate.File, mask []string) {
+func writeDiff(out io.Writer, f *migrate.File, mask *diffMask) {
 	name := f.Path
 	if wd, err := os.Getwd(); err == nil {
 		if rel, err := filepath.Rel(wd, f.Path); err == nil && !strings.HasPrefix(rel, "..") {
@@ -249,20 +328,11 @@ func writeDiff(out io.Writer, f *migrate.File, mask []string) {
 	if f.Created {
 		from = "/dev/null"
 	}
-	var a []string
-	if len(f.Old) > 0 {
-		a = difflib.SplitLines(string(f.Old))
-	}
+	a, b := splitLines(f.Old), splitLines(f.New)
+	mask.apply(f.Path, a, b)
 	diff, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: a, B: difflib.SplitLines(string(f.New)),
+		A: a, B: b,
 		FromFile: from, ToFile: "b/" + name, Context: 3,
 	})
-	lines := strings.SplitAfter(diff, "\n")
-	for i, l := range lines {
-		if strings.HasPrefix(l, "--- ") || strings.HasPrefix(l, "+++ ") || strings.HasPrefix(l, "@@") {
-			continue
-		}
-		lines[i] = maskLine(l, mask)
-	}
-	fmt.Fprint(out, strings.Join(lines, ""))
+	fmt.Fprint(out, diff)
 }

@@ -588,7 +588,28 @@ func (ef *EnvFile) parse(lookup dotenv.LookupFn, format string) error {
 	return nil
 }
 
-var yamlMark = regexp.MustCompile(`line (\d+)(?:, column (\d+))?: (.*)$`)
+var (
+	yamlMark  = regexp.MustCompile(`line (\d+)(?:, column (\d+))?: (.*)$`)
+	yamlWhile = regexp.MustCompile(`(while (parsing|scanning) [a-z ]+) at (?:line (\d+)(?:, column (\d+))?|<unknown position>): line (\d+)(?:, column (\d+))?: (.*)$`)
+)
+
+// whileError places an error yaml v4 reports as "while parsing a flow
+// sequence at line 4, column 26: line 5: did not find expected ',' or ']'"
+// where the parser gave up (the second mark), and names the construct and
+// where it starts in the message. The parser's marks count lines from 0
+// (the scanner's, and the plain "line N, column M:" errors, from 1), so
+// "parsing" lines get one added.
+func whileError(e *YAMLError, w []string) {
+	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
+	ctxLine, line := atoi(w[3]), atoi(w[5])
+	if w[2] == "parsing" {
+		ctxLine, line = ctxLine+1, line+1
+	}
+	e.Line, e.Column, e.Msg = line, max(atoi(w[6]), 1), w[7]
+	if w[3] != "" {
+		e.Msg += fmt.Sprintf(" (%s that starts at line %d, column %d)", w[1], ctxLine, max(atoi(w[4]), 1))
+	}
+}
 
 // parseYAML decodes every document of a compose file into yaml.v3 nodes.
 // yaml.v3 reports only a line on error; yaml.v4 (compose-go's parser) also
@@ -628,6 +649,9 @@ func yamlError(path string, b []byte, v3err error) error {
 				e.Column, _ = strconv.Atoi(m[2])
 			}
 			e.Msg = m[3]
+			if w := yamlWhile.FindStringSubmatch(err.Error()); w != nil {
+				whileError(e, w)
+			}
 		}
 		break
 	}

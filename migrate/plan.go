@@ -16,9 +16,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -57,9 +57,9 @@ type Item struct {
 	Service  string `json:"service"`
 	Variable string `json:"variable"`
 	Source   string `json:"source"`
-	Secret   string `json:"secret,omitempty"`
+	Secret   string `json:"secret"`
 	Action   Status `json:"action"`
-	Reason   string `json:"reason,omitempty"`
+	Reason   string `json:"reason"`
 	// FileVariable is what the variable became, for migrated items.
 	FileVariable string `json:"fileVariable,omitempty"`
 }
@@ -129,6 +129,40 @@ func Make(ctx context.Context, p *compose.Project, r *compose.Report, opts Optio
 	if opts.SecretsDir == "" {
 		opts.SecretsDir = "secrets"
 	}
+	plan, err := makePlan(p, r, opts, true)
+	if errors.Is(err, errBatch) {
+		// Some edits of the batch depend on each other in a way only
+		// single edits handle: start again, one edit at a time.
+		plan, err = makePlan(p, r, opts, false)
+	}
+	if err != nil {
+		return nil, err
+	}
+	overlay := map[string][]byte{}
+	for _, f := range plan.Files {
+		if f.Kind == "compose" || f.Kind == "env" {
+			overlay[f.Path] = f.New
+		}
+	}
+	if len(overlay) > 0 {
+		if _, err := compose.Reload(ctx, p, overlay); err != nil {
+			return nil, fmt.Errorf("the rewritten project does not load, nothing was written (please report this): %w", err)
+		}
+	}
+	return plan, nil
+}
+
+// errBatch says the batched edits could not be made as one.
+var errBatch = errors.New("batched edits failed")
+
+// makePlan turns the findings into edits. Batched, the edits of each compose
+// file are made as one (yamledit.Doc.Batch): one parse and one check per
+// file instead of one per edit, which is what keeps a project of thousands
+// of services fast. An edit the batch refuses is made again after it, on its
+// own; a finding whose edits only partly went into the batch, or a batch
+// that fails its check, makes the whole plan start again without batches
+// (errBatch).
+func makePlan(p *compose.Project, r *compose.Report, opts Options, batched bool) (*Plan, error) {
 	pl := &planner{p: p, r: r, opts: opts, docs: map[string]*yamledit.Doc{}, envs: map[string]*yamledit.EnvFile{},
 		declared: map[string]bool{}, values: map[string][]byte{}}
 	for _, f := range p.Files {
@@ -143,25 +177,92 @@ func Make(ctx context.Context, p *compose.Project, r *compose.Report, opts Optio
 	for _, s := range r.Secrets {
 		pl.values[s.Name] = s.Value
 	}
-	plan := &Plan{}
-	for _, f := range r.Findings {
+	plan := &Plan{Items: make([]Item, len(r.Findings))}
+	var todo []int
+	for i, f := range r.Findings {
 		it := Item{Service: f.Service, Variable: f.Variable, Source: string(f.Source.Kind), Secret: f.SecretName, Reason: f.Reason}
 		switch f.Action {
 		case compose.ActionMigrate:
-			if err := pl.migrate(f); err != nil {
-				if errors.Is(err, errCannotEdit) {
-					it.Action, it.Reason = Reported, err.Error()
-					break
-				}
-				return nil, err
-			}
 			it.Action, it.FileVariable, it.Reason = Migrated, f.FileVariable, ""
+			todo = append(todo, i)
 		case compose.ActionReport:
 			it.Action, it.Secret = Reported, ""
 		default:
 			it.Action, it.Secret, it.Reason = Skipped, "", ""
 		}
-		plan.Items = append(plan.Items, it)
+		plan.Items[i] = it
+	}
+	unshared := pl.sharedCheck(todo)
+	report := func(i int, err error) {
+		plan.Items[i].Action, plan.Items[i].Secret, plan.Items[i].FileVariable = Reported, "", ""
+		plan.Items[i].Reason = err.Error()
+	}
+	for i, err := range unshared {
+		report(i, err)
+	}
+	groups := pl.groups(todo, unshared)
+	var later [][]int
+	if batched {
+		var docs []*yamledit.Doc
+		for _, f := range p.Files {
+			if d, err := pl.doc(f.Path); err == nil {
+				docs = append(docs, d)
+			}
+		}
+		err := batchAll(docs, func() error {
+			for _, g := range groups {
+				for k, i := range g {
+					done, err := pl.migrate(r.Findings[i])
+					switch {
+					case err == nil:
+					case !errors.Is(err, errCannotEdit):
+						return err
+					case done == 0 && k == 0:
+						later = append(later, g)
+					default:
+						return errBatch
+					}
+					if err != nil {
+						break
+					}
+				}
+			}
+			return nil
+		})
+		if errors.Is(err, yamledit.ErrUnsupported) {
+			err = errBatch
+		}
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		later = groups
+	}
+	// One edit can unblock another (replacing `KEY: *pw` frees the anchored
+	// value &pw to be edited), so the refused ones are tried again for as
+	// long as some go through.
+	failed := map[int]error{}
+	for progress := true; progress && len(later) > 0; {
+		progress = false
+		var again [][]int
+		for _, g := range later {
+			err := pl.migrateAlone(g)
+			switch {
+			case err == nil:
+				progress = true
+			case !errors.Is(err, errCannotEdit):
+				return nil, err
+			default:
+				failed[g[0]] = err
+				again = append(again, g)
+			}
+		}
+		later = again
+	}
+	for _, g := range later {
+		for _, i := range g {
+			report(i, failed[g[0]])
+		}
 	}
 	if err := pl.cleanEnvFiles(); err != nil {
 		return nil, err
@@ -178,18 +279,15 @@ func Make(ctx context.Context, p *compose.Project, r *compose.Report, opts Optio
 			plan.Pushes = append(plan.Pushes, Push{Secret: name, KVName: mapping.DeriveKVName(name), Value: pl.values[name]})
 		}
 	}
-	overlay := map[string][]byte{}
-	for _, f := range plan.Files {
-		if f.Kind == "compose" || f.Kind == "env" {
-			overlay[f.Path] = f.New
-		}
-	}
-	if len(overlay) > 0 {
-		if _, err := compose.Reload(ctx, p, overlay); err != nil {
-			return nil, fmt.Errorf("the rewritten project does not load, nothing was written (please report this): %w", err)
-		}
-	}
 	return plan, nil
+}
+
+// batchAll runs fn with every doc in a batch.
+func batchAll(docs []*yamledit.Doc, fn func() error) error {
+	if len(docs) == 0 {
+		return fn()
+	}
+	return docs[0].Batch(func() error { return batchAll(docs[1:], fn) })
 }
 
 // errCannotEdit marks a finding that cannot be rewritten in place; it is
@@ -203,22 +301,26 @@ func (e cannotEdit) Is(target error) bool {
 	return target == errCannotEdit
 }
 
+// notRewritten turns a yamledit refusal into a finding to report; any other
+// error stays an error.
+func notRewritten(err error) error {
+	if errors.Is(err, yamledit.ErrUnsupported) || errors.Is(err, yamledit.ErrNotFound) || errors.Is(err, yamledit.ErrConflict) {
+		return cannotEdit{fmt.Sprintf("not rewritten: %v", err)}
+	}
+	return err
+}
+
 func (pl *planner) doc(path string) (*yamledit.Doc, error) {
 	if d, ok := pl.docs[path]; ok {
 		return d, nil
 	}
-	var content []byte
-	for _, f := range pl.p.Files {
-		if f.Path == path {
-			content = f.Content
-		}
-	}
+	content := contentOf(pl.p, path)
 	if content == nil {
-		return nil, cannotEdit{fmt.Sprintf("%s is not a compose file of the project", path)}
+		return nil, cannotEdit{fmt.Sprintf("not rewritten: %s is not a compose file of the project", path)}
 	}
 	d, err := yamledit.Parse(path, content)
 	if err != nil {
-		return nil, err
+		return nil, cannotEdit{fmt.Sprintf("not rewritten: %v", err)}
 	}
 	pl.docs[path] = d
 	return d, nil
@@ -236,17 +338,21 @@ func (pl *planner) env(path string) (*yamledit.EnvFile, error) {
 		}
 	}
 	if !found {
-		return nil, cannotEdit{fmt.Sprintf("%s is not an env file of the project", path)}
+		return nil, cannotEdit{fmt.Sprintf("not rewritten: %s is not an env file of the project", path)}
 	}
 	e, err := yamledit.ParseEnvFile(path, content)
 	if err != nil {
-		return nil, cannotEdit{err.Error()}
+		return nil, cannotEdit{fmt.Sprintf("not rewritten: %v", err)}
 	}
 	pl.envs[path] = e
 	return e, nil
 }
 
-func (pl *planner) migrate(f compose.Finding) error {
+// migrate makes a finding's three edits: the variable, the service's
+// secrets: list, the top-level declaration. It returns how many it made
+// before an error, so that a caller can tell a finding left untouched from
+// one half edited.
+func (pl *planner) migrate(f compose.Finding) (int, error) {
 	target := "/run/secrets/" + f.SecretName
 	if f.FileVariableKind == compose.FileVarName {
 		target = f.SecretName
@@ -256,27 +362,85 @@ func (pl *planner) migrate(f compose.Finding) error {
 	case compose.SourceLiteral, compose.SourceInterpolated, compose.SourcePassThrough:
 		d, err := pl.doc(path)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if err := d.ReplaceEnv(f.Service, f.Variable, f.FileVariable, target); err != nil {
-			return cannotEdit{fmt.Sprintf("not rewritten: %v", err)}
+			return 0, notRewritten(err)
 		}
-		pl.refs = append(pl.refs, f.Source.Refs...)
 	case compose.SourceEnvFile:
 		e, err := pl.env(path)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if err := e.Replace(f.Variable, f.FileVariable, target); err != nil {
-			return cannotEdit{fmt.Sprintf("not rewritten: %v", err)}
+			return 0, notRewritten(err)
 		}
 	default:
-		return cannotEdit{"not an environment entry"}
+		return 0, cannotEdit{"not rewritten: not an environment entry"}
 	}
 	if err := pl.addServiceSecret(f.Service, path, f.SecretName); err != nil {
+		return 1, err
+	}
+	if err := pl.declare(f.SecretName); err != nil {
+		return 2, err
+	}
+	pl.refs = append(pl.refs, f.Source.Refs...)
+	return 3, nil
+}
+
+// migrateAlone makes a group's edits outside any batch, all or none: when
+// one fails, every file is put back as it was before the group.
+func (pl *planner) migrateAlone(group []int) error {
+	docs := map[string][]byte{}
+	for path, d := range pl.docs {
+		b, _ := d.Bytes()
+		docs[path] = b
+	}
+	envs := map[string][]byte{}
+	for path, e := range pl.envs {
+		envs[path] = e.Bytes()
+	}
+	declared := maps.Clone(pl.declared)
+	nrefs := len(pl.refs)
+	var err error
+	edited := false
+	for _, i := range group {
+		var done int
+		done, err = pl.migrate(pl.r.Findings[i])
+		edited = edited || done > 0
+		if err != nil {
+			break
+		}
+	}
+	if err == nil || !edited {
 		return err
 	}
-	return pl.declare(f.SecretName)
+	for path, b := range docs {
+		d, perr := yamledit.Parse(path, b)
+		if perr != nil {
+			return perr
+		}
+		pl.docs[path] = d
+	}
+	for path := range pl.docs {
+		if _, ok := docs[path]; !ok {
+			delete(pl.docs, path)
+		}
+	}
+	for path, b := range envs {
+		e, perr := yamledit.ParseEnvFile(path, b)
+		if perr != nil {
+			return perr
+		}
+		pl.envs[path] = e
+	}
+	for path := range pl.envs {
+		if _, ok := envs[path]; !ok {
+			delete(pl.envs, path)
+		}
+	}
+	pl.declared, pl.refs = declared, pl.refs[:nrefs]
+	return err
 }
 
 // addServiceSecret lists the secret in the service, in the compose file the
@@ -298,7 +462,7 @@ func (pl *planner) addServiceSecret(service, path, secret string) error {
 			continue
 		}
 		if err := d.AddServiceSecret(service, secret); err != nil {
-			return cannotEdit{fmt.Sprintf("not rewritten: %v", err)}
+			return notRewritten(err)
 		}
 		return nil
 	}
@@ -324,62 +488,10 @@ func (pl *planner) declare(name string) error {
 		if errors.Is(err, yamledit.ErrConflict) {
 			return fmt.Errorf("the project already declares a secret %s that differs from the one migrate would add: rename it or map the variables with x-vault: %w", name, err)
 		}
-		return err
+		return notRewritten(err)
 	}
 	pl.declared[name] = true
 	return nil
-}
-
-// cleanEnvFiles removes from .env and --env-file files the variables whose
-// values were migrated, once no compose file refers to them any more.
-func (pl *planner) cleanEnvFiles() error {
-	var texts [][]byte
-	for _, f := range pl.p.Files {
-		if d, ok := pl.docs[f.Path]; ok {
-			b, err := d.Bytes()
-			if err != nil {
-				return err
-			}
-			texts = append(texts, b)
-		} else {
-			texts = append(texts, f.Content)
-		}
-	}
-	done := map[string]bool{}
-	for _, ref := range pl.refs {
-		switch ref.Origin {
-		case compose.OriginDotEnv, compose.OriginEnvFile, compose.OriginInclude:
-		default:
-			continue
-		}
-		key := ref.Position.File + "\x00" + ref.Name
-		if done[key] || ref.Position.File == "" {
-			continue
-		}
-		done[key] = true
-		if stillUsed(texts, ref.Name) {
-			continue
-		}
-		e, err := pl.env(ref.Position.File)
-		if err != nil {
-			continue // not editable: the value stays where it is
-		}
-		e.Remove(ref.Name)
-	}
-	return nil
-}
-
-// stillUsed tells whether a compose file still refers to variable name: by
-// interpolation ($NAME, ${NAME...}) or as a pass-through entry.
-func stillUsed(texts [][]byte, name string) bool {
-	q := regexp.QuoteMeta(name)
-	re := regexp.MustCompile(`\$\{` + q + `[}:?+-]|\$` + q + `\b|(?m)^\s*-\s*["']?` + q + `["']?\s*(#.*)?$|(?m)^\s*["']?` + q + `["']?\s*:\s*(null|~)?\s*(#.*)?$`)
-	for _, t := range texts {
-		if re.Match(t) {
-			return true
-		}
-	}
-	return false
 }
 
 // files lists every file the plan writes.
@@ -390,13 +502,12 @@ func (pl *planner) files(plan *Plan) error {
 	}
 	sort.Strings(paths)
 	for _, path := range paths {
-		d := pl.docs[path]
-		if !d.Changed() {
-			continue
-		}
-		b, err := d.Bytes()
+		b, err := pl.docs[path].Bytes()
 		if err != nil {
 			return err
+		}
+		if bytes.Equal(b, contentOf(pl.p, path)) {
+			continue
 		}
 		plan.Files = append(plan.Files, &File{Path: path, Kind: "compose", Old: contentOf(pl.p, path), New: b})
 	}

@@ -77,6 +77,12 @@ type Doc struct {
 	// done remembers, per service and key, the edits already made, so that
 	// repeating one (for each service sharing an anchor) is a no-op.
 	done map[string]string
+	// batch collects the edits of a Batch; nil outside one.
+	batch *batch
+	// sharersMemo is sharers() for the tree sharersOf: computing it walks
+	// every service, so it is kept until an edit replaces the tree.
+	sharersOf   *yaml.Node
+	sharersMemo map[*yaml.Node][]string
 }
 
 // Parse parses a compose file. It accepts one YAML document whose root is a
@@ -312,6 +318,9 @@ func (d *Doc) apply(splices []splice, expect func(view)) error {
 	if len(splices) == 0 {
 		return nil
 	}
+	if d.batch != nil {
+		return d.batch.add(d.filename, "", splices, expect)
+	}
 	sortSplices(splices)
 	var out bytes.Buffer
 	prev := 0
@@ -459,6 +468,22 @@ func keyName(k *yaml.Node) string {
 
 // lookup returns the effective pair for key in m, nil if absent.
 func lookup(m *yaml.Node, key string) (*pair, error) {
+	// Without merge keys the pair is the last one written with that key:
+	// found without building every pair, which matters for a services:
+	// mapping of thousands of entries looked up once per edit.
+	merge := false
+	for i := 0; i+1 < len(m.Content) && !merge; i += 2 {
+		merge = isMergeKey(m.Content[i])
+	}
+	if !merge {
+		var found *pair
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if keyName(m.Content[i]) == key {
+				found = &pair{key: m.Content[i], value: m.Content[i+1], holder: m}
+			}
+		}
+		return found, nil
+	}
 	ps, err := pairs(m)
 	if err != nil {
 		return nil, err

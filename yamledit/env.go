@@ -221,6 +221,9 @@ func (d *Doc) allEnvs() ([]*serviceEnv, error) {
 
 // sharers maps each entry's identifying node to the services that get it.
 func (d *Doc) sharers() (map[*yaml.Node][]string, error) {
+	if d.sharersOf == d.root && d.sharersMemo != nil {
+		return d.sharersMemo, nil
+	}
 	all, err := d.allEnvs()
 	if err != nil {
 		return nil, err
@@ -236,6 +239,7 @@ func (d *Doc) sharers() (map[*yaml.Node][]string, error) {
 	for _, s := range out {
 		slices.Sort(s)
 	}
+	d.sharersOf, d.sharersMemo = d.root, out
 	return out, nil
 }
 
@@ -349,11 +353,16 @@ func (d *Doc) ReplaceEnv(service, key, newKey, newValue string) error {
 	if newKey == "" || strings.ContainsAny(newKey, "=\n") {
 		return fmt.Errorf("%s: service %q: %w: invalid variable name %q", d.filename, service, ErrUnsupported, newKey)
 	}
+	want := "replace\x00" + newKey + "\x00" + newValue
+	if d.batch != nil && d.done[doneKey(service, key)] == want {
+		// Replaced in this batch through an entry the service shares; the
+		// batch's view of the document does not show it yet.
+		return nil
+	}
 	t, err := d.envTarget(service, key)
 	if err != nil {
 		return err
 	}
-	want := "replace\x00" + newKey + "\x00" + newValue
 	if len(t.matches) == 0 {
 		switch done := d.done[doneKey(service, key)]; done {
 		case want:
@@ -519,6 +528,9 @@ func (d *Doc) replaceScalar(n, key *yaml.Node, text string) ([]splice, error) {
 // As with ReplaceEnv, an entry in a shared anchored node is removed for every
 // service sharing it, and repeating the call is a no-op.
 func (d *Doc) RemoveEnv(service, key string) error {
+	if d.batch != nil {
+		return fmt.Errorf("%s: service %q: %w: environment variable %s cannot be removed in a batch", d.filename, service, ErrUnsupported, key)
+	}
 	t, err := d.envTarget(service, key)
 	if err != nil {
 		return err

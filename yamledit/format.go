@@ -76,6 +76,13 @@ func plainSafe(s string, flow bool) bool {
 			return false
 		}
 	}
+	// A '/' or '_' in a scalar that starts with a letter, '/', '_' or "./"
+	// rules out every other type (numbers, booleans, null, timestamps,
+	// .inf): the common case of paths and secret names, answered without
+	// running two parsers. (".5_0" is a float: a '.' alone does not do.)
+	if (unicode.IsLetter(rune(s[0])) || s[0] == '/' || s[0] == '_' || strings.HasPrefix(s, "./")) && strings.ContainsAny(s, "/_") {
+		return true
+	}
 	// Both parsers must read it as a string: compose uses yaml v4, this
 	// package yaml.v3, and "1e3" or "0x1f" or "null" would not be strings.
 	var n3 yaml.Node

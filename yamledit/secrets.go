@@ -2,6 +2,7 @@ package yamledit
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -39,92 +40,110 @@ func (d *Doc) AddServiceSecret(service, secret string) error {
 	if svc.Kind != yaml.MappingNode {
 		return fmt.Errorf("%s: service %q: %w: the service is not a mapping", d.filename, service, ErrUnsupported)
 	}
-	splices, err := d.serviceSecretSplices(svc, secret)
+	secrets := []string{secret}
+	if d.batch != nil {
+		// In a batch every secret of the service is added by one edit,
+		// made against the document as the batch found it.
+		secrets = append(slices.Clone(d.batch.svcSecrets[service]), secret)
+	}
+	splices, added, err := d.serviceSecretSplices(svc, secrets...)
 	if err != nil {
 		return fmt.Errorf("%s:%d:%d: service %q: %w", d.filename, svc.Line, svc.Column, service, err)
+	}
+	path := "services" + sep + service + sep + "secrets"
+	expect := func(v view) {
+		for _, a := range added {
+			item := scalarDigest(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: a})
+			if v[path] == "" {
+				v[path] = item
+			} else {
+				v[path] += "," + item
+			}
+		}
+	}
+	if d.batch != nil {
+		if err := d.batch.add(d.filename, "secrets\x00"+service, splices, expect); err != nil {
+			return fmt.Errorf("service %q: secret %s: %w", service, secret, err)
+		}
+		d.batch.svcSecrets[service] = secrets
+		return nil
 	}
 	if splices == nil {
 		return nil
 	}
-	path := "services" + sep + service + sep + "secrets"
-	item := scalarDigest(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: secret})
-	err = d.apply(splices, func(v view) {
-		if v[path] == "" {
-			v[path] = item
-		} else {
-			v[path] += "," + item
-		}
-	})
+	err = d.apply(splices, expect)
 	if err != nil {
 		return fmt.Errorf("service %q: secret %s: %w", service, secret, err)
 	}
 	return nil
 }
 
-// serviceSecretSplices returns the edit adding secret to svc, nil when it is
-// there already.
-func (d *Doc) serviceSecretSplices(svc *yaml.Node, secret string) ([]splice, error) {
+// serviceSecretSplices returns the edit adding secrets to svc, and the
+// ones it adds: nil when all are there already.
+func (d *Doc) serviceSecretSplices(svc *yaml.Node, secrets ...string) ([]splice, []string, error) {
 	s := d.src
 	flow := svc.Style&yaml.FlowStyle != 0
-	item, err := renderString(secret, styleAny, true)
-	if err != nil {
-		return nil, err
-	}
 	p, err := lookup(svc, "secrets")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var list *yaml.Node
+	if p != nil {
+		if p.holder != svc || p.value.Kind == yaml.AliasNode {
+			return nil, nil, fmt.Errorf("%w: secrets: comes through an alias or merge key", ErrUnsupported)
+		}
+		list = p.value
+		if !isNull(list) && list.Kind != yaml.SequenceNode {
+			return nil, nil, fmt.Errorf("%w: secrets: is not a list", ErrUnsupported)
+		}
+	}
+	var added, items []string
+	for _, secret := range secrets {
+		if slices.Contains(added, secret) || (list != nil && listsSecret(list, secret)) {
+			continue
+		}
+		item, err := renderString(secret, styleAny, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		added, items = append(added, secret), append(items, item)
+	}
+	if len(added) == 0 {
+		return nil, nil, nil
+	}
+	blockItems := func(col, gap int) []string {
+		out := make([]string, len(items))
+		for i, it := range items {
+			out[i] = pad(col) + "-" + pad(gap-1) + it
+		}
+		return out
 	}
 	if p == nil {
 		if flow {
-			return []splice{d.flowAppend(svc, "secrets: ["+item+"]")}, nil
+			return []splice{d.flowAppend(svc, "secrets: ["+strings.Join(items, ", ")+"]")}, added, nil
 		}
 		col := s.column(s.spans[svc.Content[0]].start)
-		return []splice{d.linesAfter(s.spans[svc].end,
-			pad(col)+"secrets:",
-			pad(col+d.layout.seqIndent)+"-"+pad(d.layout.seqGap-1)+item,
-		)}, nil
+		lines := append([]string{pad(col) + "secrets:"}, blockItems(col+d.layout.seqIndent, d.layout.seqGap)...)
+		return []splice{d.linesAfter(s.spans[svc].end, lines...)}, added, nil
 	}
-	if p.holder != svc || p.value.Kind == yaml.AliasNode {
-		return nil, fmt.Errorf("%w: secrets: comes through an alias or merge key", ErrUnsupported)
-	}
-	list := p.value
-	switch {
-	case isNull(list):
+	if isNull(list) {
 		sp := s.spans[list]
 		props := s.skipProps(sp.start)
 		if sp.end > props {
 			// `secrets: ~`: a flow list replaces the null in any context.
-			return []splice{{s.skipSpace(props), sp.end, "[" + item + "]"}}, nil
+			return []splice{{s.skipSpace(props), sp.end, "[" + strings.Join(items, ", ") + "]"}}, added, nil
 		}
 		if flow {
-			return []splice{{props, props, " [" + item + "]"}}, nil
+			return []splice{{props, props, " [" + strings.Join(items, ", ") + "]"}}, added, nil
 		}
 		col := s.column(s.spans[p.key].start)
-		return []splice{d.linesAfter(sp.end, pad(col+d.layout.seqIndent)+"-"+pad(d.layout.seqGap-1)+item)}, nil
-	case list.Kind != yaml.SequenceNode:
-		return nil, fmt.Errorf("%w: secrets: is not a list", ErrUnsupported)
-	}
-	for _, it := range list.Content {
-		it = deref(it)
-		if it == nil {
-			continue
-		}
-		if it.Kind == yaml.ScalarNode && it.Value == secret {
-			return nil, nil
-		}
-		if it.Kind == yaml.MappingNode {
-			if src, err := lookup(it, "source"); err == nil && src != nil {
-				if v := deref(src.value); v != nil && v.Kind == yaml.ScalarNode && v.Value == secret {
-					return nil, nil
-				}
-			}
-		}
+		return []splice{d.linesAfter(sp.end, blockItems(col+d.layout.seqIndent, d.layout.seqGap)...)}, added, nil
 	}
 	if list.Anchor != "" && d.aliased(list) {
-		return nil, fmt.Errorf("%w: secrets: is anchored (&%s) and shared through an alias", ErrUnsupported, list.Anchor)
+		return nil, nil, fmt.Errorf("%w: secrets: is anchored (&%s) and shared through an alias", ErrUnsupported, list.Anchor)
 	}
 	if list.Style&yaml.FlowStyle != 0 {
-		return []splice{d.flowAppend(list, item)}, nil
+		return []splice{d.flowAppend(list, strings.Join(items, ", "))}, added, nil
 	}
 	dash := s.skipSpace(s.skipProps(s.spans[list].start))
 	first := s.spans[list.Content[0]].start
@@ -132,7 +151,29 @@ func (d *Doc) serviceSecretSplices(svc *yaml.Node, secret string) ([]splice, err
 	if s.line(first) == s.line(dash) {
 		gap = s.column(first) - s.column(dash)
 	}
-	return []splice{d.linesAfter(s.spans[list].end, pad(s.column(dash))+"-"+pad(gap-1)+item)}, nil
+	return []splice{d.linesAfter(s.spans[list].end, blockItems(s.column(dash), gap)...)}, added, nil
+}
+
+// listsSecret reports whether a service's secrets: list names secret, in
+// the short or the long syntax.
+func listsSecret(list *yaml.Node, secret string) bool {
+	for _, it := range list.Content {
+		it = deref(it)
+		if it == nil {
+			continue
+		}
+		if it.Kind == yaml.ScalarNode && it.Value == secret {
+			return true
+		}
+		if it.Kind == yaml.MappingNode {
+			if src, err := lookup(it, "source"); err == nil && src != nil {
+				if v := deref(src.value); v != nil && v.Kind == yaml.ScalarNode && v.Value == secret {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // flowAppend adds an entry at the end of a flow collection.
@@ -184,14 +225,41 @@ func (d *Doc) AddTopLevelSecret(name string, fields [][2]string) error {
 	if err != nil {
 		return fmt.Errorf("%s: top-level secret %s: %w", d.filename, name, err)
 	}
-	splices, err := d.topSecretSplices(root, name, def)
+	defs := []topDef{{name, def}}
+	if d.batch != nil {
+		if o, ok := d.batch.topByName[name]; ok {
+			if o.digest == def.digest {
+				return nil
+			}
+			return fmt.Errorf("%s: top-level secret %s: %w: already added with other content", d.filename, name, ErrConflict)
+		}
+	}
+	splices, added, err := d.topSecretSplices(root, defs)
 	if err != nil {
 		return fmt.Errorf("%s: top-level secret %s: %w", d.filename, name, err)
+	}
+	expect := func(v view) {
+		for _, a := range added {
+			v["secrets"+sep+a.name] = a.def.digest
+		}
+	}
+	if d.batch != nil {
+		if len(added) == 0 {
+			return nil
+		}
+		// Checked and placed alone here; written with every other new
+		// top-level secret when the batch commits.
+		if err := d.batch.add(d.filename, batchTopSlot, splices, expect); err != nil {
+			return fmt.Errorf("top-level secret %s: %w", name, err)
+		}
+		d.batch.topDefs = append(d.batch.topDefs, defs...)
+		d.batch.topByName[name] = def
+		return nil
 	}
 	if splices == nil {
 		return nil
 	}
-	err = d.apply(splices, func(v view) { v["secrets"+sep+name] = def.digest })
+	err = d.apply(splices, expect)
 	if err != nil {
 		return fmt.Errorf("top-level secret %s: %w", name, err)
 	}
@@ -357,56 +425,82 @@ func flowText(n *yaml.Node) (string, error) {
 	return "", fmt.Errorf("%w: cannot write this value in a flow mapping", ErrUnsupported)
 }
 
-func (d *Doc) topSecretSplices(root *yaml.Node, name string, def *secretDef) ([]splice, error) {
+// topDef is a top-level secret to add: its name and definition.
+type topDef struct {
+	name string
+	def  *secretDef
+}
+
+// topSecretSplices returns the edit adding defs to the top-level secrets:,
+// and the ones it adds: nil when all are there already.
+func (d *Doc) topSecretSplices(root *yaml.Node, defs []topDef) ([]splice, []topDef, error) {
 	s := d.src
 	col := s.column(s.spans[root.Content[0]].start)
 	step := d.layout.mapStep
+	linesAt := func(col int, defs []topDef) []string {
+		var out []string
+		for _, t := range defs {
+			out = append(out, t.def.lines(col)...)
+		}
+		return out
+	}
 	p, err := lookup(root, "secrets")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if p == nil {
-		return []splice{d.appendTopLevel(root, append([]string{pad(col) + "secrets:"}, def.lines(col+step)...))}, nil
+		return []splice{d.appendTopLevel(root, append([]string{pad(col) + "secrets:"}, linesAt(col+step, defs)...))}, defs, nil
 	}
 	if p.holder != root || p.value.Kind == yaml.AliasNode {
-		return nil, fmt.Errorf("%w: secrets: comes through an alias or merge key", ErrUnsupported)
+		return nil, nil, fmt.Errorf("%w: secrets: comes through an alias or merge key", ErrUnsupported)
 	}
-	defs := p.value
+	have := p.value
 	switch {
-	case isNull(defs):
-		sp := s.spans[defs]
+	case isNull(have):
+		sp := s.spans[have]
 		props := s.skipProps(sp.start)
 		if sp.end > props {
-			return nil, fmt.Errorf("%w: secrets: is an explicit null", ErrUnsupported)
+			return nil, nil, fmt.Errorf("%w: secrets: is an explicit null", ErrUnsupported)
 		}
-		return []splice{d.linesAfter(sp.end, def.lines(s.column(s.spans[p.key].start)+step)...)}, nil
-	case defs.Kind != yaml.MappingNode:
-		return nil, fmt.Errorf("%w: secrets: is not a mapping", ErrUnsupported)
+		return []splice{d.linesAfter(sp.end, linesAt(s.column(s.spans[p.key].start)+step, defs)...)}, defs, nil
+	case have.Kind != yaml.MappingNode:
+		return nil, nil, fmt.Errorf("%w: secrets: is not a mapping", ErrUnsupported)
 	}
-	existing, err := lookup(defs, name)
-	if err != nil {
-		return nil, err
-	}
-	if existing != nil {
+	var added []topDef
+	for _, t := range defs {
+		existing, err := lookup(have, t.name)
+		if err != nil {
+			return nil, nil, err
+		}
+		if existing == nil {
+			added = append(added, t)
+			continue
+		}
 		dg := digester{memo: map[*yaml.Node]string{}, visiting: map[*yaml.Node]bool{}}
-		have, err := dg.digest(existing.value)
+		digest, err := dg.digest(existing.value)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if have != def.digest {
-			return nil, fmt.Errorf("%w: already defined with other content", ErrConflict)
+		if digest != t.def.digest {
+			return nil, nil, fmt.Errorf("%w: already defined with other content", ErrConflict)
 		}
-		return nil, nil
 	}
-	if defs.Style&yaml.FlowStyle != 0 {
-		entry, err := def.flow()
-		if err != nil {
-			return nil, err
-		}
-		return []splice{d.flowAppend(defs, entry)}, nil
+	if len(added) == 0 {
+		return nil, nil, nil
 	}
-	first := s.spans[defs.Content[0]].start
-	return []splice{d.linesAfter(s.spans[defs].end, def.lines(s.column(first))...)}, nil
+	if have.Style&yaml.FlowStyle != 0 {
+		var entries []string
+		for _, t := range added {
+			entry, err := t.def.flow()
+			if err != nil {
+				return nil, nil, err
+			}
+			entries = append(entries, entry)
+		}
+		return []splice{d.flowAppend(have, strings.Join(entries, ", "))}, added, nil
+	}
+	first := s.spans[have.Content[0]].start
+	return []splice{d.linesAfter(s.spans[have].end, linesAt(s.column(first), added)...)}, added, nil
 }
 
 // appendTopLevel adds a top-level key at the end of the document, or right

@@ -1,0 +1,306 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/docker/cli/cli"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/docker-vault/docker-vault/keyvault"
+	"github.com/docker-vault/docker-vault/keyvault/kvtest"
+)
+
+// migrateProject has a literal, a ${VAR} from .env (escaped there, so the
+// raw line is not the value), an env_file line, a value two services share,
+// and a reported one (no file variant) whose line stays in the file.
+const migrateProject = `services:
+  db:
+    image: postgres:16
+    environment:
+      POSTGRES_USER: app
+      POSTGRES_PASSWORD: "Cmd-Pg-Pw-\u0034\u0031"   # escaped in YAML
+  web:
+    image: wordpress:6
+    environment:
+      - WORDPRESS_DB_PASSWORD=Cmd-Pg-Pw-41
+      - WORDPRESS_AUTH_KEY=${AUTH_KEY}
+    env_file: web.env
+  api:
+    image: myorg/api:2
+    environment:
+      API_TOKEN: Cmd-Api-Token-43
+`
+
+var migrateValues = map[string]string{
+	"postgres":  "Cmd-Pg-Pw-41",
+	"auth key":  `Cmd-Auth"Key-42`,
+	"api token": "Cmd-Api-Token-43",
+	"salt":      "Cmd-Salt-44",
+}
+
+func writeMigrateProject(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"compose.yaml": migrateProject,
+		".env":         "# comment\nAUTH_KEY=\"Cmd-Auth\\\"Key-42\"\nOTHER=1\n",
+		"web.env":      "WORDPRESS_DB_USER=app\nWORDPRESS_NONCE_SALT=Cmd-Salt-44\n",
+	} {
+		assert.NilError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))
+	}
+	return dir
+}
+
+// snapshot is every file under dir with its content.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	assert.NilError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		rel, _ := filepath.Rel(dir, path)
+		out[rel] = string(b)
+		return err
+	}))
+	return out
+}
+
+// runMigrateCommand runs `docker vault migrate ARGS` in dir on a real
+// DockerCli and returns what it printed and its error; neither may hold a
+// value.
+func runMigrateCommand(t *testing.T, dir string, args ...string) (string, error) {
+	t.Helper()
+	t.Chdir(dir)
+	for _, k := range []string{"COMPOSE_FILE", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME", "COMPOSE_DISABLE_ENV_FILE"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	dockerCLI, out := newTestCLI(t, &fakeClient{})
+	cmd := newMigrateCommand(dockerCLI)
+	cmd.SetArgs(args)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	err := cmd.Execute()
+	printed := out.String()
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	for name, v := range migrateValues {
+		assert.Check(t, !strings.Contains(printed, v), "output leaks the %s value", name)
+		assert.Check(t, !strings.Contains(msg, v), "error leaks the %s value", name)
+	}
+	return printed, err
+}
+
+func TestMigrateDryRun(t *testing.T) {
+	dir := writeMigrateProject(t)
+	before := snapshot(t, dir)
+	out, err := runMigrateCommand(t, dir, "--dry-run")
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(snapshot(t, dir), before), "--dry-run wrote")
+
+	assert.Check(t, is.Regexp(`(?m)^SERVICE +VARIABLE +SOURCE +ACTION +SECRET +REASON$`, out))
+	assert.Check(t, is.Regexp(`(?m)^db +POSTGRES_PASSWORD -> POSTGRES_PASSWORD_FILE +literal +migrated +postgres_password`, out))
+	assert.Check(t, is.Regexp(`(?m)^api +API_TOKEN +literal +reported +name contains "token"; image myorg/api does not read API_TOKEN_FILE`, out))
+	// The diffs: each changed line, the value lines blanked, the secret
+	// files by size only.
+	for _, want := range []string{
+		"--- a/compose.yaml\n+++ b/compose.yaml\n",
+		"\n-      POSTGRES_PASSWORD: ********\n+      POSTGRES_PASSWORD_FILE: \"/run/secrets/postgres_password\"   # escaped in YAML\n",
+		"\n-      - WORDPRESS_DB_PASSWORD=********\n-      - WORDPRESS_AUTH_KEY=${AUTH_KEY}\n+      - WORDPRESS_DB_PASSWORD_FILE=/run/secrets/postgres_password\n+      - WORDPRESS_AUTH_KEY_FILE=/run/secrets/wordpress_auth_key\n",
+		"\n       API_TOKEN: ********\n",
+		"--- a/.env\n+++ b/.env\n",
+		"\n-AUTH_KEY=********\n",
+		"--- a/web.env\n+++ b/web.env\n",
+		"\n-WORDPRESS_NONCE_SALT=********\n+WORDPRESS_NONCE_SALT_FILE=/run/secrets/wordpress_nonce_salt\n",
+		"--- /dev/null\n+++ secrets/postgres_password\n(new secret file, mode 0600, 12 bytes; content not shown)\n",
+		"--- /dev/null\n+++ b/.gitignore\n@@ -0,0 +1,2 @@\n+# secret values written by docker vault migrate\n+/secrets/\n",
+		"would migrate 4 variables into 3 secrets, report 1; 7 files would change (nothing written)\n",
+	} {
+		assert.Check(t, is.Contains(out, want))
+	}
+}
+
+func TestMigrateCheck(t *testing.T) {
+	dir := writeMigrateProject(t)
+	before := snapshot(t, dir)
+	_, err := runMigrateCommand(t, dir, "--check")
+	var se cli.StatusError
+	assert.Assert(t, errors.As(err, &se), "%v", err)
+	assert.Check(t, is.Equal(se.StatusCode, 3))
+	assert.Check(t, is.DeepEqual(snapshot(t, dir), before), "--check wrote")
+
+	out, err := runMigrateCommand(t, dir)
+	assert.NilError(t, err)
+	assert.Check(t, is.Contains(out, "migrated 4 variables into 3 secrets, reported 1; wrote 7 files\n"))
+	after := snapshot(t, dir)
+	assert.Check(t, is.Equal(after[filepath.Join("secrets", "postgres_password")], migrateValues["postgres"]))
+	assert.Check(t, is.Equal(after[filepath.Join("secrets", "wordpress_auth_key")], migrateValues["auth key"]))
+	for rel, content := range after {
+		if filepath.Dir(rel) == "secrets" || rel == "compose.yaml" {
+			continue // compose.yaml keeps the reported API token
+		}
+		for name, v := range migrateValues {
+			assert.Check(t, !strings.Contains(content, v), "%s still holds the %s value", rel, name)
+		}
+	}
+
+	// Up to date: exit 0, and a second run changes nothing.
+	out, err = runMigrateCommand(t, dir, "--check")
+	assert.NilError(t, err)
+	assert.Check(t, is.Contains(out, "nothing to migrate"))
+	out, err = runMigrateCommand(t, dir)
+	assert.NilError(t, err)
+	assert.Check(t, is.Contains(out, "nothing to migrate: "))
+	assert.Check(t, is.DeepEqual(snapshot(t, dir), after))
+}
+
+func TestMigrateJSON(t *testing.T) {
+	dir := writeMigrateProject(t)
+	out, err := runMigrateCommand(t, dir, "--format", "json", "--dry-run")
+	assert.NilError(t, err)
+	var raw struct {
+		Findings []map[string]any `json:"findings"`
+		Files    []map[string]any `json:"files"`
+	}
+	assert.NilError(t, json.Unmarshal([]byte(out), &raw))
+	assert.Assert(t, len(raw.Findings) > 5)
+	actions := map[string]int{}
+	for _, f := range raw.Findings {
+		var keys []string
+		for k := range f {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range []string{"action", "reason", "secret", "service", "source", "variable"} {
+			assert.Check(t, is.Contains(keys, k))
+		}
+		actions[f["action"].(string)]++
+	}
+	assert.Check(t, is.DeepEqual(actions, map[string]int{"migrated": 4, "reported": 1, "skipped": actions["skipped"]}))
+	assert.Check(t, actions["skipped"] > 0)
+	var paths []string
+	for _, f := range raw.Files {
+		paths = append(paths, f["path"].(string))
+		assert.Check(t, f["kind"] != nil)
+	}
+	assert.Check(t, is.Contains(paths, filepath.Join(dir, "compose.yaml")))
+	assert.Check(t, is.Contains(paths, filepath.Join(dir, "secrets", "postgres_password")))
+	assert.Check(t, is.Len(raw.Files, 7))
+
+	// The same shape when there is nothing to do: empty lists, not null.
+	dir = t.TempDir()
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte("services:\n  a:\n    image: busybox\n"), 0o644))
+	out, err = runMigrateCommand(t, dir, "--format", "json")
+	assert.NilError(t, err)
+	assert.Check(t, is.Contains(out, `"findings": []`))
+	assert.Check(t, is.Contains(out, `"files": []`))
+}
+
+func TestMigrateFlagErrors(t *testing.T) {
+	dir := writeMigrateProject(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--to", "vault"}, `invalid --to "vault"`},
+		{[]string{"--push"}, "--push goes with --to external"},
+		{[]string{"--to", "external"}, "--to external needs --push"},
+		{[]string{"--format", "yaml"}, `unsupported --format "yaml"`},
+		{[]string{"-f", "missing.yaml"}, "missing.yaml"},
+	} {
+		_, err := runMigrateCommand(t, dir, tc.args...)
+		assert.Check(t, is.ErrorContains(err, tc.want), "%v", tc.args)
+	}
+	// A compose-go error comes back as compose-go says it.
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte("services:\n  db:\n    image: postgres\n    ports: 12\n"), 0o644))
+	_, err := runMigrateCommand(t, dir)
+	assert.Check(t, is.ErrorContains(err, "services.db.ports must be a array"))
+}
+
+// startMigrateEmulator starts a Key Vault emulator holding seed and points
+// the environment at it as a user's shell would: the command takes its
+// production path (DefaultAzureCredential, TLS verified).
+func startMigrateEmulator(t *testing.T, seed map[string]string) *kvtest.Server {
+	t.Helper()
+	s := kvtest.NewServer(t, kvtest.Options{Seed: seed})
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "AZURE_") || strings.HasPrefix(k, "MSI_") || strings.HasPrefix(k, "IDENTITY_") ||
+			strings.EqualFold(k, "NO_PROXY") || strings.EqualFold(k, "HTTP_PROXY") || strings.EqualFold(k, "HTTPS_PROXY") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	assert.NilError(t, s.WriteCA(ca))
+	for _, kv := range s.Env(ca) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	return s
+}
+
+func TestMigratePushToKeyVault(t *testing.T) {
+	// The vault already holds the auth key with another value.
+	s := startMigrateEmulator(t, map[string]string{"wordpress-auth-key": "Cmd-Older-Value-45"})
+	dir := writeMigrateProject(t)
+	before := snapshot(t, dir)
+
+	_, err := runMigrateCommand(t, dir, "--to", "external", "--push")
+	assert.Check(t, is.ErrorContains(err, "no file was changed"))
+	assert.Check(t, is.ErrorContains(err, "Key Vault secret wordpress-auth-key already holds a different value: rerun with --overwrite"))
+	assert.Check(t, is.DeepEqual(snapshot(t, dir), before))
+	assert.Check(t, is.Equal(s.Count(kvtest.RouteSetSecret), 0), "something was stored before the check")
+
+	out, err := runMigrateCommand(t, dir, "--to", "external", "--push", "--overwrite")
+	assert.NilError(t, err)
+	assert.Check(t, is.Contains(out, "migrated 4 variables into 3 secrets, reported 1; wrote 3 files, stored 3 values in Key Vault\n"))
+	after := snapshot(t, dir)
+	_, err = os.Stat(filepath.Join(dir, "secrets"))
+	assert.Check(t, errors.Is(err, os.ErrNotExist), "--to external wrote secret files")
+	assert.Check(t, is.Contains(after["compose.yaml"], "  postgres_password:\n    external: true\n    x-vault:\n      name: postgres-password\n"))
+
+	store, err := keyvault.Open(context.Background(), keyvault.Config{EnvURL: s.VaultURL()})
+	assert.NilError(t, err)
+	for name, v := range map[string]string{
+		"postgres-password":    migrateValues["postgres"],
+		"wordpress-auth-key":   migrateValues["auth key"],
+		"wordpress-nonce-salt": migrateValues["salt"],
+	} {
+		sec, err := store.Get(context.Background(), name, "")
+		assert.NilError(t, err, name)
+		assert.Check(t, string(sec.Value) == v, "%s does not hold the value", name)
+	}
+
+	// A second run changes nothing and stores nothing.
+	sets := s.Count(kvtest.RouteSetSecret)
+	assert.Check(t, is.Equal(sets, 3))
+	out, err = runMigrateCommand(t, dir, "--to", "external", "--push")
+	assert.NilError(t, err)
+	assert.Check(t, is.Contains(out, "nothing to migrate"))
+	assert.Check(t, is.Equal(s.Count(kvtest.RouteSetSecret), sets))
+	assert.Check(t, is.DeepEqual(snapshot(t, dir), after))
+}
+
+// TestMigratePushSameValue: a vault secret that already holds the value is
+// left alone, without --overwrite.
+func TestMigratePushSameValue(t *testing.T) {
+	s := startMigrateEmulator(t, map[string]string{"postgres-password": migrateValues["postgres"]})
+	dir := writeMigrateProject(t)
+	out, err := runMigrateCommand(t, dir, "--to", "external", "--push")
+	assert.NilError(t, err)
+	assert.Check(t, is.Contains(out, "stored 2 values in Key Vault"))
+	assert.Check(t, is.Equal(s.Count(kvtest.RouteSetSecret), 2))
+}

@@ -1,0 +1,112 @@
+package migrate
+
+import (
+	"fmt"
+
+	"github.com/docker-vault/docker-vault/compose"
+)
+
+// sharedCheck finds the findings whose entry lives in an anchored block
+// (`<<: *common`, `environment: *env`) that other services share, where
+// editing the block would change a service that is not migrated the same
+// way: one whose image does not read the file variable, one that is not
+// active, one that gets another secret. Those are reported, with the
+// reason, for every service sharing the entry.
+func (pl *planner) sharedCheck(todo []int) map[int]error {
+	out := map[int]error{}
+	type key struct{ service, variable string }
+	byKey := map[key]int{}
+	for _, i := range todo {
+		f := pl.r.Findings[i]
+		byKey[key{f.Service, f.Variable}] = i
+	}
+	for _, i := range todo {
+		f := pl.r.Findings[i]
+		if !f.Source.Shared || f.Source.Kind == compose.SourceEnvFile {
+			continue
+		}
+		d, err := pl.doc(f.Source.Position.File)
+		if err != nil {
+			continue // reported when the edit is tried
+		}
+		for _, e := range d.EnvEntries(f.Service) {
+			if e.Key != f.Variable {
+				continue
+			}
+			for _, s := range e.Services {
+				if s == f.Service {
+					continue
+				}
+				j, ok := byKey[key{s, f.Variable}]
+				if !ok {
+					out[i] = cannotEdit{fmt.Sprintf("not rewritten: the entry is shared with service %s (through &%s), which would change too and is not migrated: move the entry out of the anchor, or give %s a file variable in x-vault", s, e.Anchor, s)}
+					break
+				}
+				g := pl.r.Findings[j]
+				if g.FileVariable != f.FileVariable || g.FileVariableKind != f.FileVariableKind || g.SecretName != f.SecretName {
+					out[i] = cannotEdit{fmt.Sprintf("not rewritten: the entry is shared with service %s (through &%s), which reads it differently (%s as secret %s): move the entry out of the anchor", s, e.Anchor, g.FileVariable, g.SecretName)}
+					break
+				}
+			}
+		}
+	}
+	// A finding that shares its entry with a reported one is reported
+	// too: the entry is edited for all of them or for none.
+	for changed := true; changed; {
+		changed = false
+		for _, i := range todo {
+			f := pl.r.Findings[i]
+			if out[i] != nil || !f.Source.Shared {
+				continue
+			}
+			for j, err := range out {
+				g := pl.r.Findings[j]
+				if g.Variable == f.Variable && entryPosition(g) == entryPosition(f) {
+					out[i], changed = err, true
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+// entryPosition is where a finding's environment entry is written: its key
+// in the map form, its item in the list form. Two services that reach one
+// entry (through `<<: *env` or `environment: *env`) share it; two entries
+// whose values are one anchored scalar (`KEY: *pw`) do not.
+func entryPosition(f compose.Finding) compose.Position {
+	if f.Source.Key.File != "" {
+		return f.Source.Key
+	}
+	return f.Source.Position
+}
+
+// groups splits the findings to migrate into groups edited together: the
+// findings whose entry is one anchored entry that several services share
+// (editing it changes all of them, so all are migrated or none is), and
+// every other finding alone.
+func (pl *planner) groups(todo []int, skip map[int]error) [][]int {
+	type key struct {
+		pos      compose.Position
+		variable string
+	}
+	var out [][]int
+	at := map[key]int{}
+	for _, i := range todo {
+		if skip[i] != nil {
+			continue
+		}
+		f := pl.r.Findings[i]
+		if f.Source.Shared {
+			k := key{entryPosition(f), f.Variable}
+			if g, ok := at[k]; ok {
+				out[g] = append(out[g], i)
+				continue
+			}
+			at[k] = len(out)
+		}
+		out = append(out, []int{i})
+	}
+	return out
+}
