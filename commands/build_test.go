@@ -42,21 +42,7 @@ func startBuildEmulator(t *testing.T, opts kvtest.Options) *kvtest.Server {
 		opts.Seed = buildSeed
 	}
 	s := kvtest.NewServer(t, opts)
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "AZURE_") || strings.HasPrefix(k, "MSI_") || strings.HasPrefix(k, "IDENTITY_") ||
-			strings.EqualFold(k, "NO_PROXY") || strings.EqualFold(k, "HTTP_PROXY") || strings.EqualFold(k, "HTTPS_PROXY") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	assert.NilError(t, s.WriteCA(ca))
-	for _, kv := range s.Env(ca) {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	return s
+	return useEmulator(t, s)
 }
 
 // recordingRunner stands for the docker CLI child: it records what it was

@@ -3,8 +3,12 @@ package commands
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/docker-vault/docker-vault/keyvault/kvtest"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/flags"
 	"github.com/moby/moby/client"
@@ -37,4 +41,28 @@ func newTestCLI(t *testing.T, api client.APIClient) (*command.DockerCli, *bytes.
 
 func (*fakeClient) Ping(context.Context, client.PingOptions) (client.PingResult, error) {
 	return client.PingResult{APIVersion: "1.41"}, nil
+}
+
+// useEmulator points the process environment at the emulator exactly as a
+// user's shell would point the plugin at a vault (SSL_CERT_FILE,
+// HTTPS_PROXY, the managed identity variables, DOCKER_VAULT_URL), after
+// clearing what would change which credential DefaultAzureCredential picks
+// or where requests go. The command under test takes its production path.
+func useEmulator(t *testing.T, s *kvtest.Server) *kvtest.Server {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "AZURE_") || strings.HasPrefix(k, "MSI_") || strings.HasPrefix(k, "IDENTITY_") ||
+			k == "DOCKER_VAULT_URL" || strings.HasSuffix(strings.ToUpper(k), "_PROXY") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	assert.NilError(t, s.WriteCA(ca))
+	for _, kv := range s.Env(ca) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	return s
 }

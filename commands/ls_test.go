@@ -33,21 +33,7 @@ func startLsEmulator(t *testing.T) *kvtest.Server {
 	t.Helper()
 	s := kvtest.NewServer(t, kvtest.Options{Seed: lsSeed})
 	s.SetEnabled("old-token", false)
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "AZURE_") || strings.HasPrefix(k, "MSI_") || strings.HasPrefix(k, "IDENTITY_") ||
-			strings.EqualFold(k, "NO_PROXY") || strings.EqualFold(k, "HTTP_PROXY") || strings.EqualFold(k, "HTTPS_PROXY") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	assert.NilError(t, s.WriteCA(ca))
-	for _, kv := range s.Env(ca) {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	return s
+	return useEmulator(t, s)
 }
 
 // runLsCommand runs `docker vault ls ARGS` on a real DockerCli and returns

@@ -37,21 +37,7 @@ func (f *infoClient) Info(ctx context.Context, o client.InfoOptions) (client.Sys
 func useSyncEmulator(t *testing.T, seed map[string]string) *kvtest.Server {
 	t.Helper()
 	s := kvtest.NewServer(t, kvtest.Options{Seed: seed})
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "AZURE_") || strings.HasPrefix(k, "MSI_") || strings.HasPrefix(k, "IDENTITY_") ||
-			k == "DOCKER_VAULT_URL" || strings.HasSuffix(strings.ToUpper(k), "_PROXY") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	assert.NilError(t, s.WriteCA(ca))
-	for _, kv := range s.Env(ca) {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	return s
+	return useEmulator(t, s)
 }
 
 func TestSyncExternalSecretsNeedASwarmManager(t *testing.T) {
