@@ -21,7 +21,6 @@ require (
 	go.yaml.in/yaml/v4 v4.0.0-rc.4
 	golang.org/x/net v0.60.0
 	golang.org/x/sync v0.23.0
-	golang.org/x/term v0.46.0
 	gotest.tools/v3 v3.5.2
 )
 
