@@ -2,8 +2,6 @@ package compose
 
 import (
 	"context"
-	"encoding/csv"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,46 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docker-vault/docker-vault/internal/corpus"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
-
-// corpusDir is shared/corpus beside the clone (CI puts shared/ there).
-func corpusDir(t testing.TB) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "shared", "corpus"))
-	assert.NilError(t, err)
-	_, err = os.Stat(filepath.Join(dir, "expected.tsv"))
-	assert.NilError(t, err, "the corpus is expected in shared/corpus beside the repository")
-	return dir
-}
-
-type corpusRow struct {
-	id, file, service, variable, secret, source, fileSupport string
-	line                                                     int
-}
-
-func (r corpusRow) String() string {
-	return fmt.Sprintf("expected.tsv:%d %s %s %s %s", r.line, r.id, r.service, r.variable, r.secret)
-}
-
-func readExpected(t *testing.T, dir string) []corpusRow {
-	f, err := os.Open(filepath.Join(dir, "expected.tsv"))
-	assert.NilError(t, err)
-	defer f.Close()
-	rd := csv.NewReader(f)
-	rd.Comma = '\t'
-	rd.LazyQuotes = true
-	rd.FieldsPerRecord = -1
-	recs, err := rd.ReadAll()
-	assert.NilError(t, err)
-	var rows []corpusRow
-	for i, r := range recs[1:] {
-		assert.Assert(t, len(r) >= 8, "expected.tsv:%d has %d fields", i+2, len(r))
-		rows = append(rows, corpusRow{id: r[0], file: r[1], service: r[2], variable: r[3], secret: r[4], source: r[5], fileSupport: r[7], line: i + 2})
-	}
-	return rows
-}
 
 // corpusLoad is one way a corpus project is loaded: the -f files (nil for
 // default discovery) and, when docker compose itself rejects the project,
@@ -129,17 +91,17 @@ func loadCorpus(t *testing.T, dir string) map[string][]Finding {
 }
 
 // rowMatches reports whether a finding is the one an expected row judges.
-func rowMatches(r corpusRow, f Finding) bool {
+func rowMatches(r corpus.Row, f Finding) bool {
 	switch {
-	case strings.HasSuffix(r.service, " (healthcheck)"):
-		return f.Service == strings.TrimSuffix(r.service, " (healthcheck)") && f.Source.Kind == SourceHealthcheck
-	case r.service == "<Dockerfile>":
-		return f.Source.Kind == SourceDockerfile && f.Variable == r.variable
+	case strings.HasSuffix(r.Service, " (healthcheck)"):
+		return f.Service == strings.TrimSuffix(r.Service, " (healthcheck)") && f.Source.Kind == SourceHealthcheck
+	case r.Service == "<Dockerfile>":
+		return f.Source.Kind == SourceDockerfile && f.Variable == r.Variable
 	}
 	if f.Source.Kind == SourceDockerfile || f.Source.Kind == SourceHealthcheck || f.Source.Kind == SourceCommand || f.Source.Kind == SourceBuildArg {
 		return false
 	}
-	return f.Service == r.service && f.Variable == r.variable
+	return f.Service == r.Service && f.Variable == r.Variable
 }
 
 func flagged(f Finding) bool { return f.Action == ActionMigrate || f.Action == ActionReport }
@@ -151,31 +113,31 @@ var fileVarRE = regexp.MustCompile(`[A-Za-z0-9_]+__?FILE\b`)
 // a reason, no no/file-ref row may be, and nothing the judgment does not
 // call a secret may be flagged either.
 func TestCorpus(t *testing.T) {
-	dir := corpusDir(t)
-	rows := readExpected(t, dir)
+	dir := corpus.Dir(t)
+	rows := corpus.Expected(t, dir)
 	found := loadCorpus(t, dir)
 
 	yes, hit, fp := 0, 0, 0
 	explained := map[string]map[int]bool{} // flagged findings a yes/ambiguous row accounts for
 	for _, r := range rows {
-		fs := found[r.id]
+		fs := found[r.ID]
 		var match []int
 		for i, f := range fs {
 			if rowMatches(r, f) {
 				match = append(match, i)
 			}
 		}
-		if explained[r.id] == nil {
-			explained[r.id] = map[int]bool{}
+		if explained[r.ID] == nil {
+			explained[r.ID] = map[int]bool{}
 		}
-		switch r.secret {
+		switch r.Secret {
 		case "yes":
 			yes++
 			ok := false
 			for _, i := range match {
 				if flagged(fs[i]) && fs[i].Reason != "" {
 					ok = true
-					explained[r.id][i] = true
+					explained[r.ID][i] = true
 				}
 			}
 			if ok {
@@ -188,7 +150,7 @@ func TestCorpus(t *testing.T) {
 			}
 		case "ambiguous":
 			for _, i := range match {
-				explained[r.id][i] = true
+				explained[r.ID][i] = true
 			}
 		case "no", "file-ref":
 			for _, i := range match {
@@ -196,7 +158,7 @@ func TestCorpus(t *testing.T) {
 					fp++
 					t.Errorf("false positive %s: %s", r, fs[i])
 				}
-				if r.secret == "file-ref" {
+				if r.Secret == "file-ref" {
 					assert.Check(t, is.Equal(fs[i].Verdict, VerdictFileRef), r.String())
 				}
 			}
@@ -228,18 +190,18 @@ func TestCorpus(t *testing.T) {
 // checkFileSupport compares the file variable chosen with expected.tsv's
 // file_support column where the column is definite: "X_FILE (...)" means
 // migrate through X_FILE, "none ..." means report.
-func checkFileSupport(t *testing.T, r corpusRow, fs []Finding, match []int) {
+func checkFileSupport(t *testing.T, r corpus.Row, fs []Finding, match []int) {
 	t.Helper()
-	if r.secret != "yes" || len(match) == 0 || r.service == "<Dockerfile>" || strings.Contains(r.service, "(") {
+	if r.Secret != "yes" || len(match) == 0 || r.Service == "<Dockerfile>" || strings.Contains(r.Service, "(") {
 		return
 	}
-	col := r.fileSupport
+	col := r.FileSupport
 	if strings.Contains(col, "verify") || strings.Contains(col, "likely") {
 		return
 	}
 	want := ""
 	for _, m := range fileVarRE.FindAllString(col, -1) {
-		if m == r.variable+"_FILE" || m == r.variable+"__FILE" {
+		if m == r.Variable+"_FILE" || m == r.Variable+"__FILE" {
 			want = m
 		}
 	}

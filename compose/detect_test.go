@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docker-vault/docker-vault/internal/corpus"
+
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/fs"
@@ -178,9 +180,9 @@ secrets:
 	}
 
 	// The corpus's already-migrated projects.
-	corpus := corpusDir(t)
+	corpusRoot := corpus.Dir(t)
 	for _, name := range []string{"04-ac-nginx-golang-postgres", "05-ac-react-express-mysql"} {
-		p, err := Load(context.Background(), LoadOptions{WorkingDir: filepath.Join(corpus, name)})
+		p, err := Load(context.Background(), LoadOptions{WorkingDir: filepath.Join(corpusRoot, name)})
 		assert.NilError(t, err)
 		r, err := Detect(p, DetectOptions{})
 		assert.NilError(t, err)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/docker-vault/docker-vault/internal/corpus"
+
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/errdefs"
 	"gotest.tools/v3/assert"
@@ -77,7 +79,7 @@ func TestLoadDotEnvDisabled(t *testing.T) {
 // Load resolves services' env_file itself (to honour a Reload overlay);
 // the result must be what compose-go gives.
 func TestLoadEnvironmentMatchesComposeGo(t *testing.T) {
-	corpus := corpusDir(t)
+	corpusRoot := corpus.Dir(t)
 	for _, tc := range []struct {
 		project string
 		files   []string
@@ -90,7 +92,7 @@ func TestLoadEnvironmentMatchesComposeGo(t *testing.T) {
 		{"32-cg-env-files", []string{"compose-with-env-files.yaml"}},
 		{"34-dc-env-file-optional", nil},
 	} {
-		dir := filepath.Join(corpus, tc.project)
+		dir := filepath.Join(corpusRoot, tc.project)
 		ours, err := Load(context.Background(), LoadOptions{WorkingDir: dir, Files: tc.files, NoConsistency: true})
 		assert.NilError(t, err, tc.project)
 

@@ -3,8 +3,6 @@ package migrate
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,44 +14,8 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 
 	"github.com/docker-vault/docker-vault/compose"
+	"github.com/docker-vault/docker-vault/internal/corpus"
 )
-
-// corpusDir is shared/corpus beside the clone (CI puts shared/ there).
-func corpusDir(t testing.TB) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "shared", "corpus"))
-	assert.NilError(t, err)
-	_, err = os.Stat(filepath.Join(dir, "expected.tsv"))
-	assert.NilError(t, err, "the corpus is expected in shared/corpus beside the repository")
-	return dir
-}
-
-type corpusRow struct {
-	id, file, service, variable, secret string
-	line                                int
-}
-
-func (r corpusRow) String() string {
-	return fmt.Sprintf("expected.tsv:%d %s %s %s %s", r.line, r.id, r.service, r.variable, r.secret)
-}
-
-func readExpected(t *testing.T, dir string) []corpusRow {
-	f, err := os.Open(filepath.Join(dir, "expected.tsv"))
-	assert.NilError(t, err)
-	defer f.Close()
-	rd := csv.NewReader(f)
-	rd.Comma = '\t'
-	rd.LazyQuotes = true
-	rd.FieldsPerRecord = -1
-	recs, err := rd.ReadAll()
-	assert.NilError(t, err)
-	var rows []corpusRow
-	for i, r := range recs[1:] {
-		assert.Assert(t, len(r) >= 5, "expected.tsv:%d has %d fields", i+2, len(r))
-		rows = append(rows, corpusRow{id: r[0], file: r[1], service: r[2], variable: r[3], secret: r[4], line: i + 2})
-	}
-	return rows
-}
 
 // corpusLoad is one way a corpus project is loaded, as the compose
 // package's corpus test documents: the -f files (nil for discovery), the
@@ -135,18 +97,18 @@ func composeBinary(t *testing.T) string {
 }
 
 // itemMatches reports whether a plan item is the one an expected row judges.
-func itemMatches(r corpusRow, it Item) bool {
+func itemMatches(r corpus.Row, it Item) bool {
 	switch {
-	case strings.HasSuffix(r.service, " (healthcheck)"):
-		return it.Service == strings.TrimSuffix(r.service, " (healthcheck)") && it.Source == string(compose.SourceHealthcheck)
-	case r.service == "<Dockerfile>":
-		return it.Source == string(compose.SourceDockerfile) && it.Variable == r.variable
+	case strings.HasSuffix(r.Service, " (healthcheck)"):
+		return it.Service == strings.TrimSuffix(r.Service, " (healthcheck)") && it.Source == string(compose.SourceHealthcheck)
+	case r.Service == "<Dockerfile>":
+		return it.Source == string(compose.SourceDockerfile) && it.Variable == r.Variable
 	}
 	switch compose.SourceKind(it.Source) {
 	case compose.SourceDockerfile, compose.SourceHealthcheck, compose.SourceCommand, compose.SourceBuildArg:
 		return false
 	}
-	return it.Service == r.service && it.Variable == r.variable
+	return it.Service == r.Service && it.Variable == r.Variable
 }
 
 // corpusRun is one load of one project, migrated.
@@ -171,8 +133,8 @@ func environments(p *compose.Project) map[string]map[string]*string {
 // checks it against expected.tsv and against the compose CLI.
 func TestCorpus(t *testing.T) {
 	ctx := context.Background()
-	src := corpusDir(t)
-	rows := readExpected(t, src)
+	src := corpus.Dir(t)
+	rows := corpus.Expected(t, src)
 	bin := composeBinary(t)
 	entries, err := os.ReadDir(src)
 	assert.NilError(t, err)
@@ -263,7 +225,7 @@ func TestCorpus(t *testing.T) {
 		var match []*Item
 		var touched []*corpusRun
 		for _, run := range runs {
-			if run.id != r.id {
+			if run.id != r.ID {
 				continue
 			}
 			for i := range run.items {
@@ -273,7 +235,7 @@ func TestCorpus(t *testing.T) {
 			}
 			touched = append(touched, run)
 		}
-		switch r.secret {
+		switch r.Secret {
 		case "yes":
 			yes++
 			status := Status("")
@@ -310,11 +272,11 @@ func TestCorpus(t *testing.T) {
 			}
 			// Untouched: the variable is still there with its value.
 			for _, run := range touched {
-				old, ok := run.before[r.service][r.variable]
+				old, ok := run.before[r.Service][r.Variable]
 				if !ok {
 					continue
 				}
-				now, ok := run.after[r.service][r.variable]
+				now, ok := run.after[r.Service][r.Variable]
 				assert.Check(t, ok, "%s: gone after the migration", r)
 				assert.Check(t, ok && (old == nil) == (now == nil) && (old == nil || *old == *now), "%s: changed by the migration", r)
 			}

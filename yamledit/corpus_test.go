@@ -9,27 +9,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docker-vault/docker-vault/internal/corpus"
+
 	"github.com/pmezard/go-difflib/difflib"
 	"go.yaml.in/yaml/v3"
 	"gotest.tools/v3/assert"
 )
 
-// corpusDir is ../shared/corpus beside the repository (where CI puts it):
-// real compose projects, see its README.md.
-func corpusDir(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "shared", "corpus"))
-	assert.NilError(t, err)
-	_, err = os.Stat(filepath.Join(dir, "README.md"))
-	assert.NilError(t, err, "the corpus must be at %s (../shared/corpus beside the repository)", dir)
-	return dir
-}
-
 // corpusFiles returns the compose files of the corpus: project folder and
 // path inside it.
 func corpusFiles(t *testing.T) [][2]string {
 	t.Helper()
-	root := corpusDir(t)
+	root := corpus.Dir(t)
 	var out [][2]string
 	err := filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() || !(strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docker-vault/docker-vault/internal/corpus"
+
 	"github.com/compose-spec/compose-go/v2/dotenv"
 	"gotest.tools/v3/assert"
 )
@@ -143,7 +145,7 @@ func TestEnvFileErrors(t *testing.T) {
 // TestEnvFileCorpus removes every key of every env file of the corpus.
 func TestEnvFileCorpus(t *testing.T) {
 	var files []string
-	err := filepath.WalkDir(corpusDir(t), func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(corpus.Dir(t), func(path string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && (d.Name() == ".env" || strings.HasSuffix(d.Name(), ".env")) {
 			files = append(files, path)
 		}
