@@ -12,6 +12,7 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/flags"
 	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
 	"gotest.tools/v3/assert"
 )
 
@@ -65,4 +66,26 @@ func useEmulator(t *testing.T, s *kvtest.Server) *kvtest.Server {
 		t.Setenv(k, v)
 	}
 	return s
+}
+
+// runCommand runs a command built on a real DockerCli (on a fake Engine
+// API) with args and returns what it printed and its error, after checking
+// that neither holds any of values.
+func runCommand(t *testing.T, newCmd func(command.Cli) *cobra.Command, values map[string]string, args ...string) (string, error) {
+	t.Helper()
+	dockerCLI, out := newTestCLI(t, &fakeClient{})
+	cmd := newCmd(dockerCLI)
+	cmd.SetArgs(args)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	err := cmd.Execute()
+	printed := out.String()
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	for name, v := range values {
+		assert.Check(t, !strings.Contains(printed, v), "output leaks the %s value", name)
+		assert.Check(t, !strings.Contains(msg, v), "error leaks the %s value", name)
+	}
+	return printed, err
 }

@@ -40,21 +40,7 @@ func startLsEmulator(t *testing.T) *kvtest.Server {
 // what it printed and its error.
 func runLsCommand(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	dockerCLI, out := newTestCLI(t, &fakeClient{})
-	cmd := newLsCommand(dockerCLI)
-	cmd.SetArgs(args)
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	err := cmd.Execute()
-	printed := out.String()
-	msg := ""
-	if err != nil {
-		msg = err.Error()
-	}
-	for _, v := range lsSeed {
-		assert.Check(t, !strings.Contains(printed, v), "output leaks a value")
-		assert.Check(t, !strings.Contains(msg, v), "error leaks a value")
-	}
-	return printed, err
+	return runCommand(t, newLsCommand, lsSeed, args...)
 }
 
 func TestLsTable(t *testing.T) {

@@ -86,21 +86,7 @@ func runMigrateCommand(t *testing.T, dir string, args ...string) (string, error)
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
-	dockerCLI, out := newTestCLI(t, &fakeClient{})
-	cmd := newMigrateCommand(dockerCLI)
-	cmd.SetArgs(args)
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	err := cmd.Execute()
-	printed := out.String()
-	msg := ""
-	if err != nil {
-		msg = err.Error()
-	}
-	for name, v := range migrateValues {
-		assert.Check(t, !strings.Contains(printed, v), "output leaks the %s value", name)
-		assert.Check(t, !strings.Contains(msg, v), "error leaks the %s value", name)
-	}
-	return printed, err
+	return runCommand(t, newMigrateCommand, migrateValues, args...)
 }
 
 func TestMigrateDryRun(t *testing.T) {
