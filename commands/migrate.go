@@ -82,19 +82,7 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 	case o.format != "" && !strings.EqualFold(o.format, "json"):
 		return fmt.Errorf("unsupported --format %q: use json", o.format)
 	}
-	cwd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	p, err := compose.Load(ctx, compose.LoadOptions{
-		Files:       o.project.files,
-		ProjectDir:  o.project.projectDir,
-		EnvFiles:    o.project.envFiles,
-		Profiles:    o.project.profiles,
-		ProjectName: o.project.name,
-		WorkingDir:  cwd,
-		Environ:     os.Environ(),
-	})
+	p, err := o.project.loadFull(ctx)
 	if err != nil {
 		return err
 	}

@@ -2,11 +2,10 @@ package commands
 
 import (
 	"context"
-	"fmt"
 	"os"
 
-	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker-vault/docker-vault/compose"
 	"github.com/spf13/pflag"
 )
 
@@ -28,32 +27,31 @@ func addProjectFlags(flags *pflag.FlagSet, o *projectOptions) {
 	flags.StringVarP(&o.name, "project-name", "p", "", "Project name")
 }
 
-// load reads the project the way `docker compose` does: file discovery,
-// .env, --env-file, profiles, include and extends.
+// load reads the project the way `docker compose` does (file discovery,
+// .env, --env-file, profiles, include and extends), through the same loader
+// migrate uses, so that every command sees one project model.
 func (o projectOptions) load(ctx context.Context) (*types.Project, error) {
-	opts := []cli.ProjectOptionsFn{
-		cli.WithWorkingDirectory(o.projectDir),
-		cli.WithOsEnv,
-		cli.WithEnvFiles(o.envFiles...),
-		cli.WithDotEnv,
-		cli.WithConfigFileEnv,
-		cli.WithDefaultConfigPath,
-		cli.WithProfiles(o.profiles),
-		cli.WithResolvedPaths(true),
-	}
-	if o.name != "" {
-		opts = append(opts, cli.WithName(o.name))
-	}
-	po, err := cli.NewProjectOptions(o.files, opts...)
+	p, err := o.loadFull(ctx)
 	if err != nil {
 		return nil, err
 	}
-	p, err := po.LoadProject(ctx)
+	return p.Compose, nil
+}
+
+// loadFull also keeps what compose-go does not: the files read and their
+// bytes, for migrate.
+func (o projectOptions) loadFull(ctx context.Context) (*compose.Project, error) {
+	cwd, err := os.Getwd()
 	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, fmt.Errorf("no compose file found: use -f, or run in a folder with compose.yaml: %w", err)
-		}
 		return nil, err
 	}
-	return p, nil
+	return compose.Load(ctx, compose.LoadOptions{
+		Files:       o.files,
+		ProjectDir:  o.projectDir,
+		EnvFiles:    o.envFiles,
+		Profiles:    o.profiles,
+		ProjectName: o.name,
+		WorkingDir:  cwd,
+		Environ:     os.Environ(),
+	})
 }

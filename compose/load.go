@@ -364,7 +364,7 @@ func discover(dir string) ([]string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return nil, fmt.Errorf("no configuration file provided: %w", errdefs.ErrNotFound)
+			return nil, fmt.Errorf("no configuration file provided: use -f FILE, or run in a folder with compose.yaml: %w", errdefs.ErrNotFound)
 		}
 		dir = parent
 	}
