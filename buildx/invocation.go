@@ -54,12 +54,13 @@ func Prepare(globalArgs, userArgs []string, secrets []Secret, baseEnv []string, 
 	}
 	var versions []string
 	for i, s := range secrets {
-		if bytes.IndexByte(s.Value, 0) >= 0 {
-			return Invocation{}, fmt.Errorf("secret %s: the value holds a NUL byte, which cannot travel in an environment variable; store it base64-encoded in Key Vault and decode it in the RUN step", s.ID)
-		}
 		env := fmt.Sprintf("%s%d", envPrefix, i)
+		kv, err := EnvEntry(env, s)
+		if err != nil {
+			return Invocation{}, err
+		}
 		inv.Args = append(inv.Args, "--secret", "id="+s.ID+",env="+env)
-		inv.Env = append(inv.Env, env+"="+string(s.Value))
+		inv.Env = append(inv.Env, kv)
 		if s.Version != "" {
 			versions = append(versions, s.ID+"="+s.Version)
 		}
@@ -71,6 +72,16 @@ func Prepare(globalArgs, userArgs []string, secrets []Secret, baseEnv []string, 
 	// The user's flags last, and the context with them, unchanged.
 	inv.Args = append(inv.Args, userArgs...)
 	return inv, nil
+}
+
+// EnvEntry is the NAME=value environment entry that carries a secret to a
+// child process. A value with a NUL byte cannot travel in the environment,
+// and is an error rather than a temporary file.
+func EnvEntry(name string, s Secret) (string, error) {
+	if bytes.IndexByte(s.Value, 0) >= 0 {
+		return "", fmt.Errorf("secret %s: the value holds a NUL byte, which cannot travel in an environment variable; store it base64-encoded in Key Vault and decode it in the RUN step", s.ID)
+	}
+	return name + "=" + string(s.Value), nil
 }
 
 // UserSecretIDs returns the ids the user's own --secret flags provide: those

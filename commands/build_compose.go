@@ -166,10 +166,11 @@ func runComposeBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions)
 	}
 	var versions []string
 	for _, s := range secrets {
-		if strings.IndexByte(string(s.Value), 0) >= 0 {
-			return fmt.Errorf("secret %s: the value holds a NUL byte, which cannot travel in an environment variable; store it base64-encoded in Key Vault and decode it in the RUN step", s.ID)
+		kv, err := buildx.EnvEntry(needs[s.ID].env, s)
+		if err != nil {
+			return err
 		}
-		env = append(env, needs[s.ID].env+"="+string(s.Value))
+		env = append(env, kv)
 		versions = append(versions, s.ID+"="+s.Version)
 	}
 	cmdArgs := append(globalArgs(), "compose")
