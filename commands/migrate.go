@@ -82,18 +82,15 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 	case o.format != "" && !strings.EqualFold(o.format, "json"):
 		return fmt.Errorf("unsupported --format %q: use json", o.format)
 	}
-	p, err := o.project.loadFull(ctx)
+	lo, err := o.project.loadOptions()
 	if err != nil {
 		return err
 	}
-	report, err := compose.Detect(p, compose.DetectOptions{Include: o.include, Exclude: o.exclude})
+	prep, err := migrate.Prepare(ctx, lo, compose.DetectOptions{Include: o.include, Exclude: o.exclude}, migrate.Options{To: to})
 	if err != nil {
 		return err
 	}
-	plan, err := migrate.Make(ctx, p, report, migrate.Options{To: to})
-	if err != nil {
-		return err
-	}
+	p, report, plan := prep.Project, prep.Report, prep.Plan
 	res := migrateResult{Findings: plan.Items, Files: plan.Files, Secrets: plan.Secrets, DryRun: o.dryRun || o.check, Warnings: report.Warnings}
 	res.mask = newDiffMask(report)
 	if res.Findings == nil {

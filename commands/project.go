@@ -41,11 +41,19 @@ func (o projectOptions) load(ctx context.Context) (*types.Project, error) {
 // loadFull also keeps what compose-go does not: the files read and their
 // bytes, for migrate.
 func (o projectOptions) loadFull(ctx context.Context) (*compose.Project, error) {
-	cwd, err := os.Getwd()
+	lo, err := o.loadOptions()
 	if err != nil {
 		return nil, err
 	}
-	return compose.Load(ctx, compose.LoadOptions{
+	return compose.Load(ctx, lo)
+}
+
+func (o projectOptions) loadOptions() (compose.LoadOptions, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return compose.LoadOptions{}, err
+	}
+	return compose.LoadOptions{
 		Files:       o.files,
 		ProjectDir:  o.projectDir,
 		EnvFiles:    o.envFiles,
@@ -53,5 +61,5 @@ func (o projectOptions) loadFull(ctx context.Context) (*compose.Project, error) 
 		ProjectName: o.name,
 		WorkingDir:  cwd,
 		Environ:     os.Environ(),
-	})
+	}, nil
 }

@@ -123,7 +123,9 @@ var kindRank = map[SourceKind]int{
 }
 
 type detector struct {
-	p        *Project
+	p *Project
+	// m is what Detect reads of the compose-go model: facts(p.Compose).
+	m        *types.Project
 	cfg      VaultConfig
 	r        *Report
 	svcOrder map[string]int
@@ -136,20 +138,21 @@ type detector struct {
 // Detect finds the secrets a loaded project holds and decides, for each,
 // whether migrate can move it. It reads nothing: Load read the files.
 func Detect(p *Project, opts DetectOptions) (*Report, error) {
-	cfg, err := ParseVaultConfig(p.Compose.Extensions["x-vault"])
+	m := facts(p.Compose)
+	cfg, err := ParseVaultConfig(m.Extensions["x-vault"])
 	if err != nil {
 		return nil, err
 	}
 	cfg.Include = append(cfg.Include, opts.Include...)
 	cfg.Exclude = append(cfg.Exclude, opts.Exclude...)
-	d := &detector{p: p, cfg: cfg, r: &Report{ProjectDir: p.Compose.WorkingDir}, used: map[string]bool{}, plain: map[string]map[string]bool{}}
+	d := &detector{p: p, m: m, cfg: cfg, r: &Report{ProjectDir: m.WorkingDir}, used: map[string]bool{}, plain: map[string]map[string]bool{}}
 
 	names := d.orderServices()
 	layers := make(map[string][]layer, len(names))
 	for _, name := range names {
 		layers[name] = p.layers(name)
-		d.environment(name, p.Compose.Services[name], layers[name])
-		d.buildArgs(name, p.Compose.Services[name], layers[name])
+		d.environment(name, m.Services[name], layers[name])
+		d.buildArgs(name, m.Services[name], layers[name])
 	}
 	d.dockerfiles()
 	// Copies in commands are found by value, so they need every secret
@@ -161,16 +164,16 @@ func Detect(p *Project, opts DetectOptions) (*Report, error) {
 		}
 	}
 	for _, name := range names {
-		d.commands(name, p.Compose.Services[name], layers[name], known)
+		d.commands(name, m.Services[name], layers[name], known)
 	}
 	// Sorted before naming, so which value gets a contested name does not
 	// depend on map order.
 	sort.SliceStable(d.r.Findings, func(i, j int) bool { return d.less(d.r.Findings[i], d.r.Findings[j]) })
 	d.name()
 	d.unusedEntries()
-	if len(p.Compose.DisabledServices) > 0 {
-		off := make([]string, 0, len(p.Compose.DisabledServices))
-		for name := range p.Compose.DisabledServices {
+	if len(m.DisabledServices) > 0 {
+		off := make([]string, 0, len(m.DisabledServices))
+		for name := range m.DisabledServices {
 			off = append(off, name)
 		}
 		sort.Strings(off)
@@ -185,8 +188,8 @@ func (d *detector) orderServices() []string {
 		file, line int
 		name       string
 	}
-	keys := make([]key, 0, len(d.p.Compose.Services))
-	for name := range d.p.Compose.Services {
+	keys := make([]key, 0, len(d.m.Services))
+	for name := range d.m.Services {
 		k := key{file: len(d.p.Files), name: name}
 		// The first file, in load order, that names the service.
 		for i, f := range d.p.Files {
@@ -433,7 +436,7 @@ func (d *detector) dockerfiles() {
 			f := Finding{
 				Service:  service,
 				Variable: v.key,
-				Image:    d.p.Compose.Services[service].Image,
+				Image:    d.m.Services[service].Image,
 				Source:   Source{Kind: SourceDockerfile, Field: v.instr, Position: Position{File: df.Path, Line: v.lines[0], Column: 1}},
 				Verdict:  VerdictSecret,
 				Action:   ActionReport,
@@ -536,7 +539,7 @@ func (d *detector) name() {
 	}
 
 	taken := map[string]bool{}
-	for name := range d.p.Compose.Secrets {
+	for name := range d.m.Secrets {
 		taken[name] = true
 	}
 	for _, g := range order {

@@ -185,11 +185,58 @@ type resolved struct {
 // Load finds and loads a project as `docker compose` would, and keeps the
 // raw material Detect traces sources with.
 func Load(ctx context.Context, opts LoadOptions) (*Project, error) {
+	l, err := Start(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return l.Wait()
+}
+
+// Loading is a Load under way: compose-go loads the project in the
+// background while the caller goes on (see Guess).
+type Loading struct {
+	pd     *pending
+	done   chan struct{}
+	proj   *types.Project
+	err    error
+	cancel context.CancelFunc
+}
+
+// Start reads a project's files and starts compose-go loading it. compose-go
+// runs on its own goroutine while Start parses the compose files for
+// positions, so the two cost the time of the longer one on a machine with a
+// spare core. A file that is not valid YAML is reported by Start, with
+// file:line:column.
+func Start(ctx context.Context, opts LoadOptions) (*Loading, error) {
 	r, err := resolveOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	return r.load(ctx, nil)
+	pd, err := r.read(nil)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	l := &Loading{pd: pd, done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(l.done)
+		l.proj, l.err = pd.compose(ctx)
+	}()
+	if err := pd.parse(); err != nil {
+		cancel()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Wait waits for compose-go and returns the loaded project. Call it once.
+func (l *Loading) Wait() (*Project, error) {
+	<-l.done
+	l.cancel()
+	if l.err != nil {
+		return nil, l.err
+	}
+	return l.pd.finish(l.proj)
 }
 
 // Reload loads p again with some files replaced by overlay (absolute path ->
@@ -208,6 +255,33 @@ func Reload(ctx context.Context, p *Project, overlay map[string][]byte) (*Projec
 	if err != nil {
 		return nil, err
 	}
+	if err := loadOthers(ctx, p, overlay); err != nil {
+		return nil, err
+	}
+	return np, nil
+}
+
+// Check is Reload for a caller that only needs to know that the project
+// still loads: compose-go loads it with overlay as Reload does, and the
+// env files are read again, but no model is returned, so the compose files
+// are not parsed for positions nor included files and Dockerfiles read.
+func Check(ctx context.Context, p *Project, overlay map[string][]byte) error {
+	pd, err := p.opts.read(fileSource(overlay))
+	if err != nil {
+		return err
+	}
+	proj, err := pd.compose(ctx)
+	if err != nil {
+		return err
+	}
+	if err := pd.p.resolveEnvironment(proj, pd.src); err != nil {
+		return err
+	}
+	return loadOthers(ctx, p, overlay)
+}
+
+// loadOthers loads the included and extends files of overlay on their own.
+func loadOthers(ctx context.Context, p *Project, overlay map[string][]byte) error {
 	paths := make([]string, 0, len(overlay))
 	for path := range overlay {
 		paths = append(paths, path)
@@ -220,10 +294,10 @@ func Reload(ctx context.Context, p *Project, overlay map[string][]byte) (*Projec
 			continue
 		}
 		if err := loadAlone(ctx, f, content, p.Compose.Name, p.opts.noConsistency); err != nil {
-			return nil, fmt.Errorf("%s no longer loads: %w", path, err)
+			return fmt.Errorf("%s no longer loads: %w", path, err)
 		}
 	}
-	return np, nil
+	return nil
 }
 
 // loadAlone validates an included or extends file with new content.
@@ -388,8 +462,34 @@ func (s fileSource) exists(path string) bool {
 	return err == nil && !st.IsDir()
 }
 
+// pending is a project whose files are read and not yet loaded by
+// compose-go.
+type pending struct {
+	p       *Project
+	src     fileSource
+	env     types.Mapping
+	details types.ConfigDetails
+	setOpts func(*loader.Options)
+}
+
 func (r resolved) load(ctx context.Context, overlay map[string][]byte) (*Project, error) {
-	src := fileSource(overlay)
+	pd, err := r.read(fileSource(overlay))
+	if err != nil {
+		return nil, err
+	}
+	if err := pd.parse(); err != nil {
+		return nil, err
+	}
+	proj, err := pd.compose(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return pd.finish(proj)
+}
+
+// read reads the project's env files and main compose files, and works out
+// the environment, profiles and name compose-go loads them with.
+func (r resolved) read(src fileSource) (*pending, error) {
 	p := &Project{shell: r.shell, opts: r, byPath: map[string]*File{}, envByPath: map[string]*EnvFile{}}
 
 	// The project environment: the shell wins over env files, as in
@@ -449,48 +549,72 @@ func (r resolved) load(ctx context.Context, overlay map[string][]byte) (*Project
 		}
 	}
 
-	// Parse every main file ourselves first: a YAML error then comes with
-	// file:line:column, and compose-go gets the very bytes we keep.
 	var configFiles []types.ConfigFile
 	for _, path := range r.files {
 		b, err := src.read(path)
 		if err != nil {
 			return nil, fmt.Errorf("failed to read compose file %s: %w", path, err)
 		}
-		docs, err := parseYAML(path, b)
-		if err != nil {
-			return nil, err
-		}
-		f := &File{Path: path, Role: RoleMain, Dir: r.projectDir, Content: b, Docs: docs, env: env, envSources: projectEnv}
+		f := &File{Path: path, Role: RoleMain, Dir: r.projectDir, Content: b, env: env, envSources: projectEnv}
 		p.addFile(f)
 		configFiles = append(configFiles, types.ConfigFile{Filename: path, Content: b})
 	}
+	return &pending{
+		p:       p,
+		src:     src,
+		env:     env,
+		details: types.ConfigDetails{WorkingDir: r.projectDir, ConfigFiles: configFiles, Environment: env.Clone()},
+		setOpts: func(o *loader.Options) {
+			o.SetProjectName(name, explicit)
+			o.Profiles = profiles
+			// Services' env_file are resolved by finish, from the same
+			// bytes this package keeps (and from an overlay on Reload).
+			o.SkipResolveEnvironment = true
+			o.SkipConsistencyCheck = r.noConsistency
+			// label_file is not read here: labels hold no secrets this
+			// package moves, and a missing label file is not this tool's
+			// to fail on.
+			o.SkipResolveLabels = true
+		},
+	}, nil
+}
 
-	details := types.ConfigDetails{WorkingDir: r.projectDir, ConfigFiles: configFiles, Environment: env.Clone()}
-	proj, err := loader.LoadWithContext(ctx, details, func(o *loader.Options) {
-		o.SetProjectName(name, explicit)
-		o.Profiles = profiles
-		// Services' env_file are resolved below, from the same bytes this
-		// package keeps (and from an overlay on Reload).
-		o.SkipResolveEnvironment = true
-		o.SkipConsistencyCheck = r.noConsistency
-		// label_file is not read here: labels hold no secrets this package
-		// moves, and a missing label file is not this tool's to fail on.
-		o.SkipResolveLabels = true
-	})
+// parse parses every main file ourselves: a YAML error then comes with
+// file:line:column, and compose-go gets the very bytes we keep.
+func (pd *pending) parse() error {
+	for _, f := range pd.p.Files {
+		docs, err := parseYAML(f.Path, f.Content)
+		if err != nil {
+			return err
+		}
+		f.Docs = docs
+	}
+	return nil
+}
+
+// compose loads the project with compose-go. It reads only pd.details, so
+// it may run while parse does.
+func (pd *pending) compose(ctx context.Context) (*types.Project, error) {
+	proj, err := loader.LoadWithContext(ctx, pd.details, pd.setOpts)
 	if err != nil {
 		return nil, fmt.Errorf("failed to load compose project: %w", err)
 	}
-	proj.ComposeFiles = append([]string(nil), r.files...)
-	if err := p.resolveEnvironment(proj, src); err != nil {
+	proj.ComposeFiles = append([]string(nil), pd.p.opts.files...)
+	return proj, nil
+}
+
+// finish takes compose-go's model, resolves the services' environment and
+// reads what the model names: included and extended files, Dockerfiles.
+func (pd *pending) finish(proj *types.Project) (*Project, error) {
+	p := pd.p
+	if err := p.resolveEnvironment(proj, pd.src); err != nil {
 		return nil, err
 	}
 	p.Compose = proj
-
-	if err := p.readIncluded(src); err != nil {
+	if err := p.readIncluded(pd.src); err != nil {
 		return nil, err
 	}
-	p.readDockerfiles(src)
+	p.readDockerfiles(pd.src)
 	return p, nil
 }
 

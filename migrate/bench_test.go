@@ -12,16 +12,11 @@ import (
 )
 
 // migrateOnce is what `docker vault migrate --dry-run` does: load, detect,
-// plan (which re-loads the rewritten project to prove it).
+// plan and re-load the rewritten project to prove it (Prepare).
 func migrateOnce(tb testing.TB, dir string) *Plan {
-	ctx := context.Background()
-	p, err := compose.Load(ctx, compose.LoadOptions{WorkingDir: dir})
+	res, err := Prepare(context.Background(), compose.LoadOptions{WorkingDir: dir}, compose.DetectOptions{}, Options{})
 	assert.NilError(tb, err)
-	r, err := compose.Detect(p, compose.DetectOptions{})
-	assert.NilError(tb, err)
-	plan, err := Make(ctx, p, r, Options{})
-	assert.NilError(tb, err)
-	return plan
+	return res.Plan
 }
 
 // BenchmarkMigrate times a whole migration plan of 1,000 services x 10

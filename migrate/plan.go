@@ -120,36 +120,48 @@ type planner struct {
 	refs []compose.VarRef
 }
 
-// Make computes the migration of a loaded project. It changes nothing on
-// disk.
+// Make computes the migration of a loaded project and proves it by loading
+// the rewritten project with compose-go. It changes nothing on disk.
 func Make(ctx context.Context, p *compose.Project, r *compose.Report, opts Options) (*Plan, error) {
+	pl, err := plan(p, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	if overlay := pl.overlay(); len(overlay) > 0 {
+		if err := compose.Check(ctx, p, overlay); err != nil {
+			return nil, reloadError(err)
+		}
+	}
+	return pl, nil
+}
+
+// plan is Make without the proof.
+func plan(p *compose.Project, r *compose.Report, opts Options) (*Plan, error) {
 	if opts.To == "" {
 		opts.To = ToFile
 	}
 	if opts.SecretsDir == "" {
 		opts.SecretsDir = "secrets"
 	}
-	plan, err := makePlan(p, r, opts, true)
+	pl, err := makePlan(p, r, opts, true)
 	if errors.Is(err, errBatch) {
 		// Some edits of the batch depend on each other in a way only
 		// single edits handle: start again, one edit at a time.
-		plan, err = makePlan(p, r, opts, false)
+		pl, err = makePlan(p, r, opts, false)
 	}
-	if err != nil {
-		return nil, err
-	}
+	return pl, err
+}
+
+// overlay is the new content of the compose and env files the plan
+// rewrites, by path.
+func (p *Plan) overlay() map[string][]byte {
 	overlay := map[string][]byte{}
-	for _, f := range plan.Files {
+	for _, f := range p.Files {
 		if f.Kind == "compose" || f.Kind == "env" {
 			overlay[f.Path] = f.New
 		}
 	}
-	if len(overlay) > 0 {
-		if _, err := compose.Reload(ctx, p, overlay); err != nil {
-			return nil, fmt.Errorf("the rewritten project does not load, nothing was written (please report this): %w", err)
-		}
-	}
-	return plan, nil
+	return overlay
 }
 
 // errBatch says the batched edits could not be made as one.
@@ -314,11 +326,17 @@ func (pl *planner) doc(path string) (*yamledit.Doc, error) {
 	if d, ok := pl.docs[path]; ok {
 		return d, nil
 	}
-	content := contentOf(pl.p, path)
-	if content == nil {
+	f := fileOf(pl.p, path)
+	if f == nil {
 		return nil, cannotEdit{fmt.Sprintf("not rewritten: %s is not a compose file of the project", path)}
 	}
-	d, err := yamledit.Parse(path, content)
+	// Load parsed the file already; the rewrite is loaded by compose-go
+	// before it is used, which proves compose's parser accepts it.
+	o := yamledit.ParseOptions{NoV4Check: true}
+	if len(f.Docs) == 1 {
+		o.Node = f.Docs[0]
+	}
+	d, err := yamledit.ParseWith(path, f.Content, o)
 	if err != nil {
 		return nil, cannotEdit{fmt.Sprintf("not rewritten: %v", err)}
 	}
@@ -577,10 +595,10 @@ func (pl *planner) gitignore(plan *Plan) error {
 	return nil
 }
 
-func contentOf(p *compose.Project, path string) []byte {
+func fileOf(p *compose.Project, path string) *compose.File {
 	for _, f := range p.Files {
 		if f.Path == path {
-			return f.Content
+			return f
 		}
 	}
 	return nil
@@ -591,6 +609,13 @@ func envContentOf(p *compose.Project, path string) []byte {
 		if f.Path == path {
 			return f.Content
 		}
+	}
+	return nil
+}
+
+func contentOf(p *compose.Project, path string) []byte {
+	if f := fileOf(p, path); f != nil {
+		return f.Content
 	}
 	return nil
 }

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -83,17 +84,45 @@ type Doc struct {
 	// every service, so it is kept until an edit replaces the tree.
 	sharersOf   *yaml.Node
 	sharersMemo map[*yaml.Node][]string
+	// svcIndexOf/svcIndex index the services: mapping of the tree
+	// svcIndexOf by name: a file of thousands of services is otherwise
+	// scanned once per edit.
+	svcIndexOf *yaml.Node
+	svcIndex   map[string]*pair
+	// view is the view of root, which the next edit starts from.
+	view view
 }
 
 // Parse parses a compose file. It accepts one YAML document whose root is a
 // mapping, in UTF-8.
 func Parse(filename string, data []byte) (*Doc, error) {
+	return ParseWith(filename, data, ParseOptions{})
+}
+
+// ParseOptions tune ParseWith for a caller that has done part of its work.
+type ParseOptions struct {
+	// Node is data already decoded by yaml.v3: its document node, which
+	// the Doc reads and never changes. Nil means Parse decodes data.
+	Node *yaml.Node
+	// NoV4Check drops the check that compose's own parser (yaml v4)
+	// accepts every edited result, for a caller that loads the result with
+	// compose-go before using it. Every other check stays.
+	NoV4Check bool
+}
+
+// ParseWith is Parse with options.
+func ParseWith(filename string, data []byte, o ParseOptions) (*Doc, error) {
 	if bytes.HasPrefix(data, []byte{0xFE, 0xFF}) || bytes.HasPrefix(data, []byte{0xFF, 0xFE}) {
 		return nil, fmt.Errorf("%s: %w: only UTF-8 files can be edited", filename, ErrUnsupported)
 	}
-	root, err := parseYAML(filename, data)
-	if err != nil {
-		return nil, err
+	root := o.Node
+	if root == nil {
+		var err error
+		if root, err = parseYAML(filename, data); err != nil {
+			return nil, err
+		}
+	} else if root.Kind != yaml.DocumentNode {
+		return nil, fmt.Errorf("%s: %w: not a document node", filename, ErrUnsupported)
 	}
 	d := &Doc{
 		filename: filename,
@@ -101,17 +130,20 @@ func Parse(filename string, data []byte) (*Doc, error) {
 		eol:      detectEOL(data),
 		done:     map[string]string{},
 	}
-	if err := d.load(data, root); err != nil {
+	if err := d.load(data, root, nil); err != nil {
 		return nil, err
 	}
-	var n yamlv4.Node
-	d.v4 = yamlv4.Load(data, &n) == nil
+	if !o.NoV4Check {
+		var n yamlv4.Node
+		d.v4 = yamlv4.Load(data, &n) == nil
+	}
 	d.layout = detectLayout(d.src, d.root)
 	return d, nil
 }
 
-// load installs data as the current state of the document.
-func (d *Doc) load(data []byte, root *yaml.Node) error {
+// load installs data as the current state of the document; v is its view,
+// built here when nil.
+func (d *Doc) load(data []byte, root *yaml.Node, v view) error {
 	if len(root.Content) == 0 {
 		return fmt.Errorf("%s: %w: empty document", d.filename, ErrUnsupported)
 	}
@@ -122,10 +154,13 @@ func (d *Doc) load(data []byte, root *yaml.Node) error {
 	if err := src.locate(root); err != nil {
 		return fmt.Errorf("%s: %w: %w", d.filename, ErrUnsupported, err)
 	}
-	if _, err := buildView(root); err != nil {
-		return fmt.Errorf("%s: %w", d.filename, err)
+	if v == nil {
+		var err error
+		if v, err = buildView(root); err != nil {
+			return fmt.Errorf("%s: %w", d.filename, err)
+		}
 	}
-	d.src, d.root = src, root
+	d.src, d.root, d.view = src, root, v
 	return nil
 }
 
@@ -335,10 +370,7 @@ func (d *Doc) apply(splices []splice, expect func(view)) error {
 	out.Write(d.src.b[prev:])
 	data := out.Bytes()
 
-	before, err := buildView(d.root)
-	if err != nil {
-		return fmt.Errorf("%s: %w", d.filename, err)
-	}
+	before := maps.Clone(d.view)
 	expect(before)
 	root, err := parseYAML(d.filename, data)
 	if err != nil {
@@ -358,10 +390,10 @@ func (d *Doc) apply(splices []splice, expect func(view)) error {
 		return fmt.Errorf("%s: %w: the edit would also change %s", d.filename, ErrUnsupported, strings.Join(diff, ", "))
 	}
 	next := &Doc{filename: d.filename}
-	if err := next.load(data, root); err != nil {
+	if err := next.load(data, root, after); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
-	d.src, d.root = next.src, next.root
+	d.src, d.root, d.view = next.src, next.root, next.view
 	return nil
 }
 

@@ -165,18 +165,50 @@ func (d *Doc) services() (*yaml.Node, error) {
 	return deref(p.value), nil
 }
 
+// service finds a service in svcs, the services: mapping of the current
+// tree. Without merge keys in it, services are found through an index built
+// once per tree.
+func (d *Doc) service(svcs *yaml.Node, service string) (*pair, error) {
+	var sp *pair
+	if d.svcIndexOf == d.root && d.svcIndex != nil {
+		sp = d.svcIndex[service]
+	} else if idx, ok := indexKeys(svcs); ok {
+		d.svcIndexOf, d.svcIndex = d.root, idx
+		sp = idx[service]
+	} else {
+		var err error
+		if sp, err = lookup(svcs, service); err != nil {
+			return nil, fmt.Errorf("%s: %w", d.filename, err)
+		}
+	}
+	if sp == nil {
+		return nil, fmt.Errorf("%s: %w: no service %q", d.filename, ErrNotFound, service)
+	}
+	return sp, nil
+}
+
+// indexKeys indexes the pairs of a mapping by key, the last one written
+// winning as in lookup; false when the mapping has merge keys.
+func indexKeys(m *yaml.Node) (map[string]*pair, bool) {
+	idx := make(map[string]*pair, len(m.Content)/2)
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if isMergeKey(m.Content[i]) {
+			return nil, false
+		}
+		idx[keyName(m.Content[i])] = &pair{key: m.Content[i], value: m.Content[i+1], holder: m}
+	}
+	return idx, true
+}
+
 // serviceEnv finds a service and its environment.
 func (d *Doc) serviceEnv(service string) (*serviceEnv, error) {
 	svcs, err := d.services()
 	if err != nil {
 		return nil, err
 	}
-	sp, err := lookup(svcs, service)
+	sp, err := d.service(svcs, service)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", d.filename, err)
-	}
-	if sp == nil {
-		return nil, fmt.Errorf("%s: %w: no service %q", d.filename, ErrNotFound, service)
+		return nil, err
 	}
 	se := &serviceEnv{name: service, slot: sp.value, svc: deref(sp.value)}
 	if se.svc == nil || se.svc.Kind != yaml.MappingNode {

@@ -26,12 +26,9 @@ func (d *Doc) AddServiceSecret(service, secret string) error {
 	if err != nil {
 		return err
 	}
-	sp, err := lookup(svcs, service)
+	sp, err := d.service(svcs, service)
 	if err != nil {
-		return fmt.Errorf("%s: %w", d.filename, err)
-	}
-	if sp == nil {
-		return fmt.Errorf("%s: %w: no service %q", d.filename, ErrNotFound, service)
+		return err
 	}
 	svc := sp.value
 	if svc.Kind == yaml.AliasNode || sp.holder != svcs {
