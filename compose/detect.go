@@ -148,6 +148,11 @@ func Detect(p *Project, opts DetectOptions) (*Report, error) {
 	d := &detector{p: p, m: m, cfg: cfg, r: &Report{ProjectDir: m.WorkingDir}, used: map[string]bool{}, plain: map[string]map[string]bool{}}
 
 	names := d.orderServices()
+	n := 0
+	for _, s := range m.Services {
+		n += len(s.Environment)
+	}
+	d.r.Findings = make([]Finding, 0, n)
 	layers := make(map[string][]layer, len(names))
 	for _, name := range names {
 		layers[name] = p.layers(name)

@@ -16,9 +16,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -659,7 +661,10 @@ func (p *Project) resolveEnvironment(proj *types.Project, src fileSource) error 
 		spec.Environment = environment.ToMappingWithEquals().OverrideBy(spec.Environment)
 		return nil
 	}
-	for name, s := range proj.Services {
+	// In name order, so that the env files are listed in the same order
+	// on every load.
+	for _, name := range slices.Sorted(maps.Keys(proj.Services)) {
+		s := proj.Services[name]
 		if err := resolve(&s.ContainerSpec); err != nil {
 			return err
 		}

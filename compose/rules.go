@@ -3,6 +3,7 @@ package compose
 import (
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -207,24 +208,29 @@ func buildkitSecretName(key string) bool {
 }
 
 // Value shapes of well-known credentials. Anchored patterns match a value
-// that is the token; the others find a token inside a larger value.
+// that is the token; the others find a token inside a larger value. need
+// holds strings one of which every match contains (lower case for a
+// case-insensitive pattern): a value without any is not run through the
+// pattern, which keeps detection fast on projects of thousands of values.
 var tokenShapes = []struct {
 	what string
+	need []string
+	fold bool
 	re   *regexp.Regexp
 }{
-	{"a PEM private key", regexp.MustCompile(`-----BEGIN ((RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----`)},
-	{"a JSON Web Token", regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)},
-	{"an AWS access key id", regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`)},
-	{"a GitHub token", regexp.MustCompile(`\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b`)},
-	{"a GitLab token", regexp.MustCompile(`\bglpat-[A-Za-z0-9_-]{20,}`)},
-	{"a Slack token", regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9-]{10,}`)},
-	{"a Slack webhook URL", regexp.MustCompile(`hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/[A-Za-z0-9]+`)},
-	{"an Azure storage account key", regexp.MustCompile(`(?i)AccountKey=[A-Za-z0-9+/]{40,}={0,2}`)},
-	{"an Azure SAS signature", regexp.MustCompile(`[?&]sig=[A-Za-z0-9%+/]{20,}`)},
-	{"an Azure AD client secret", regexp.MustCompile(`\b[A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}\b`)},
-	{"a Google API key", regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}\b`)},
-	{"a Stripe secret key", regexp.MustCompile(`\b[rs]k_live_[0-9A-Za-z]{16,}\b`)},
-	{"an npm token", regexp.MustCompile(`\bnpm_[A-Za-z0-9]{36}\b`)},
+	{"a PEM private key", []string{"-----BEGIN "}, false, regexp.MustCompile(`-----BEGIN ((RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----`)},
+	{"a JSON Web Token", []string{"eyJ"}, false, regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)},
+	{"an AWS access key id", []string{"AKIA", "ASIA"}, false, regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`)},
+	{"a GitHub token", []string{"gh", "github_pat_"}, false, regexp.MustCompile(`\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b`)},
+	{"a GitLab token", []string{"glpat-"}, false, regexp.MustCompile(`\bglpat-[A-Za-z0-9_-]{20,}`)},
+	{"a Slack token", []string{"xox"}, false, regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9-]{10,}`)},
+	{"a Slack webhook URL", []string{"hooks.slack.com/services/"}, false, regexp.MustCompile(`hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/[A-Za-z0-9]+`)},
+	{"an Azure storage account key", []string{"accountkey="}, true, regexp.MustCompile(`(?i)AccountKey=[A-Za-z0-9+/]{40,}={0,2}`)},
+	{"an Azure SAS signature", []string{"sig="}, false, regexp.MustCompile(`[?&]sig=[A-Za-z0-9%+/]{20,}`)},
+	{"an Azure AD client secret", []string{"Q~"}, false, regexp.MustCompile(`\b[A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}\b`)},
+	{"a Google API key", []string{"AIza"}, false, regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}\b`)},
+	{"a Stripe secret key", []string{"k_live_"}, false, regexp.MustCompile(`\b[rs]k_live_[0-9A-Za-z]{16,}\b`)},
+	{"an npm token", []string{"npm_"}, false, regexp.MustCompile(`\bnpm_[A-Za-z0-9]{36}\b`)},
 }
 
 // tokenShape returns what kind of credential v holds, and whether v is that
@@ -233,7 +239,18 @@ func tokenShape(v string) (what string, whole bool, ok bool) {
 	if len(v) < 15 {
 		return "", false, false // shorter than the shortest shape
 	}
+	lower := ""
 	for _, s := range tokenShapes {
+		in := v
+		if s.fold {
+			if lower == "" {
+				lower = strings.ToLower(v)
+			}
+			in = lower
+		}
+		if !slices.ContainsFunc(s.need, func(n string) bool { return strings.Contains(in, n) }) {
+			continue
+		}
 		loc := s.re.FindStringIndex(v)
 		if loc == nil {
 			continue

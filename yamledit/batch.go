@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sort"
 )
 
 // batchTopSlot is the batch slot of the top-level secrets: edit.
@@ -56,6 +57,12 @@ type batch struct {
 	// commit builds.
 	topDefs   []topDef
 	topByName map[string]*secretDef
+	// slots are the edits with a slot; byStart the splices of every edit
+	// sorted by start, widest the widest of them: what add checks a new
+	// edit against without comparing it with every other.
+	slots   map[string]*batchEdit
+	byStart []indexed
+	widest  int
 }
 
 // batchEdit is one edit of a batch. An edit with a slot replaces the
@@ -69,26 +76,61 @@ type batchEdit struct {
 
 // add records an edit, refusing one that overlaps another edit's bytes.
 func (b *batch) add(filename, slot string, splices []splice, expect func(view)) error {
-	var prev *batchEdit
-	for _, e := range b.edits {
-		if slot != "" && e.slot == slot {
-			prev = e
-			continue
-		}
-		for _, s := range splices {
-			for _, o := range e.splices {
-				if overlaps(s, o) {
-					return fmt.Errorf("%s: %w: the edit overlaps an earlier edit of the batch", filename, ErrUnsupported)
-				}
-			}
+	prev := b.slots[slot]
+	for _, s := range splices {
+		if b.overlapsAny(s, prev) {
+			return fmt.Errorf("%s: %w: the edit overlaps an earlier edit of the batch", filename, ErrUnsupported)
 		}
 	}
 	if prev != nil {
+		b.unindex(prev)
 		prev.splices, prev.expect = splices, expect
+		b.index(prev)
 		return nil
 	}
-	b.edits = append(b.edits, &batchEdit{slot: slot, splices: splices, expect: expect})
+	e := &batchEdit{slot: slot, splices: splices, expect: expect}
+	b.edits = append(b.edits, e)
+	if slot != "" {
+		if b.slots == nil {
+			b.slots = map[string]*batchEdit{}
+		}
+		b.slots[slot] = e
+	}
+	b.index(e)
 	return nil
+}
+
+// indexed is a splice of a batch edit, in the batch's index.
+type indexed struct {
+	s splice
+	e *batchEdit
+}
+
+// index adds e's splices to the batch's index, sorted by start.
+func (b *batch) index(e *batchEdit) {
+	for _, s := range e.splices {
+		i := sort.Search(len(b.byStart), func(i int) bool { return b.byStart[i].s.start > s.start })
+		b.byStart = slices.Insert(b.byStart, i, indexed{s: s, e: e})
+		b.widest = max(b.widest, s.end-s.start)
+	}
+}
+
+// unindex removes e's splices from the index.
+func (b *batch) unindex(e *batchEdit) {
+	b.byStart = slices.DeleteFunc(b.byStart, func(x indexed) bool { return x.e == e })
+}
+
+// overlapsAny reports whether s overlaps a splice of an edit other than
+// skip. A splice that overlaps s starts at most at s.end, and at least
+// at s.start minus the widest splice: only those are looked at.
+func (b *batch) overlapsAny(s splice, skip *batchEdit) bool {
+	i := sort.Search(len(b.byStart), func(i int) bool { return b.byStart[i].s.start > s.end })
+	for j := i - 1; j >= 0 && b.byStart[j].s.start >= s.start-b.widest; j-- {
+		if b.byStart[j].e != skip && overlaps(s, b.byStart[j].s) {
+			return true
+		}
+	}
+	return false
 }
 
 // overlaps reports whether two splices touch the same bytes, or one inserts

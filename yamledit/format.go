@@ -64,6 +64,19 @@ func renderString(s string, want wantStyle, flow bool) (string, error) {
 	return doubleQuote(s), nil
 }
 
+// yamlWords are the words YAML 1.1 or 1.2 reads as something other than a
+// string, in any case.
+var yamlWords = map[string]bool{"y": true, "n": true, "yes": true, "no": true, "true": true, "false": true, "on": true, "off": true, "null": true}
+
+func asciiLetters(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
 // plainSafe reports whether s can be written unquoted and read back as the
 // same string. It is deliberately narrow (the characters of variable names,
 // paths and secret names): anything else is quoted, which is never wrong.
@@ -81,6 +94,11 @@ func plainSafe(s string, flow bool) bool {
 	// .inf): the common case of paths and secret names, answered without
 	// running two parsers. (".5_0" is a float: a '.' alone does not do.)
 	if (unicode.IsLetter(rune(s[0])) || s[0] == '/' || s[0] == '_' || strings.HasPrefix(s, "./")) && strings.ContainsAny(s, "/_") {
+		return true
+	}
+	// ASCII letters alone are a string unless a boolean or a null in some
+	// YAML version ("file", "external": the keys this package writes).
+	if asciiLetters(s) && !yamlWords[strings.ToLower(s)] {
 		return true
 	}
 	// Both parsers must read it as a string: compose uses yaml v4, this
