@@ -40,6 +40,7 @@ func (l *Loading) Guess() *Project {
 		return nil
 	}
 	m := &types.Project{
+		Name:             pd.name,
 		WorkingDir:       pd.p.opts.projectDir,
 		Environment:      pd.env,
 		Services:         types.Services{},

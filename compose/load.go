@@ -472,6 +472,8 @@ type pending struct {
 	env     types.Mapping
 	details types.ConfigDetails
 	setOpts func(*loader.Options)
+	// name is the project name compose-go is given.
+	name string
 }
 
 func (r resolved) load(ctx context.Context, overlay map[string][]byte) (*Project, error) {
@@ -566,6 +568,7 @@ func (r resolved) read(src fileSource) (*pending, error) {
 		src:     src,
 		env:     env,
 		details: types.ConfigDetails{WorkingDir: r.projectDir, ConfigFiles: configFiles, Environment: env.Clone()},
+		name:    name,
 		setOpts: func(o *loader.Options) {
 			o.SetProjectName(name, explicit)
 			o.Profiles = profiles

@@ -44,3 +44,30 @@ func BenchmarkMigrate(b *testing.B) {
 	b.ReportMetric(float64(mig.Milliseconds())/float64(n), "migrate-ms")
 	b.ReportMetric(float64(load.Milliseconds())/float64(n), "load-ms")
 }
+
+// BenchmarkMigrateSequential is the same migration without the guess:
+// Load, Detect, then Make, as Prepare does for a project the guess declines
+// (or on one core). It has no target of its own; it shows what the guess
+// saves.
+func BenchmarkMigrateSequential(b *testing.B) {
+	dir := composebench.Project(b, 1000)
+	ctx := context.Background()
+	var load, mig time.Duration
+	n := 0
+	for b.Loop() {
+		start := time.Now()
+		composebench.ComposeGoLoad(b, dir)
+		load += time.Since(start)
+		start = time.Now()
+		p, err := compose.Load(ctx, compose.LoadOptions{WorkingDir: dir})
+		assert.NilError(b, err)
+		r, err := compose.Detect(p, compose.DetectOptions{})
+		assert.NilError(b, err)
+		_, err = Make(ctx, p, r, Options{})
+		assert.NilError(b, err)
+		mig += time.Since(start)
+		n++
+	}
+	b.ReportMetric(float64(mig)/float64(load), "x-load")
+	b.ReportMetric(float64(mig.Milliseconds())/float64(n), "migrate-ms")
+}
