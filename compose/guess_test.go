@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/docker-vault/docker-vault/internal/composebench"
@@ -206,4 +207,44 @@ func TestSameFactsSeesDifferences(t *testing.T) {
 		change(g)
 		assert.Check(t, !SameFacts(g, p), "SameFacts misses %s", name)
 	}
+}
+
+// FuzzGuess: on any compose file compose-go loads, a guess the guess makes
+// is right (SameFacts), and nothing panics.
+func FuzzGuess(f *testing.F) {
+	for _, c := range guessable {
+		f.Add(c, "TOKEN=s3cr3t-t0ken\n")
+	}
+	f.Add("services:\n  a:\n    image: a\n    environment:\n      N: 0x1F\n      M: +1\n      T: 2001-12-14\n      Y: yes\n", "")
+	f.Add("services:\n  a:\n    image: ${IMG:?need}\n    environment: [A=${B:-x}, C]\n", "B=1\nC=2\n")
+	f.Add("services:\n  a:\n    image: a\n    command: echo \"${X}\"\n    healthcheck:\n      test: [CMD-SHELL, \"true\"]\n", "X=a b\n")
+	// compose-go compiles its schema on the first load, which under the
+	// fuzzer's coverage instrumentation takes long enough for the fuzzer
+	// to call a worker hung: done once per worker, before fuzzing.
+	warm := f.TempDir()
+	assert.NilError(f, os.WriteFile(filepath.Join(warm, "compose.yaml"), []byte("services:\n  a:\n    image: a\n"), 0o600))
+	_, err := Load(context.Background(), LoadOptions{WorkingDir: warm, Environ: []string{}})
+	assert.NilError(f, err)
+	f.Fuzz(func(t *testing.T, compose, env string) {
+		dir := t.TempDir()
+		if os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(compose), 0o600) != nil ||
+			os.WriteFile(filepath.Join(dir, ".env"), []byte(env), 0o600) != nil {
+			t.Skip()
+		}
+		l, err := Start(context.Background(), LoadOptions{WorkingDir: dir, NoConsistency: true, Environ: []string{}})
+		if err != nil {
+			return
+		}
+		g := l.Guess()
+		p, err := l.Wait()
+		if err != nil && strings.Contains(err.Error(), "panic") {
+			t.Errorf("%v", err)
+		}
+		if err != nil || g == nil {
+			return
+		}
+		if !SameFacts(g, p) {
+			t.Errorf("the guess differs from compose-go's model")
+		}
+	})
 }

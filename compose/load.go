@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -226,6 +227,7 @@ func Start(ctx context.Context, opts LoadOptions) (*Loading, error) {
 	}()
 	if err := pd.parse(); err != nil {
 		cancel()
+		<-l.done
 		return nil, err
 	}
 	return l, nil
@@ -599,13 +601,38 @@ func (pd *pending) parse() error {
 
 // compose loads the project with compose-go. It reads only pd.details, so
 // it may run while parse does.
-func (pd *pending) compose(ctx context.Context) (*types.Project, error) {
+func (pd *pending) compose(ctx context.Context) (_ *types.Project, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = loaderPanic(r)
+		}
+	}()
 	proj, err := loader.LoadWithContext(ctx, pd.details, pd.setOpts)
 	if err != nil {
 		return nil, fmt.Errorf("failed to load compose project: %w", err)
 	}
 	proj.ComposeFiles = append([]string(nil), pd.p.opts.files...)
 	return proj, nil
+}
+
+// loaderPanic turns a panic of compose-go into an error. The panic's value
+// may quote the file, which may hold a secret: the error names only the
+// function of compose-go that failed.
+func loaderPanic(r any) error {
+	where := "compose-go"
+	pcs := make([]uintptr, 32)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs)])
+	for {
+		f, more := frames.Next()
+		if strings.Contains(f.Function, "compose-spec/compose-go") {
+			where = f.Function
+			break
+		}
+		if !more {
+			break
+		}
+	}
+	return fmt.Errorf("failed to load compose project: compose-go failed on this project (a %T panic in %s); please report it", r, where)
 }
 
 // finish takes compose-go's model, resolves the services' environment and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/docker-vault/docker-vault/internal/corpus"
@@ -178,4 +179,12 @@ secrets:
 	assert.Check(t, is.ErrorContains(err, "undefined secret missing"))
 	_, err = Reload(context.Background(), p, map[string][]byte{dir.Join("inc", "compose.yaml"): []byte("services:\n  other:\n    secrets: [nope]\n    image: alpine\n")})
 	assert.Check(t, is.ErrorContains(err, "no longer loads"))
+}
+
+// A panic of compose-go is an error, and its value (which may quote the
+// file) is not in it.
+func TestLoaderPanicHidesValue(t *testing.T) {
+	err := loaderPanic("unexpected value s3cr3t-in-the-file")
+	assert.Check(t, is.ErrorContains(err, "failed to load compose project: compose-go failed on this project (a string panic"))
+	assert.Check(t, !strings.Contains(err.Error(), "s3cr3t"), "%v", err)
 }

@@ -43,19 +43,23 @@ func Prepare(ctx context.Context, lopts compose.LoadOptions, dopts compose.Detec
 			guessHook(g)
 		}
 		spec = speculate(ctx, g, dopts, opts)
+		// Prepare leaves nothing running: a guessed rewrite still
+		// loading when Prepare returns is waited for.
+		defer spec.stop()
 	}
 	p, err := l.Wait()
 	if err != nil {
-		spec.abandon()
 		return nil, err
 	}
 	if spec != nil && spec.plan != nil && compose.SameFacts(spec.project, p) {
-		if err := <-spec.checked; err != nil {
+		if err := spec.result(); err != nil {
 			return nil, reloadError(err)
 		}
 		return &Prepared{Project: p, Report: spec.report, Plan: spec.plan, guessed: true}, nil
 	}
-	spec.abandon()
+	if spec != nil {
+		spec.cancel()
+	}
 	r, err := compose.Detect(p, dopts)
 	if err != nil {
 		return nil, err
@@ -77,13 +81,14 @@ type speculation struct {
 	project *compose.Project
 	report  *compose.Report
 	plan    *Plan
-	// checked receives the result of loading the rewrite.
+	// checked receives the result of loading the rewrite; nil when no
+	// load runs.
 	checked chan error
 	cancel  context.CancelFunc
 }
 
 func speculate(ctx context.Context, g *compose.Project, dopts compose.DetectOptions, opts Options) *speculation {
-	s := &speculation{project: g, checked: make(chan error, 1), cancel: func() {}}
+	s := &speculation{project: g, cancel: func() {}}
 	r, err := compose.Detect(g, dopts)
 	if err != nil {
 		return s
@@ -95,19 +100,28 @@ func speculate(ctx context.Context, g *compose.Project, dopts compose.DetectOpti
 	s.report, s.plan = r, plan
 	overlay := plan.overlay()
 	if len(overlay) == 0 {
-		s.checked <- nil
 		return s
 	}
 	ctx, s.cancel = context.WithCancel(ctx)
+	s.checked = make(chan error, 1)
 	go func() { s.checked <- compose.Check(ctx, g, overlay) }()
 	return s
 }
 
-// abandon stops the load of a guessed rewrite that is not wanted.
-func (s *speculation) abandon() {
-	if s != nil {
-		s.cancel()
+// result waits for the load of the guessed rewrite.
+func (s *speculation) result() error {
+	if s.checked == nil {
+		return nil
 	}
+	err := <-s.checked
+	s.checked = nil
+	return err
+}
+
+// stop cancels the load of the guessed rewrite and waits for it to end.
+func (s *speculation) stop() {
+	s.cancel()
+	_ = s.result()
 }
 
 func reloadError(err error) error {
