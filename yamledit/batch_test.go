@@ -3,6 +3,7 @@ package yamledit
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -264,4 +265,37 @@ func TestBatchEndOfFile(t *testing.T) {
 	b, _ := batched.Bytes()
 	assert.Equal(t, string(b), string(a))
 	assert.Check(t, !strings.HasSuffix(string(b), "\n"))
+}
+
+// TestBatchAddMatchesPairwise checks the batch's index against comparing
+// a new edit with every edit of the batch, as add once did, on random
+// edits: replacements and insertions, with and without slots.
+func TestBatchAddMatchesPairwise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := 0; round < 200; round++ {
+		b := &batch{}
+		slots := []string{"", "", "", "s1", "s2"}
+		for i := 0; i < 40; i++ {
+			start := rng.IntN(200)
+			end := start
+			if rng.IntN(3) > 0 {
+				end += 1 + rng.IntN(12)
+			}
+			splices := []splice{{start, end, "x"}}
+			slot := slots[rng.IntN(len(slots))]
+			// What the pairwise check said: an overlap with any edit
+			// but the one of the same slot.
+			want := false
+			for _, e := range b.edits {
+				if slot != "" && e.slot == slot {
+					continue
+				}
+				for _, o := range e.splices {
+					want = want || overlaps(splices[0], o)
+				}
+			}
+			err := b.add("f", slot, splices, func(view) {})
+			assert.Check(t, is.Equal(err != nil, want), "round %d edit %d: %+v slot %q", round, i, splices[0], slot)
+		}
+	}
 }
