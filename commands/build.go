@@ -55,7 +55,8 @@ unchanged; the build context must be the last argument.
 
 When the image ends up in the engine (--load, or no output flag with buildx's docker
 driver), it is then searched for every value used (raw, base64, hex); a hit fails the
-command (--no-leak-check skips this). Declare 'ARG DOCKER_VAULT_VERSIONS' before a RUN that uses a secret
+command (--no-leak-check skips this); with --compose, each image compose built with a value
+is checked. Declare 'ARG DOCKER_VAULT_VERSIONS' before a RUN that uses a secret
 to re-run it when the secret rotates.
 
 The flags below are docker vault's; all others go to 'docker buildx build'

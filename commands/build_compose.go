@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker-vault/docker-vault/buildx"
 	"github.com/docker-vault/docker-vault/mapping"
 	"github.com/docker/cli/cli"
@@ -102,6 +105,9 @@ func runComposeBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions)
 	}
 	type need struct{ env, kv, version string }
 	needs := map[string]need{}
+	// users are the services built with values from Key Vault, and the
+	// secrets each uses: the images the leak check reads.
+	users := map[string][]string{}
 	declares := false
 	for _, svc := range p.Services {
 		if svc.Build == nil || (len(wanted) > 0 && !wanted[svc.Name]) {
@@ -118,6 +124,7 @@ func runComposeBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions)
 				return err
 			}
 			needs[ref.Source] = need{env: sc.Environment, kv: kv, version: version}
+			users[svc.Name] = append(users[svc.Name], ref.Source)
 		}
 	}
 	if len(needs) == 0 {
@@ -201,7 +208,49 @@ func runComposeBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions)
 	cmdArgs = append(cmdArgs, ca.build...)
 	cmdArgs = append(cmdArgs, ca.services...)
 	inv := buildx.Invocation{Args: cmdArgs, Env: env}
-	return exitError("docker compose build", o.runner.Run(ctx, dockerBinary(), inv, dockerCLI.In(), dockerCLI.Out(), dockerCLI.Err()))
+	if err := exitError("docker compose build", o.runner.Run(ctx, dockerBinary(), inv, dockerCLI.In(), dockerCLI.Out(), dockerCLI.Err())); err != nil {
+		return err
+	}
+	if o.noLeakCheck {
+		return nil
+	}
+	byID := map[string]buildx.Secret{}
+	for _, s := range secrets {
+		byID[s.ID] = s
+	}
+	var first error
+	for _, name := range slices.Sorted(maps.Keys(users)) {
+		var used []buildx.Secret
+		for _, id := range users[name] {
+			used = append(used, byID[id])
+		}
+		if err := leakCheckService(ctx, dockerCLI, p.Services[name], p.Name, used); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// leakCheckService searches the image compose built for a service for the
+// values it used. compose has no --iidfile: the image is found by the name
+// compose gives it (api.GetImageNameOrDefault: image:, else
+// <project>-<service>), so a build of the same name running meanwhile
+// could move it. An image compose did not load into the engine (--push, a
+// builder without --load) is not checked, and the note says so.
+func leakCheckService(ctx context.Context, dockerCLI command.Cli, svc types.ServiceConfig, project string, secrets []buildx.Secret) error {
+	name := svc.Image
+	if name == "" {
+		name = project + "-" + svc.Name
+	}
+	img, err := dockerCLI.Client().ImageInspect(ctx, name)
+	if cerrdefs.IsNotFound(err) {
+		fmt.Fprintf(dockerCLI.Err(), "note: leak check of service %s skipped: image %s is not in the engine\n", svc.Name, name)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("leak check: failed to inspect image %s: %w", name, err)
+	}
+	return leakCheckImage(ctx, dockerCLI.Client(), dockerCLI.Err(), img.ID, name, secrets)
 }
 
 // declaresVersionsArg tells whether a service's Dockerfile declares

@@ -485,7 +485,27 @@ secrets:
 `), 0o600))
 	t.Setenv("NPM_TOKEN", "what the shell held")
 	pluginArgs(t, "--context", "default")
-	res := runBuildCommand(t, nil, "", nil, "--compose", "-f", compose, "-p", "proj", "--progress", "plain",
+	// The leak check reads the image compose named (image: app) by the id
+	// the engine gives it.
+	clean := tarBytes(t, map[string]string{"manifest.json": `[{"Config":"cfg.json"}]`, "cfg.json": `{}`,
+		"l1/layer.tar": string(tarBytes(t, map[string]string{"app/ok": "fine"}))})
+	archive := clean
+	var saved []string
+	api := &saveClient{
+		imageInspectFunc: func(_ context.Context, ref string) (client.ImageInspectResult, error) {
+			if ref != "app" {
+				return client.ImageInspectResult{}, fmt.Errorf("no such image: %s: %w", ref, cerrdefs.ErrNotFound)
+			}
+			var r client.ImageInspectResult
+			r.ID = "sha256:feed"
+			return r, nil
+		},
+		imageSaveFunc: func(_ context.Context, refs []string) (client.ImageSaveResult, error) {
+			saved = append(saved, refs...)
+			return io.NopCloser(bytes.NewReader(archive)), nil
+		},
+	}
+	res := runBuildCommand(t, api, "", nil, "--compose", "-f", compose, "-p", "proj", "--progress", "plain",
 		"--build-arg", "A=b", "--no-cache", "--vault", "emulator", "app")
 	assert.NilError(t, res.err, res.out)
 	assert.Assert(t, is.Len(res.runner.calls, 1))
@@ -502,6 +522,28 @@ secrets:
 		}
 	}
 	assert.Check(t, is.Equal(n, 1), "NPM_TOKEN set %d times", n)
+	assert.Check(t, is.DeepEqual(saved, []string{"sha256:feed"}))
+	assert.Check(t, is.Contains(res.out, "leak check: app clean (1 secrets, "))
+
+	// An image that holds the value fails the command.
+	saved = nil
+	archive = tarBytes(t, map[string]string{"manifest.json": `[{"Config":"cfg.json"}]`, "cfg.json": `{}`,
+		"l1/layer.tar": string(tarBytes(t, map[string]string{"leaked": buildSeed["npm-token"]}))})
+	res = runBuildCommand(t, api, "", nil, "--compose", "-f", compose, "--vault", "emulator", "app")
+	assert.Check(t, is.ErrorContains(res.err, "leak check failed: image app holds secret values:\n  secret npm_token (raw) found in l1/layer.tar: leaked\n"))
+	// --no-leak-check: not read.
+	saved = nil
+	res = runBuildCommand(t, api, "", nil, "--compose", "-f", compose, "--vault", "emulator", "--no-leak-check", "app")
+	assert.NilError(t, res.err)
+	assert.Check(t, is.Len(saved, 0))
+	// An image compose did not load is not checked, and the note says so.
+	api.imageInspectFunc = func(_ context.Context, ref string) (client.ImageInspectResult, error) {
+		return client.ImageInspectResult{}, fmt.Errorf("no such image: %s: %w", ref, cerrdefs.ErrNotFound)
+	}
+	res = runBuildCommand(t, api, "", nil, "--compose", "-f", compose, "--vault", "emulator", "app")
+	assert.NilError(t, res.err)
+	assert.Check(t, is.Len(saved, 0))
+	assert.Check(t, is.Contains(res.out, "note: leak check of service app skipped: image app is not in the engine"))
 
 	res = runBuildCommand(t, nil, "", nil, "--compose", "-f", compose, "nope")
 	assert.Check(t, is.Error(res.err, "no such service: nope"))

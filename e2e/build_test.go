@@ -415,6 +415,7 @@ secrets:
 		"--progress", "plain", "--build-arg", "WANT="+digest(value), "app")
 	res.Assert(t, icmd.Success)
 	assertNoValue(t, res, seed)
+	assert.Check(t, is.Contains(res.Stderr(), "leak check: "+img+" clean (1 secrets, "))
 	hist := docker(t, nil, "history", "--no-trunc", img)
 	hist.Assert(t, icmd.Success)
 	assert.Check(t, is.Contains(hist.Stdout(), "DOCKER_VAULT_VERSIONS=npm_token="+version))
@@ -429,4 +430,29 @@ secrets:
 	assert.Check(t, res.ExitCode != 0, "a wrong value passed the Dockerfile's check")
 	assert.Check(t, is.Contains(res.Stderr(), "npm_token digest mismatch"))
 	assertNoValue(t, res, seed)
+
+	// A service whose build copies the value into a layer fails the
+	// command, named by the image compose gave it (<project>-<service>).
+	leaky := buildDir(t, map[string]string{
+		"Dockerfile": `FROM ` + env.baseImage + `
+ARG DOCKER_VAULT_VERSIONS
+RUN --mount=type=secret,id=npm_token,required=true cp /run/secrets/npm_token /leaked
+`,
+		"compose.yaml": `
+name: dv-e2e-leaky
+services:
+  app:
+    build:
+      context: .
+      secrets: [npm_token]
+secrets:
+  npm_token:
+    environment: NPM_TOKEN
+`,
+	})
+	t.Cleanup(func() { docker(t, nil, "image", "rm", "-f", "dv-e2e-leaky-app") })
+	res = vaultDocker(t, em.Env, leaky, "vault", "build", "--compose", "app")
+	res.Assert(t, icmd.Expected{ExitCode: 1, Err: "leak check failed: image dv-e2e-leaky-app holds secret values:\n  secret npm_token (raw) found in "})
+	assertNoValue(t, res, seed)
+	assert.Check(t, savedImageHolds(t, "dv-e2e-leaky-app", value))
 }
