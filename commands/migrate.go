@@ -196,6 +196,9 @@ func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
 type diffMask struct {
 	values []string         // longest first
 	lines  map[string][]int // file -> 1-based lines holding a value
+	// blank replaces every value with asterisks in one pass over a line,
+	// the longest value winning where several start at one place.
+	blank *strings.Replacer
 }
 
 func newDiffMask(r *compose.Report) *diffMask {
@@ -236,7 +239,12 @@ func newDiffMask(r *compose.Report) *diffMask {
 	for _, s := range r.Secrets {
 		addValue(s.Value)
 	}
-	sort.Slice(m.values, func(i, j int) bool { return len(m.values[i]) > len(m.values[j]) })
+	sort.SliceStable(m.values, func(i, j int) bool { return len(m.values[i]) > len(m.values[j]) })
+	pairs := make([]string, 0, 2*len(m.values))
+	for _, v := range m.values {
+		pairs = append(pairs, v, "********")
+	}
+	m.blank = strings.NewReplacer(pairs...)
 	return m
 }
 
@@ -272,10 +280,7 @@ func (m *diffMask) apply(path string, old, new []string) {
 			if masked, ok := raw[l]; ok {
 				l = masked
 			}
-			for _, v := range m.values {
-				l = strings.ReplaceAll(l, v, "********")
-			}
-			lines[i] = l
+			lines[i] = m.blank.Replace(l)
 		}
 	}
 }
