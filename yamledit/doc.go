@@ -327,12 +327,18 @@ func (d *Doc) Changed() bool {
 // later ones. It returns nil when the path does not exist.
 func (d *Doc) Node(path ...string) *yaml.Node {
 	n := d.root.Content[0]
-	for _, key := range path {
+	for i, key := range path {
 		n = deref(n)
 		if n == nil || n.Kind != yaml.MappingNode {
 			return nil
 		}
-		p, err := lookup(n, key)
+		var p *pair
+		var err error
+		if i == 1 && path[0] == "services" {
+			p, err = d.service(n, key) // through the index of services
+		} else {
+			p, err = lookup(n, key)
+		}
 		if err != nil || p == nil {
 			return nil
 		}
