@@ -65,9 +65,7 @@ func SameFacts(a, b *Project) bool {
 		}
 	}
 	for i, da := range a.Dockerfiles {
-		db := b.Dockerfiles[i]
-		if da.Path != db.Path || da.Inline != db.Inline || da.Line != db.Line || da.Err != db.Err ||
-			!bytes.Equal(da.Content, db.Content) || !reflect.DeepEqual(da.Services, db.Services) {
+		if !reflect.DeepEqual(*da, *b.Dockerfiles[i]) {
 			return false
 		}
 	}
