@@ -194,8 +194,7 @@ func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
 // ********, and any other occurrence of a value, or of a line of a
 // multi-line value, becomes ********.
 type diffMask struct {
-	values []string         // longest first
-	lines  map[string][]int // file -> 1-based lines holding a value
+	lines map[string][]int // file -> 1-based lines holding a value
 	// blank replaces every value with asterisks in one pass over a line,
 	// the longest value winning where several start at one place.
 	blank *strings.Replacer
@@ -203,11 +202,12 @@ type diffMask struct {
 
 func newDiffMask(r *compose.Report) *diffMask {
 	m := &diffMask{lines: map[string][]int{}}
+	var values []string
 	seen := map[string]bool{}
 	add := func(v string) {
 		if v = strings.TrimSpace(v); v != "" && !seen[v] {
 			seen[v] = true
-			m.values = append(m.values, v)
+			values = append(values, v)
 		}
 	}
 	addValue := func(v []byte) {
@@ -239,9 +239,9 @@ func newDiffMask(r *compose.Report) *diffMask {
 	for _, s := range r.Secrets {
 		addValue(s.Value)
 	}
-	sort.SliceStable(m.values, func(i, j int) bool { return len(m.values[i]) > len(m.values[j]) })
-	pairs := make([]string, 0, 2*len(m.values))
-	for _, v := range m.values {
+	sort.SliceStable(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
+	pairs := make([]string, 0, 2*len(values))
+	for _, v := range values {
 		pairs = append(pairs, v, "********")
 	}
 	m.blank = strings.NewReplacer(pairs...)

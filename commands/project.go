@@ -31,23 +31,19 @@ func addProjectFlags(flags *pflag.FlagSet, o *projectOptions) {
 // .env, --env-file, profiles, include and extends), through the same loader
 // migrate uses, so that every command sees one project model.
 func (o projectOptions) load(ctx context.Context) (*types.Project, error) {
-	p, err := o.loadFull(ctx)
+	lo, err := o.loadOptions()
+	if err != nil {
+		return nil, err
+	}
+	p, err := compose.Load(ctx, lo)
 	if err != nil {
 		return nil, err
 	}
 	return p.Compose, nil
 }
 
-// loadFull also keeps what compose-go does not: the files read and their
-// bytes, for migrate.
-func (o projectOptions) loadFull(ctx context.Context) (*compose.Project, error) {
-	lo, err := o.loadOptions()
-	if err != nil {
-		return nil, err
-	}
-	return compose.Load(ctx, lo)
-}
-
+// loadOptions are the flags as compose.LoadOptions, relative to the
+// working directory, with the process environment.
 func (o projectOptions) loadOptions() (compose.LoadOptions, error) {
 	cwd, err := os.Getwd()
 	if err != nil {

@@ -244,8 +244,10 @@ func (l *Loading) Wait() (*Project, error) {
 }
 
 // Reload loads p again with some files replaced by overlay (absolute path ->
-// new content), reading nothing else differently. A rewriter calls it to
-// prove its output still loads before it writes a byte.
+// new content), reading nothing else differently, and returns the new
+// project: for a caller that inspects what its rewrite loads as (migrate's
+// fuzz test does). A rewriter that only needs the proof that its output
+// still loads calls Check, which does less.
 //
 // Main compose files, the project's env files and services' env_file are
 // taken from the overlay. compose-go reads included and extends files from

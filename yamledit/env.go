@@ -169,12 +169,13 @@ func (d *Doc) services() (*yaml.Node, error) {
 // tree. Without merge keys in it, services are found through an index built
 // once per tree.
 func (d *Doc) service(svcs *yaml.Node, service string) (*pair, error) {
+	if d.svcIndexOf != d.root {
+		// nil when the mapping has merge keys: lookup then.
+		d.svcIndexOf, d.svcIndex = d.root, indexKeys(svcs)
+	}
 	var sp *pair
-	if d.svcIndexOf == d.root && d.svcIndex != nil {
+	if d.svcIndex != nil {
 		sp = d.svcIndex[service]
-	} else if idx, ok := indexKeys(svcs); ok {
-		d.svcIndexOf, d.svcIndex = d.root, idx
-		sp = idx[service]
 	} else {
 		var err error
 		if sp, err = lookup(svcs, service); err != nil {
@@ -188,16 +189,16 @@ func (d *Doc) service(svcs *yaml.Node, service string) (*pair, error) {
 }
 
 // indexKeys indexes the pairs of a mapping by key, the last one written
-// winning as in lookup; false when the mapping has merge keys.
-func indexKeys(m *yaml.Node) (map[string]*pair, bool) {
+// winning as in lookup; nil when the mapping has merge keys.
+func indexKeys(m *yaml.Node) map[string]*pair {
 	idx := make(map[string]*pair, len(m.Content)/2)
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		if isMergeKey(m.Content[i]) {
-			return nil, false
+			return nil
 		}
 		idx[keyName(m.Content[i])] = &pair{key: m.Content[i], value: m.Content[i+1], holder: m}
 	}
-	return idx, true
+	return idx
 }
 
 // serviceEnv finds a service and its environment.

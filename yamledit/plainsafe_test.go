@@ -16,14 +16,7 @@ func TestPlainSafeFastPath(t *testing.T) {
 	gen = func(s string, depth int) {
 		if s != "" && plainSafe(s, false) {
 			n++
-			var n3 yaml.Node
-			if err := yaml.Unmarshal([]byte(s), &n3); err != nil || n3.Content[0].ShortTag() != "!!str" || n3.Content[0].Value != s {
-				t.Errorf("%q: yaml.v3 does not read a string", s)
-			}
-			var n4 yamlv4.Node
-			if err := yamlv4.Load([]byte(s), &n4); err != nil || n4.Content[0].ShortTag() != "!!str" || n4.Content[0].Value != s {
-				t.Errorf("%q: yaml v4 does not read a string", s)
-			}
+			assertReadsString(t, s)
 		}
 		if depth == 0 {
 			return
@@ -43,21 +36,27 @@ func TestPlainSafeFastPath(t *testing.T) {
 func TestPlainSafeWords(t *testing.T) {
 	words := []string{"y", "n", "yes", "no", "true", "false", "on", "off", "null", "nan", "inf", "file", "external", "name", "Null", "NULL", "True", "TRUE", "Yes", "YES", "On", "OFF", "NaN", "Inf", "tilde", "nulls", "truee"}
 	for _, s := range words {
-		if !plainSafe(s, false) {
-			continue
-		}
-		var n3 yaml.Node
-		if err := yaml.Unmarshal([]byte(s), &n3); err != nil || n3.Content[0].ShortTag() != "!!str" || n3.Content[0].Value != s {
-			t.Errorf("%q: yaml.v3 does not read a string", s)
-		}
-		var n4 yamlv4.Node
-		if err := yamlv4.Load([]byte(s), &n4); err != nil || n4.Content[0].ShortTag() != "!!str" || n4.Content[0].Value != s {
-			t.Errorf("%q: yaml v4 does not read a string", s)
+		if plainSafe(s, false) {
+			assertReadsString(t, s)
 		}
 	}
 	for _, s := range []string{"file", "external", "name"} {
 		if !plainSafe(s, false) {
 			t.Errorf("%q is quoted", s)
 		}
+	}
+}
+
+// assertReadsString checks that both parsers read s, written plain, as the
+// string s.
+func assertReadsString(t *testing.T, s string) {
+	t.Helper()
+	var n3 yaml.Node
+	if err := yaml.Unmarshal([]byte(s), &n3); err != nil || n3.Content[0].ShortTag() != "!!str" || n3.Content[0].Value != s {
+		t.Errorf("%q: yaml.v3 does not read a string", s)
+	}
+	var n4 yamlv4.Node
+	if err := yamlv4.Load([]byte(s), &n4); err != nil || n4.Content[0].ShortTag() != "!!str" || n4.Content[0].Value != s {
+		t.Errorf("%q: yaml v4 does not read a string", s)
 	}
 }
