@@ -13,9 +13,35 @@
 // Without one, the Key Vault name is derived from the secret's key:
 // db_password -> db-password ('_' and '.' become '-'). A top-level
 // `x-vault: {url: https://NAME.vault.azure.net}` names the vault.
+//
+// # Local secrets
+//
+// An external secret is Key Vault-backed unless it says otherwise. A file
+// secret is Key Vault-backed only when it says so, because a file is often
+// the only copy of its value (a certificate kept by hand, a password that
+// `migrate --to file` wrote) and a Key Vault secret that merely happens to
+// have the derived name (another project's) must not overwrite it. A file
+// secret is backed when
+//
+//   - it carries its own x-vault: a name (`x-vault: NAME`), a mapping
+//     (`x-vault: {name: NAME, version: V}`), or `x-vault: true` (the derived
+//     name); or
+//   - the project's top-level x-vault says `files: true`, which backs every
+//     file secret that has no x-vault of its own.
+//
+// Any other file secret is local. `x-vault: false` marks a secret local
+// whatever its kind and whatever the top level says. For an external secret
+// it means a swarm secret managed by hand: sync and deploy leave it alone,
+// and deploy uses its name as the compose file writes it.
+//
+// Secrets still returns local secrets (with Local set), so that ls can list
+// them; callers skip them for Key Vault work. A local secret has no Key Vault
+// name (KVName is empty), so it needs no valid one and takes no part in the
+// collision check.
 package mapping
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -40,13 +66,26 @@ const (
 
 // Secret is one top-level compose secret and its Key Vault secret.
 type Secret struct {
-	Key       string   `json:"secret"`         // key under top-level secrets:
-	Kind      Kind     `json:"kind"`           // external or file
-	Name      string   `json:"name"`           // swarm name (`name:` or the key) for external secrets
-	Path      string   `json:"path,omitempty"` // absolute file path for file secrets
-	KVName    string   `json:"vaultSecret"`    // Key Vault secret name
+	Key  string `json:"secret"`         // key under top-level secrets:
+	Kind Kind   `json:"kind"`           // external or file; empty for other sources (environment:, content:)
+	Name string `json:"name"`           // swarm name (`name:` or the key) for external secrets
+	Path string `json:"path,omitempty"` // absolute file path for file secrets
+	// Local is set for a secret that is not Key Vault-backed (see the
+	// package documentation); KVName and Version are then empty.
+	Local     bool     `json:"local,omitempty"`
+	KVName    string   `json:"vaultSecret,omitempty"` // Key Vault secret name
 	Version   string   `json:"version,omitempty"`
 	Consumers []string `json:"services,omitempty"`
+}
+
+// Config is what mapping reads of the project's top-level x-vault. Other
+// keys (include, exclude, file-variables) belong to package compose.
+type Config struct {
+	// URL is the vault (`url:`), empty when the file names none.
+	URL string
+	// Files backs every file secret that has no x-vault of its own
+	// (`files: true`).
+	Files bool
 }
 
 var kvName = regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`)
@@ -60,32 +99,73 @@ func DeriveKVName(key string) string {
 	return strings.NewReplacer("_", "-", ".", "-").Replace(key)
 }
 
-// VaultURL returns the project's top-level x-vault url, if any.
-func VaultURL(p *types.Project) (string, error) {
-	ext, ok := p.Extensions[Extension]
-	if !ok {
-		return "", nil
+// ReadConfig reads the project's top-level x-vault. Keys it does not know
+// are left alone: they belong to other commands.
+func ReadConfig(p *types.Project) (Config, error) {
+	var c Config
+	ext := p.Extensions[Extension]
+	if ext == nil {
+		return c, nil
 	}
 	m, ok := ext.(map[string]any)
 	if !ok {
-		return "", fmt.Errorf("top-level %s must be a mapping with a url", Extension)
+		return c, fmt.Errorf("top-level %s must be a mapping (url, files)", Extension)
 	}
-	u, ok := m["url"]
-	if !ok {
-		return "", nil
+	if u, ok := m["url"]; ok {
+		if c.URL, ok = u.(string); !ok {
+			return c, fmt.Errorf("top-level %s.url must be a string", Extension)
+		}
 	}
-	s, ok := u.(string)
-	if !ok {
-		return "", fmt.Errorf("top-level %s.url must be a string", Extension)
+	if f, ok := m["files"]; ok {
+		if c.Files, ok = f.(bool); !ok {
+			return c, fmt.Errorf("top-level %s.files must be true or false", Extension)
+		}
 	}
-	return s, nil
+	return c, nil
+}
+
+// VaultURL returns the project's top-level x-vault url, if any.
+func VaultURL(p *types.Project) (string, error) {
+	c, err := ReadConfig(p)
+	return c.URL, err
 }
 
 // Secrets maps every top-level secret of kind external or file (others,
-// such as `environment:` secrets, are left out). It fails when two secrets
-// map to the same Key Vault secret at the same version, or when a name
-// cannot be a Key Vault name.
+// such as `environment:` secrets, are left out), local ones included. It
+// fails when two Key Vault-backed secrets map to the same Key Vault secret
+// at the same version, or when a name cannot be a Key Vault name.
 func Secrets(p *types.Project) ([]Secret, error) {
+	all, err := MapAll(p)
+	if err != nil {
+		return nil, err
+	}
+	var out []Secret
+	seen := map[string]string{}
+	for _, s := range all {
+		if s.Kind == "" {
+			continue
+		}
+		if !s.Local {
+			id := strings.ToLower(s.KVName) + "@" + strings.ToLower(s.Version)
+			if other, dup := seen[id]; dup {
+				return nil, fmt.Errorf("secrets %s and %s both map to Key Vault secret %s: give one an x-vault name", other, s.Key, s.KVName)
+			}
+			seen[id] = s.Key
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// MapAll maps every top-level secret of the project, whatever its source
+// (Kind is empty for sources other than external and file), sorted by key.
+// Unlike Secrets it does not look for collisions: ls shows the compose
+// secrets that share a Key Vault secret side by side.
+func MapAll(p *types.Project) ([]Secret, error) {
+	cfg, err := ReadConfig(p)
+	if err != nil {
+		return nil, err
+	}
 	consumers := map[string][]string{}
 	for _, svc := range p.Services {
 		for _, ref := range svc.Secrets {
@@ -97,11 +177,10 @@ func Secrets(p *types.Project) ([]Secret, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var out []Secret
-	seen := map[string]string{}
+	out := make([]Secret, 0, len(keys))
 	for _, k := range keys {
 		sc := p.Secrets[k]
-		s := Secret{Key: k, Name: k, KVName: DeriveKVName(k), Consumers: consumers[k]}
+		s := Secret{Key: k, Name: k, Consumers: consumers[k]}
 		sort.Strings(s.Consumers)
 		switch {
 		case bool(sc.External):
@@ -115,62 +194,94 @@ func Secrets(p *types.Project) ([]Secret, error) {
 			if !filepath.IsAbs(s.Path) {
 				s.Path = filepath.Join(p.WorkingDir, s.Path)
 			}
-		default:
-			continue
 		}
-		if err := readExtension(k, sc.Extensions[Extension], &s); err != nil {
+		m, err := readExtension(k, sc.Extensions[Extension])
+		if err != nil {
 			return nil, err
 		}
-		if !ValidKVName(s.KVName) {
-			return nil, fmt.Errorf("secret %s maps to %q, which is not a valid Key Vault secret name (1-127 letters, digits and '-'): set x-vault.name", k, s.KVName)
+		switch {
+		case m.local:
+			s.Local = true
+		case s.Kind == File && !m.marked && !cfg.Files:
+			s.Local = true
+		default:
+			s.KVName, s.Version = m.name, m.version
+			if !m.named {
+				s.KVName = DeriveKVName(k)
+			}
+			if !ValidKVName(s.KVName) {
+				return nil, invalidName(k, s.KVName)
+			}
 		}
-		id := strings.ToLower(s.KVName) + "@" + strings.ToLower(s.Version)
-		if other, dup := seen[id]; dup {
-			return nil, fmt.Errorf("secrets %s and %s both map to Key Vault secret %s: give one an x-vault name", other, k, s.KVName)
-		}
-		seen[id] = k
 		out = append(out, s)
 	}
 	return out, nil
 }
 
+// ErrLocal is returned by KeyVaultName for a secret marked `x-vault: false`.
+var ErrLocal = errors.New("marked x-vault: false")
+
 // KeyVaultName is the Key Vault secret (and pinned version) a top-level
-// compose secret maps to, whatever its kind.
+// compose secret maps to, whatever its kind and whether or not it is marked:
+// for a caller that already knows it wants the secret from Key Vault (build
+// --compose and its `environment:` secrets). A secret marked `x-vault:
+// false` is an error matching ErrLocal.
 func KeyVaultName(key string, sc types.SecretConfig) (name, version string, err error) {
-	s := Secret{Key: key, KVName: DeriveKVName(key)}
-	if err := readExtension(key, sc.Extensions[Extension], &s); err != nil {
+	m, err := readExtension(key, sc.Extensions[Extension])
+	if err != nil {
 		return "", "", err
 	}
-	if !ValidKVName(s.KVName) {
-		return "", "", fmt.Errorf("secret %s maps to %q, which is not a valid Key Vault secret name (1-127 letters, digits and '-'): set x-vault.name", key, s.KVName)
+	if m.local {
+		return "", "", fmt.Errorf("secret %s is %w, so it has no Key Vault secret: remove the x-vault: false, or give the secret another source", key, ErrLocal)
 	}
-	return s.KVName, s.Version, nil
+	if !m.named {
+		m.name = DeriveKVName(key)
+	}
+	if !ValidKVName(m.name) {
+		return "", "", invalidName(key, m.name)
+	}
+	return m.name, m.version, nil
 }
 
-func readExtension(key string, ext any, s *Secret) error {
+func invalidName(key, name string) error {
+	return fmt.Errorf("secret %s maps to %q, which is not a valid Key Vault secret name (1-127 letters, digits and '-'): set x-vault.name", key, name)
+}
+
+// marking is what a secret's own x-vault says.
+type marking struct {
+	marked  bool // it has an x-vault that backs it
+	local   bool // x-vault: false
+	named   bool // it gives a name (which may be invalid, even empty)
+	name    string
+	version string
+}
+
+func readExtension(key string, ext any) (marking, error) {
 	switch v := ext.(type) {
 	case nil:
-		return nil
+		return marking{}, nil
+	case bool:
+		return marking{marked: v, local: !v}, nil
 	case string:
-		s.KVName = v
-		return nil
+		return marking{marked: true, named: true, name: v}, nil
 	case map[string]any:
+		m := marking{marked: true}
 		for field, val := range v {
 			str, ok := val.(string)
 			if !ok {
-				return fmt.Errorf("secret %s: %s.%s must be a string", key, Extension, field)
+				return m, fmt.Errorf("secret %s: %s.%s must be a string", key, Extension, field)
 			}
 			switch field {
 			case "name":
-				s.KVName = str
+				m.named, m.name = true, str
 			case "version":
-				s.Version = str
+				m.version = str
 			default:
-				return fmt.Errorf("secret %s: unknown field %s.%s (want name, version)", key, Extension, field)
+				return m, fmt.Errorf("secret %s: unknown field %s.%s (want name, version)", key, Extension, field)
 			}
 		}
-		return nil
+		return m, nil
 	default:
-		return fmt.Errorf("secret %s: %s must be a Key Vault secret name or a mapping with name and version", key, Extension)
+		return marking{}, fmt.Errorf("secret %s: %s must be a Key Vault secret name, a mapping with name and version, true or false", key, Extension)
 	}
 }
