@@ -149,13 +149,18 @@ func prune(ctx context.Context, eng Engine, plan *Plan, opts ApplyOptions) error
 }
 
 func labels(a *Action, source string) map[string]string {
-	return map[string]string{
-		LabelManaged: "true",
-		LabelSecret:  a.Secret,
-		LabelVersion: a.Version,
-		LabelSource:  source,
-		LabelUpdated: strconv.FormatInt(a.Updated, 10),
+	l := map[string]string{
+		LabelManaged:     "true",
+		LabelSecret:      a.Secret,
+		LabelVersion:     a.Version,
+		LabelSource:      source,
+		LabelVaultSecret: a.KVName,
+		LabelUpdated:     strconv.FormatInt(a.Updated, 10),
 	}
+	if a.Unsettled {
+		l[LabelUnsettled] = "true"
+	}
+	return l
 }
 
 func createSecret(ctx context.Context, eng Engine, a *Action, value []byte, source string) error {
@@ -171,7 +176,7 @@ func createSecret(ctx context.Context, eng Engine, a *Action, value []byte, sour
 		// had this create land after it stopped looking. Ours if it carries
 		// our labels for this very version: Key Vault versions are
 		// immutable, so it holds this value.
-		if id, ok := existingManaged(ctx, eng, a); ok {
+		if id, ok := existingManaged(ctx, eng, a, source); ok {
 			a.ID = id
 			return nil
 		}
@@ -185,14 +190,16 @@ func createSecret(ctx context.Context, eng Engine, a *Action, value []byte, sour
 }
 
 // existingManaged returns the id of the swarm secret named a.Name if it is
-// the managed secret of a.Secret at a.Version.
-func existingManaged(ctx context.Context, eng Engine, a *Action) (string, bool) {
+// the managed secret of a's identity at a.Version.
+func existingManaged(ctx context.Context, eng Engine, a *Action, source string) (string, bool) {
 	res, err := eng.SecretInspect(ctx, a.Name, client.SecretInspectOptions{})
 	if err != nil {
 		return "", false
 	}
 	l := res.Secret.Spec.Labels
-	if res.Secret.Spec.Name != a.Name || l[LabelManaged] != "true" || l[LabelSecret] != a.Secret || !strings.EqualFold(l[LabelVersion], a.Version) {
+	m := Managed{Secret: l[LabelSecret], Source: l[LabelSource], KVName: l[LabelVaultSecret]}
+	id := Identity{Secret: a.Secret, Vault: source, KVName: a.KVName}
+	if res.Secret.Spec.Name != a.Name || l[LabelManaged] != "true" || !id.Of(m) || !strings.EqualFold(l[LabelVersion], a.Version) {
 		return "", false
 	}
 	return res.Secret.ID, true
@@ -205,6 +212,11 @@ func relabel(ctx context.Context, eng Engine, a *Action) error {
 	}
 	spec := cur.Secret.Spec
 	spec.Labels[LabelUpdated] = strconv.FormatInt(a.Updated, 10)
+	if a.Unsettled {
+		spec.Labels[LabelUnsettled] = "true"
+	} else {
+		delete(spec.Labels, LabelUnsettled)
+	}
 	if _, err := eng.SecretUpdate(ctx, a.ID, client.SecretUpdateOptions{Version: cur.Secret.Version, Spec: spec}); err != nil {
 		return fmt.Errorf("failed to update the labels of swarm secret %s: %w", a.Name, err)
 	}

@@ -39,13 +39,15 @@ func ObserveSecrets(ctx context.Context, eng Engine) (Observed, error) {
 		}
 		updated, _ := strconv.ParseInt(l[LabelUpdated], 10, 64)
 		obs.Managed = append(obs.Managed, Managed{
-			ID:      s.ID,
-			Name:    s.Spec.Name,
-			Secret:  l[LabelSecret],
-			Version: l[LabelVersion],
-			Source:  l[LabelSource],
-			Updated: updated,
-			Created: s.CreatedAt,
+			ID:        s.ID,
+			Name:      s.Spec.Name,
+			Secret:    l[LabelSecret],
+			Version:   l[LabelVersion],
+			Source:    l[LabelSource],
+			KVName:    l[LabelVaultSecret],
+			Updated:   updated,
+			Unsettled: l[LabelUnsettled] == "true",
+			Created:   s.CreatedAt,
 		})
 	}
 	return obs, nil
@@ -59,7 +61,7 @@ func ObserveServices(ctx context.Context, eng Engine) ([]Service, error) {
 	}
 	var out []Service
 	for _, s := range res.Items {
-		svc := Service{ID: s.ID, Name: s.Spec.Name}
+		svc := Service{ID: s.ID, Name: s.Spec.Name, Stack: s.Spec.Labels[LabelStack]}
 		if cs := s.Spec.TaskTemplate.ContainerSpec; cs != nil {
 			for _, r := range cs.Secrets {
 				svc.Secrets = append(svc.Secrets, SecretRef{SecretID: r.SecretID, SecretName: r.SecretName})
@@ -93,7 +95,7 @@ func observeUsers(ctx context.Context, eng Engine) (*secretUsers, error) {
 
 // of names a service or task that uses the secret id, or returns "".
 func (u *secretUsers) of(id string) string {
-	if users := usedBy(u.services, id); len(users) > 0 {
+	if users := usedBy(u.services, id, PlanOptions{AllStacks: true}); len(users) > 0 {
 		return "service " + users[0]
 	}
 	for _, t := range u.tasks {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/docker-vault/docker-vault/keyvault"
 	"github.com/docker-vault/docker-vault/mapping"
@@ -20,25 +21,53 @@ type SyncOptions struct {
 	DryRun   bool // plan only
 	// Progress, when set, is told how many of the values to read are read.
 	Progress func(done, total int)
+	// Now is the clock that decides whether a version read is settled;
+	// time.Now when nil.
+	Now func() time.Time
+}
+
+// PartialError is a sync that applied what it could while some secrets
+// failed: each failed secret is an error action of the plan.
+type PartialError struct {
+	Failed []Action
+	Total  int
+}
+
+func (e *PartialError) Error() string {
+	msgs := make([]string, 0, len(e.Failed))
+	for _, a := range e.Failed {
+		msgs = append(msgs, a.Secret+": "+a.Reason)
+	}
+	if len(e.Failed) >= e.Total {
+		return "nothing was synced: " + strings.Join(msgs, "; ")
+	}
+	return fmt.Sprintf("%d of %d secrets failed, the others were synced: %s", len(e.Failed), e.Total, strings.Join(msgs, "; "))
 }
 
 // Sync makes the swarm hold the Key Vault value of every desired secret and
 // returns the plan it carried out (or, with DryRun, would carry out). A sync
 // that finds nothing changed costs one paged Key Vault list and one swarm
 // secret list: values are read only for secrets whose Key Vault "updated"
-// time moved, and services are listed only when something may move.
+// time moved (or whose version was not settled), and services are listed
+// only when something may move.
+//
+// A secret that cannot be synced (deleted, disabled, too big, a name taken)
+// fails alone: the rest of the plan is applied and the error is a
+// *PartialError. A failure to list the vault, to sign in, or any Key Vault
+// error other than a missing or disabled secret changes nothing.
 func Sync(ctx context.Context, eng Engine, store keyvault.Store, desired []Desired, opts SyncOptions) (Plan, error) {
 	if err := checkDesired(desired); err != nil {
 		return Plan{}, err
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	obs, err := ObserveSecrets(ctx, eng)
 	if err != nil {
 		return Plan{}, err
 	}
-	vault := map[string]keyvault.SecretProperties{}
 	items := map[string]VaultItem{}
 	err = store.List(ctx, func(p keyvault.SecretProperties) error {
-		vault[strings.ToLower(p.Name)] = p
 		items[strings.ToLower(p.Name)] = VaultItem{Enabled: p.Enabled, Updated: p.Updated}
 		return nil
 	})
@@ -46,7 +75,7 @@ func Sync(ctx context.Context, eng Engine, store keyvault.Store, desired []Desir
 		return Plan{}, vaultError(err, "failed to list secrets of "+store.VaultURL())
 	}
 
-	values, fetched, err := fetch(ctx, store, NeedsFetch(desired, items, obs), opts.Parallel, opts.Progress)
+	values, fetched, err := fetch(ctx, store, NeedsFetch(desired, items, obs, opts.PlanOptions.Source), opts)
 	defer func() {
 		// Values live no longer than the sync: zero them, not just drop them.
 		for _, v := range values {
@@ -56,27 +85,27 @@ func Sync(ctx context.Context, eng Engine, store keyvault.Store, desired []Desir
 	if err != nil {
 		return Plan{}, err
 	}
-	if mayMove(desired, obs, fetched, opts.Adopt) {
+	if mayMove(desired, obs, fetched, opts.PlanOptions) {
 		if obs.Services, err = ObserveServices(ctx, eng); err != nil {
 			return Plan{}, err
 		}
 	}
 	plan := MakePlan(desired, items, fetched, obs, opts.PlanOptions)
+	var partial error
 	if errs := plan.Errors(); len(errs) > 0 {
-		var msgs []string
-		for _, a := range errs {
-			msgs = append(msgs, a.Secret+": "+a.Reason)
-		}
-		return plan, fmt.Errorf("nothing was changed: %s", strings.Join(msgs, "; "))
+		partial = &PartialError{Failed: errs, Total: len(desired)}
 	}
 	if opts.DryRun || plan.Changes() == 0 {
-		return plan, nil
+		return plan, partial
 	}
 	opts.ApplyOptions.Source = opts.PlanOptions.Source
 	if opts.ApplyOptions.Parallel == 0 {
 		opts.ApplyOptions.Parallel = opts.Parallel
 	}
-	return plan, Apply(ctx, eng, &plan, obs.Services, values, opts.ApplyOptions)
+	if err := Apply(ctx, eng, &plan, obs.Services, values, opts.ApplyOptions); err != nil {
+		return plan, err
+	}
+	return plan, partial
 }
 
 // vaultError returns a Store error as it is when it already says which
@@ -121,12 +150,12 @@ func checkDesired(desired []Desired) error {
 // mayMove tells whether services must be listed: a rotation or a prune is
 // possible only when a secret has, or is about to have, more than one
 // managed version, or with --adopt.
-func mayMove(desired []Desired, obs Observed, fetched map[string]Fetched, adopt bool) bool {
-	if adopt {
+func mayMove(desired []Desired, obs Observed, fetched map[string]Fetched, opts PlanOptions) bool {
+	if opts.Adopt {
 		return true
 	}
 	for _, d := range desired {
-		n := len(byName(obs.Managed, d.Name))
+		n := len(ours(obs.Managed, d.identity(opts.Source)))
 		if _, ok := fetched[d.Name]; ok && n > 0 {
 			return true
 		}
@@ -140,31 +169,50 @@ func mayMove(desired []Desired, obs Observed, fetched map[string]Fetched, adopt 
 	return false
 }
 
-// fetch reads the values of need concurrently, at most parallel at a time.
-func fetch(ctx context.Context, store keyvault.Store, need []Desired, parallel int, progress func(done, total int)) (map[string][]byte, map[string]Fetched, error) {
+// fetch reads the values of need concurrently, at most opts.Parallel at a
+// time. A secret that is gone or disabled is a Fetched with Err, for that
+// secret alone; any other failure (outage, sign-in, permission) stops the
+// sync.
+func fetch(ctx context.Context, store keyvault.Store, need []Desired, opts SyncOptions) (map[string][]byte, map[string]Fetched, error) {
+	parallel := opts.Parallel
 	if parallel < 1 {
 		parallel = 8
 	}
 	var mu sync.Mutex
 	values := map[string][]byte{}
 	fetched := map[string]Fetched{}
+	read := 0
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(parallel)
 	for _, d := range need {
 		g.Go(func() error {
+			start := opts.Now()
 			s, err := store.Get(ctx, d.KVName, d.Version)
-			if err != nil {
-				if errors.Is(err, keyvault.ErrNotFound) && d.Version != "" {
-					return fmt.Errorf("secret %s: version %s of Key Vault secret %s does not exist", d.Name, d.Version, d.KVName)
-				}
+			var f Fetched
+			switch {
+			case errors.Is(err, keyvault.ErrNotFound) && d.Version != "":
+				f.Err = fmt.Sprintf("version %s of Key Vault secret %s does not exist", d.Version, d.KVName)
+			case errors.Is(err, keyvault.ErrNotFound):
+				f.Err = fmt.Sprintf("Key Vault secret %q does not exist in %s (deleted during the sync?)", d.KVName, store.VaultURL())
+			case errors.Is(err, keyvault.ErrDisabled):
+				f.Err = fmt.Sprintf("Key Vault secret %q is disabled", d.KVName)
+			case err != nil:
 				return fmt.Errorf("secret %s: %w", d.Name, err)
+			default:
+				// Key Vault times have a resolution of one second: a
+				// version read before its second is over may be followed
+				// by another that lists with the same time.
+				settled := d.Version != "" || !start.Before(s.Updated.Truncate(time.Second).Add(time.Second))
+				f = Fetched{Version: s.Version, Updated: s.Updated, Size: len(s.Value), Settled: settled}
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			values[d.Name] = s.Value
-			fetched[d.Name] = Fetched{Version: s.Version, Updated: s.Updated, Size: len(s.Value)}
-			if progress != nil {
-				progress(len(fetched), len(need))
+			if f.Err == "" {
+				values[d.Name] = s.Value
+			}
+			fetched[d.Name] = f
+			if read++; opts.Progress != nil {
+				opts.Progress(read, len(need))
 			}
 			return nil
 		})

@@ -24,6 +24,16 @@ type Store struct {
 	Gets     int
 	Sets     int
 	clock    time.Time
+	frozen   bool
+}
+
+// Freeze makes every later Set happen at t, so tests can write several
+// versions within one second, as Key Vault's one-second "updated" times
+// allow.
+func (s *Store) Freeze(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clock, s.frozen = t, true
 }
 
 // New returns an empty fake vault.
@@ -112,7 +122,9 @@ func (s *Store) Set(_ context.Context, name string, value []byte, opts keyvault.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.Sets++
-	s.clock = s.clock.Add(time.Second)
+	if !s.frozen {
+		s.clock = s.clock.Add(time.Second)
+	}
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	k := strings.ToLower(name)
