@@ -55,11 +55,16 @@ reverts a rotation done by sync.`,
 	flags.BoolVarP(&options.quiet, "quiet", "q", false, "Suppress progress output (docker stack deploy)")
 	_ = flags.MarkHidden("restart")
 	_ = flags.MarkHidden("watch")
+	_ = flags.MarkHidden("stack")
 	return cmd
 }
 
 func runDeploy(ctx context.Context, dockerCLI command.Cli, o deployOptions) error {
 	o.sync.project.name = o.stack
+	if o.sync.stack != "" && o.sync.stack != o.stack {
+		return fmt.Errorf("--stack %s does not match the stack deployed, %s", o.sync.stack, o.stack)
+	}
+	o.sync.stack = o.stack
 	if o.sync.watch > 0 {
 		return errors.New("deploy does not take --watch: deploy once, then run `docker vault sync --watch`")
 	}
@@ -74,6 +79,10 @@ func runDeploy(ctx context.Context, dockerCLI command.Cli, o deployOptions) erro
 	if err != nil {
 		if res != nil {
 			_ = printSync(dockerCLI.Err(), "", res, err)
+		}
+		var partial *swarm.PartialError
+		if errors.As(err, &partial) {
+			return fmt.Errorf("stack %s was not deployed: %w", o.stack, err)
 		}
 		return err
 	}
@@ -107,8 +116,8 @@ func renderOverride(secrets []mapping.Secret, plan swarm.Plan, version string) (
 		Secrets map[string]map[string]any `yaml:"secrets"`
 	}{Version: version, Secrets: map[string]map[string]any{}}
 	for _, s := range secrets {
-		if s.Kind != mapping.External {
-			continue
+		if s.Kind != mapping.External || s.Local {
+			continue // a local external secret keeps the name the compose file gives it
 		}
 		name, ok := current[s.Name]
 		if !ok {

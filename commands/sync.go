@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -33,6 +35,11 @@ type syncOptions struct {
 	parallel int
 	restart  bool
 	watch    time.Duration
+	// stack scopes the services sync moves: the compose project name
+	// unless set; allStacks lifts the scope.
+	stack      string
+	allStacks  bool
+	forceFiles []string
 	// quietApply drops the step-by-step log: --watch prints its own line
 	// per change instead.
 	quietApply bool
@@ -67,8 +74,15 @@ func addSyncFlags(cmd *cobra.Command, o *syncOptions) {
 	flags.BoolVar(&o.adopt, "adopt", false, "Move services off unmanaged swarm secrets of the same name")
 	flags.IntVar(&o.parallel, "parallel", 8, "Key Vault values read at once")
 	flags.BoolVar(&o.restart, "restart", false, "Restart the Compose containers that use a changed secret file")
-	flags.DurationVar(&o.watch, "watch", 0, "Sync again at this interval (with jitter) until interrupted")
+	flags.DurationVar(&o.watch, "watch", 0, "Sync again at this interval (with jitter, at least 10s) until interrupted")
+	flags.StringVar(&o.stack, "stack", "", "Move only the services of this stack (default: the compose project name)")
+	flags.BoolVar(&o.allStacks, "all-stacks", false, "Also move services of other stacks that use an older version of the same secret")
+	flags.StringArrayVar(&o.forceFiles, "force-file", nil, "Let sync replace this secret file although docker vault did not write it")
 }
+
+// minWatch is the shortest --watch interval: every round lists the whole
+// vault, and Key Vault throttles a vault's callers together.
+const minWatch = 10 * time.Second
 
 // syncResult is the --format json document.
 type syncResult struct {
@@ -87,9 +101,6 @@ type syncResult struct {
 func runSync(ctx context.Context, dockerCLI command.Cli, o syncOptions) error {
 	if err := o.validate(); err != nil {
 		return err
-	}
-	if o.watch > 0 && o.dryRun {
-		return errors.New("--watch and --dry-run cannot be combined")
 	}
 	p, secrets, store, err := loadSyncTarget(ctx, o.project, o.vault)
 	if err != nil {
@@ -142,9 +153,11 @@ func changeLines(res *syncResult) []string {
 	var lines []string
 	for _, a := range res.Swarm.Actions {
 		switch a.Kind {
-		case swarm.ActionCreate, swarm.ActionRotate, swarm.ActionRelabel, swarm.ActionPrune:
+		case swarm.ActionCreate, swarm.ActionRotate, swarm.ActionPrune:
 			// Not ActionKeep: nothing changed, and a version still in use
 			// would be reported again every round until its task is gone.
+			// Not ActionRelabel: no value changed, only what docker vault
+			// recorded of it.
 			lines = append(lines, strings.TrimSuffix(swarm.Plan{Actions: []swarm.Action{a}}.String(), "\n"))
 		}
 	}
@@ -172,8 +185,8 @@ func loadSyncTarget(ctx context.Context, po projectOptions, vo vaultOptions) (*t
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if len(secrets) == 0 {
-		return nil, nil, nil, errors.New("the project declares no external or file secrets: run `docker vault migrate` first")
+	if !slices.ContainsFunc(secrets, func(s mapping.Secret) bool { return !s.Local }) {
+		return nil, nil, nil, errors.New("the project declares no Key Vault-backed secrets: run `docker vault migrate` first, or mark a file secret with `x-vault: true`")
 	}
 	projectURL, err := mapping.VaultURL(p)
 	if err != nil {
@@ -195,37 +208,74 @@ func syncOnce(ctx context.Context, dockerCLI command.Cli, p *types.Project, secr
 	var desired []swarm.Desired
 	var files []secretfile.Desired
 	for _, s := range secrets {
-		switch s.Kind {
-		case mapping.External:
+		switch {
+		case s.Local:
+		case s.Kind == mapping.External:
 			desired = append(desired, swarm.Desired{Name: s.Name, KVName: s.KVName, Version: s.Version, Consumers: s.Consumers})
-		case mapping.File:
+		case s.Kind == mapping.File:
 			files = append(files, secretfile.Desired{Name: s.Key, KVName: s.KVName, Version: s.Version, Path: s.Path})
 		}
 	}
+	// A secret that fails alone (a *swarm.PartialError) does not stop the
+	// file secrets; any other failure does.
+	var partial error
 	if len(desired) > 0 {
 		if err := requireSwarmManager(ctx, dockerCLI.Client()); err != nil {
 			return nil, err
 		}
+		stack := o.stack
+		if stack == "" {
+			stack = p.Name
+		}
 		plan, err := swarm.Sync(ctx, dockerCLI.Client(), store, desired, swarm.SyncOptions{
-			PlanOptions:  swarm.PlanOptions{Source: store.VaultURL(), Keep: o.keep, Adopt: o.adopt},
+			PlanOptions:  swarm.PlanOptions{Source: store.VaultURL(), Keep: o.keep, Adopt: o.adopt, Stack: stack, AllStacks: o.allStacks},
 			ApplyOptions: swarm.ApplyOptions{Wait: o.wait, Log: progressLog(dockerCLI, o)},
 			Parallel:     o.parallel,
 			DryRun:       o.dryRun,
 			Progress:     readProgress(dockerCLI, o),
 		})
 		res.Swarm = plan
-		if err != nil {
+		var pe *swarm.PartialError
+		switch {
+		case errors.As(err, &pe):
+			partial = err
+		case err != nil:
 			return res, err
 		}
 	}
+	res, err := syncFiles(ctx, dockerCLI, p, files, store, o, res)
+	return res, errors.Join(partial, err)
+}
+
+// syncFiles writes the project's Key Vault-backed secret files, then
+// restarts (or names) the containers that use a changed one.
+func syncFiles(ctx context.Context, dockerCLI command.Cli, p *types.Project, files []secretfile.Desired, store keyvault.Store, o syncOptions, res *syncResult) (*syncResult, error) {
 	if len(files) == 0 {
 		return res, nil
 	}
-	changes, err := secretfile.Sync(ctx, store, files, secretfile.Options{Parallel: o.parallel, DryRun: o.dryRun, Log: progressLog(dockerCLI, o), Progress: readProgress(dockerCLI, o)})
+	forced := make([]string, 0, len(o.forceFiles))
+	for _, f := range o.forceFiles {
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(p.WorkingDir, f)
+		}
+		forced = append(forced, filepath.Clean(f))
+	}
+	changes, err := secretfile.Sync(ctx, store, files, secretfile.Options{
+		Parallel: o.parallel, DryRun: o.dryRun, Log: progressLog(dockerCLI, o), Progress: readProgress(dockerCLI, o),
+		ProjectDir: p.WorkingDir, ForceFiles: forced,
+	})
 	res.Files = changes
-	if err != nil {
+	var partial *secretfile.PartialError
+	if err != nil && !errors.As(err, &partial) {
 		return res, err
 	}
+	// The files that did sync still get their containers restarted.
+	return res, errors.Join(err, restartStale(ctx, dockerCLI, changes, o, res))
+}
+
+// restartStale finds the containers that use a changed secret file and, with
+// --restart, restarts them.
+func restartStale(ctx context.Context, dockerCLI command.Cli, changes []secretfile.Change, o syncOptions, res *syncResult) error {
 	// Containers are looked for when a file changed (to name them), and
 	// on every --restart run: a sync that wrote the file without --restart
 	// left them stale, and this run has nothing to write.
@@ -237,7 +287,7 @@ func syncOnce(ctx context.Context, dockerCLI command.Cli, p *types.Project, secr
 		}
 	}
 	if len(changed) == 0 && !o.restart {
-		return res, nil
+		return nil
 	}
 	var pending []string
 	if o.dryRun {
@@ -245,15 +295,15 @@ func syncOnce(ctx context.Context, dockerCLI command.Cli, p *types.Project, secr
 	}
 	stale, err := restart.Stale(ctx, dockerCLI.Client(), paths, pending)
 	if err != nil {
-		return res, err
+		return err
 	}
 	res.Containers = restart.Names(stale)
 	if !o.restart || o.dryRun || len(stale) == 0 {
-		return res, nil
+		return nil
 	}
 	res.Containers, err = restart.Restart(ctx, dockerCLI.Client(), stale)
 	res.Restarted = len(res.Containers) > 0
-	return res, err
+	return err
 }
 
 // listOnce is a Store whose List asks Key Vault once and replays the answer
@@ -390,8 +440,20 @@ func printSync(out io.Writer, format string, res *syncResult, failure error) err
 
 // validate checks the flags sync and deploy share, before anything changes.
 func (o syncOptions) validate() error {
-	if o.keep < 0 || o.parallel < 1 {
-		return errors.New("--keep must be 0 or more and --parallel 1 or more")
+	switch {
+	case o.keep < 0:
+		return fmt.Errorf("invalid --keep %d: must be 0 or more", o.keep)
+	case o.parallel < 1:
+		return fmt.Errorf("invalid --parallel %d: must be 1 or more", o.parallel)
+	case o.watch < 0 || (o.watch > 0 && o.watch < minWatch):
+		return fmt.Errorf("invalid --watch %s: must be at least %s (every round lists the whole vault)", o.watch, minWatch)
+	case o.watch > 0 && o.dryRun:
+		return errors.New("--watch and --dry-run cannot be combined")
+	case o.allStacks && o.stack != "":
+		return errors.New("--stack and --all-stacks cannot be combined")
+	}
+	if err := o.vault.validate(); err != nil {
+		return err
 	}
 	return checkSyncFormat(o.format)
 }

@@ -38,6 +38,14 @@ func addVaultFlags(flags *pflag.FlagSet, o *vaultOptions) {
 		"Accept a vault behind a custom domain, whose authentication challenge names another domain")
 }
 
+// validate checks the Key Vault flags before any work.
+func (o *vaultOptions) validate() error {
+	if o.timeout <= 0 {
+		return errors.New("invalid --timeout: must be more than 0")
+	}
+	return nil
+}
+
 // withTimeout bounds the whole command by --timeout.
 func (o *vaultOptions) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if o.timeout <= 0 {
@@ -49,8 +57,8 @@ func (o *vaultOptions) withTimeout(ctx context.Context) (context.Context, contex
 // open returns the vault chosen by --vault, DOCKER_VAULT_URL or the compose
 // project's x-vault url (projectURL, "" when there is none).
 func (o *vaultOptions) open(ctx context.Context, projectURL string) (keyvault.Store, error) {
-	if o.timeout <= 0 {
-		return nil, errors.New("invalid --timeout: must be more than 0")
+	if err := o.validate(); err != nil {
+		return nil, err
 	}
 	return keyvault.Open(ctx, keyvault.Config{
 		VaultFlag:                            o.vault,

@@ -78,7 +78,7 @@ secrets:
 	// Rotate in Key Vault; sync --wait moves the task onto the new version
 	// and, with --keep 0, removes the old one.
 	rotateLater(t, em, "db-password", values["v2"])
-	res = run("vault", "sync", "--wait", "--keep", "0")
+	res = run("vault", "sync", "--stack", stack, "--wait", "--keep", "0")
 	res.Assert(t, icmd.Success)
 	assert.Check(t, is.Regexp(`(?m)^`+p+`_db_password +rotate +`+p+`_db_password_[0-9a-f]{8} +[0-9a-f]{8} +services: `+service+`$`, res.Stdout()))
 	assert.Check(t, is.Regexp(`(?m)^`+p+`_db_password +prune +`+first[0]+` `, res.Stdout()))
@@ -90,7 +90,7 @@ secrets:
 
 	// Nothing changed: one Key Vault list, no value read.
 	em.ResetCounters(t)
-	res = run("vault", "sync")
+	res = run("vault", "sync", "--stack", stack)
 	res.Assert(t, icmd.Success)
 	assert.Check(t, is.Contains(res.Stdout(), "everything is up to date"))
 	c := em.Counters(t)
@@ -116,7 +116,7 @@ secrets:
 	waitServiceSeen(t, service, sum(values["v3"]))
 
 	// JSON of a sync: valid, the plan for this stack's secret.
-	res = run("vault", "sync", "--format", "json", "--keep", "0")
+	res = run("vault", "sync", "--stack", stack, "--format", "json", "--keep", "0")
 	res.Assert(t, icmd.Success)
 	var plan syncPlan
 	assert.NilError(t, json.Unmarshal([]byte(res.Stdout()), &plan), res.Stdout())

@@ -72,7 +72,7 @@ services:
 	waitServiceSeen(t, stack+"_web", sum(values["v1"]))
 
 	rotateLater(t, em, strings.ReplaceAll(secret, "_", "-"), values["v2"])
-	res = run("vault", "sync", "--wait", "--keep", "0")
+	res = run("vault", "sync", "--stack", stack, "--wait", "--keep", "0")
 	res.Assert(t, icmd.Success)
 	waitServiceSeen(t, stack+"_web", sum(values["v2"]))
 	assert.Check(t, is.Len(swarmSecrets(t, p), 1), "the old version is pruned")
@@ -80,7 +80,7 @@ services:
 	res = run("vault", "migrate", "--to", "external", "--push")
 	res.Assert(t, icmd.Success)
 	assert.Check(t, is.Contains(res.Stdout(), "nothing to migrate"))
-	res = run("vault", "sync")
+	res = run("vault", "sync", "--stack", stack)
 	res.Assert(t, icmd.Success)
 	assert.Check(t, is.Contains(res.Stdout(), "everything is up to date"))
 

@@ -450,6 +450,7 @@ func (a *Action) moveConsumers(d Desired, cur Managed, all []Managed, obs Observ
 		old[uid] = true
 	}
 	seen := map[string]bool{}
+	stacks := map[string]bool{}
 	for _, s := range obs.Services {
 		for _, r := range s.Secrets {
 			if !old[r.SecretID] || seen[s.Name] {
@@ -460,6 +461,7 @@ func (a *Action) moveConsumers(d Desired, cur Managed, all []Managed, obs Observ
 				a.Services = append(a.Services, s.Name)
 			} else {
 				a.Others = append(a.Others, s.Name)
+				stacks[s.Stack] = true
 			}
 		}
 	}
@@ -475,13 +477,26 @@ func (a *Action) moveConsumers(d Desired, cur Managed, all []Managed, obs Observ
 		}
 	}
 	if len(a.Others) > 0 {
-		note := "services of other stacks on an older version were not updated (--all-stacks updates them)"
+		note := fmt.Sprintf("%s, outside stack %q, still on an older version: not updated (%s)",
+			strings.Join(a.Others, ", "), opts.Stack, otherStacksHint(stacks))
 		if a.Reason == "" {
 			a.Reason = note
 		} else {
 			a.Reason += "; " + note
 		}
 	}
+}
+
+// otherStacksHint says which flag would update services of other stacks.
+func otherStacksHint(stacks map[string]bool) string {
+	if len(stacks) == 1 {
+		for s := range stacks {
+			if s != "" {
+				return "--stack " + s + " or --all-stacks updates them"
+			}
+		}
+	}
+	return "--all-stacks updates them"
 }
 
 // usedBy names the services in scope that reference the secret id.

@@ -239,7 +239,7 @@ func TestPlanMovesOnlyItsOwnStack(t *testing.T) {
 	fetched := map[string]Fetched{"db_password": {Version: v2, Updated: t2, Settled: true}}
 	plan := MakePlan(desired, vault, fetched, obs, PlanOptions{Source: src, Keep: 0, Stack: "a"})
 	assert.Equal(t, plan.String(), strings.TrimLeft(`
-rotate    db_password -> db_password_bbbbbbbb (services: a_web): services of other stacks on an older version were not updated (--all-stacks updates them)
+rotate    db_password -> db_password_bbbbbbbb (services: a_web): c_web, handmade, outside stack "a", still on an older version: not updated (--all-stacks updates them)
 prune     db_password -> db_password_aaaaaaaa
 `, "\n"))
 	assert.DeepEqual(t, plan.Actions[0].Others, []string{"c_web", "handmade"})
