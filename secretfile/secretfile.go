@@ -100,21 +100,27 @@ type Options struct {
 
 // PartialError is Sync's error when some secrets could not be synced: the
 // others were applied (or, with DryRun, would be). Failed are their
-// Changes, whose Reason says what to fix.
+// Changes, whose Reason says what to fix. Its message reads as
+// swarm.PartialError's, so that sync says one thing one way.
 type PartialError struct {
 	Failed []Change
+	Total  int // the secrets Sync was given
+	DryRun bool
 }
 
 func (e *PartialError) Error() string {
-	noun := "secrets"
-	if len(e.Failed) == 1 {
-		noun = "secret"
-	}
 	parts := make([]string, len(e.Failed))
 	for i, c := range e.Failed {
 		parts[i] = c.Secret + ": " + c.Reason
 	}
-	return fmt.Sprintf("%d %s failed: %s", len(e.Failed), noun, strings.Join(parts, "; "))
+	msgs := strings.Join(parts, "; ")
+	switch {
+	case len(e.Failed) >= e.Total:
+		return "nothing was synced: " + msgs
+	case e.DryRun:
+		return fmt.Sprintf("%d of %d secrets would fail, the others would be synced: %s", len(e.Failed), e.Total, msgs)
+	}
+	return fmt.Sprintf("%d of %d secrets failed, the others were synced: %s", len(e.Failed), e.Total, msgs)
 }
 
 type entry struct {
@@ -282,7 +288,7 @@ func Sync(ctx context.Context, store keyvault.Store, desired []Desired, opts Opt
 		return changes, err
 	}
 	if opts.DryRun {
-		return changes, partial(changes)
+		return changes, partial(changes, true)
 	}
 	claim(desired, files, changes, states, fail)
 	written := map[string][]int{} // real folder -> secrets whose entry changed
@@ -310,7 +316,7 @@ func Sync(ctx context.Context, store keyvault.Store, desired []Desired, opts Opt
 			}
 		}
 	}
-	return changes, partial(changes)
+	return changes, partial(changes, false)
 }
 
 // claim records every file about to be created, with no version, in its
@@ -337,7 +343,7 @@ func claim(desired []Desired, files []*file, changes []Change, states map[string
 	}
 }
 
-func partial(changes []Change) error {
+func partial(changes []Change, dryRun bool) error {
 	var failed []Change
 	for _, c := range changes {
 		if c.Action == "error" {
@@ -347,7 +353,7 @@ func partial(changes []Change) error {
 	if len(failed) == 0 {
 		return nil
 	}
-	return &PartialError{Failed: failed}
+	return &PartialError{Failed: failed, Total: len(changes), DryRun: dryRun}
 }
 
 func pastTense(action string) string {

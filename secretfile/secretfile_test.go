@@ -150,7 +150,7 @@ func TestSyncPartialProgress(t *testing.T) {
 	changes, err := Sync(context.Background(), store, desired, opts)
 	var pe *PartialError
 	assert.Assert(t, errors.As(err, &pe), "%v", err)
-	assert.Check(t, is.Error(err, `1 secret failed: b: Key Vault secret "b" is disabled: enable it, or map the secret to another with x-vault.name`))
+	assert.Check(t, is.Error(err, `1 of 3 secrets failed, the others were synced: b: Key Vault secret "b" is disabled: enable it, or map the secret to another with x-vault.name`))
 	assert.Check(t, is.Len(pe.Failed, 1))
 	assert.Check(t, is.Equal(pe.Failed[0].Secret, "b"))
 	assert.Check(t, is.DeepEqual([]string{changes[0].Action, changes[1].Action, changes[2].Action}, []string{"update", "error", "update"}))
@@ -161,7 +161,7 @@ func TestSyncPartialProgress(t *testing.T) {
 	// Two failures are both named, in order; a missing one is one of them.
 	desired = append(desired, Desired{Name: "gone", KVName: "gone", Path: filepath.Join(dir, "secrets", "gone")})
 	_, err = Sync(context.Background(), store, desired, opts)
-	assert.Check(t, is.ErrorContains(err, `2 secrets failed: b: Key Vault secret "b" is disabled`))
+	assert.Check(t, is.ErrorContains(err, `2 of 4 secrets failed, the others were synced: b: Key Vault secret "b" is disabled`))
 	assert.Check(t, is.ErrorContains(err, `; gone: Key Vault secret "gone" does not exist in https://fake.vault.azure.net: create it`))
 	_, statErr := os.Stat(filepath.Join(dir, "secrets", "gone"))
 	assert.Check(t, os.IsNotExist(statErr))
@@ -234,7 +234,7 @@ func TestSyncGetNotFoundIsOneSecretsFailure(t *testing.T) {
 		{Name: "b", KVName: "b", Path: filepath.Join(dir, "b")},
 	}
 	changes, err := Sync(context.Background(), store, desired, Options{ProjectDir: dir})
-	assert.Check(t, is.ErrorContains(err, `1 secret failed: b: Key Vault secret "b" does not exist in https://fake.vault.azure.net (deleted during the sync?)`))
+	assert.Check(t, is.ErrorContains(err, `1 of 2 secrets failed, the others were synced: b: Key Vault secret "b" does not exist in https://fake.vault.azure.net (deleted during the sync?)`))
 	assert.Check(t, is.Equal(changes[0].Action, "create"))
 	assert.Check(t, is.Equal(readFile(t, desired[0].Path), "value-a"))
 }
@@ -267,6 +267,7 @@ func TestSyncRefusesFilesOutsideTheProject(t *testing.T) {
 	var pe *PartialError
 	assert.Assert(t, errors.As(err, &pe), "%v", err)
 	assert.Check(t, is.Len(pe.Failed, 5))
+	assert.Check(t, is.ErrorContains(err, "5 of 6 secrets failed, the others were synced: dotdot: "))
 	assert.Check(t, is.Equal(changes[0].Action, "create"))
 	assert.Check(t, is.Equal(changes[1].Reason, filepath.Join(dir, "..", "outside", "victim")+" is outside the project directory "+dir+
 		": docker vault writes files only inside the project; move the file inside it, or mark the secret local with x-vault: false"))
@@ -327,7 +328,7 @@ func TestSyncForeignFile(t *testing.T) {
 	}
 
 	changes, err := Sync(context.Background(), store, desired, Options{ProjectDir: dir})
-	assert.Check(t, is.Error(err, "1 secret failed: cert: "+path+" exists and was not written by docker vault; remove it, or pass --force-file "+path))
+	assert.Check(t, is.Error(err, "1 of 2 secrets failed, the others were synced: cert: "+path+" exists and was not written by docker vault; remove it, or pass --force-file "+path))
 	assert.Check(t, is.Equal(changes[1].Action, "create"), "the other secret is written")
 	assert.Check(t, is.Equal(readFile(t, path), "hand-made"))
 
@@ -365,7 +366,7 @@ func TestSyncSharedFileAndStateFileName(t *testing.T) {
 		{Name: "b", KVName: "b", Path: shared},
 		{Name: "s", KVName: "a", Path: filepath.Join(dir, StateFile)},
 	}, Options{ProjectDir: dir})
-	assert.Check(t, is.ErrorContains(err, "3 secrets failed: a: secrets a, b all use the file "+shared+": give each secret its own file; b: secrets a, b all use"))
+	assert.Check(t, is.ErrorContains(err, "nothing was synced: a: secrets a, b all use the file "+shared+": give each secret its own file; b: secrets a, b all use"))
 	assert.Check(t, is.ErrorContains(err, "s: "+filepath.Join(dir, StateFile)+" is docker vault's state file"))
 	entries, _ := os.ReadDir(dir)
 	assert.Check(t, is.Len(entries, 0))
@@ -464,4 +465,18 @@ func TestWriteAtomicReplacesSymlink(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, fi.Mode().IsRegular(), "the link is replaced by the file")
 	assert.Check(t, is.Equal(readFile(t, link), "new"))
+}
+
+func TestSyncDryRunPartial(t *testing.T) {
+	dir, _ := project(t)
+	store := kvfake.New()
+	store.Put("a", "value-a")
+	changes, err := Sync(context.Background(), store, []Desired{
+		{Name: "a", KVName: "a", Path: filepath.Join(dir, "a")},
+		{Name: "b", KVName: "b", Path: filepath.Join(dir, "b")},
+	}, Options{ProjectDir: dir, DryRun: true})
+	assert.Check(t, is.ErrorContains(err, `1 of 2 secrets would fail, the others would be synced: b: Key Vault secret "b" does not exist`))
+	assert.Check(t, is.Equal(changes[0].Action, "create"))
+	entries, _ := os.ReadDir(dir)
+	assert.Check(t, is.Len(entries, 0))
 }
