@@ -34,6 +34,7 @@ type lsRow struct {
 	Status         string            `json:"status"`
 	Enabled        bool              `json:"enabled"`
 	Missing        bool              `json:"missing,omitempty"`
+	Local          bool              `json:"local,omitempty"`
 	Version        string            `json:"version,omitempty"`
 	Created        time.Time         `json:"created,omitzero"`
 	Updated        time.Time         `json:"updated,omitzero"`
@@ -54,7 +55,10 @@ func newLsCommand(dockerCLI command.Cli) *cobra.Command {
 
 With -f, list only the secrets the compose project maps (a top-level secret's
 x-vault name, or its name with _ and . turned into -), with the compose secret
-that uses each; mapped secrets the vault lacks are listed as missing.
+that uses each; mapped secrets the vault lacks are listed as missing. Compose
+secrets that are not Key Vault-backed (a file: secret without x-vault, or any
+secret marked x-vault: false) are listed as local, and the vault is not asked
+about them.
 
 --versions adds the current version of each secret: the list API does not
 return it, so it costs one extra request per secret (sent concurrently). The
@@ -112,7 +116,7 @@ func runLs(ctx context.Context, dockerCLI command.Cli, opts lsOptions) error {
 	out := dockerCLI.Out()
 	if opts.quiet {
 		for _, r := range rows {
-			if !r.Missing {
+			if !r.Missing && !r.Local {
 				fmt.Fprintln(out, r.Name)
 			}
 		}
@@ -144,7 +148,7 @@ func runLs(ctx context.Context, dockerCLI command.Cli, opts lsOptions) error {
 }
 
 // listRows lists the vault, keeping only what cm maps when there is
-// one, and adds the mapped secrets the vault lacks.
+// one, and adds the mapped secrets the vault lacks, then the local ones.
 func listRows(ctx context.Context, store keyvault.Store, cm *composeMapping) ([]*lsRow, error) {
 	rows := []*lsRow{} // JSON prints [] for an empty vault, not null
 	seen := map[string]bool{}
@@ -180,6 +184,11 @@ func listRows(ctx context.Context, store keyvault.Store, cm *composeMapping) ([]
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool { return strings.ToLower(rows[i].Name) < strings.ToLower(rows[j].Name) })
+	if cm != nil {
+		for _, key := range cm.local {
+			rows = append(rows, &lsRow{Status: "local", Local: true, ComposeSecrets: []string{key}})
+		}
+	}
 	return rows, nil
 }
 
@@ -190,7 +199,7 @@ func addVersions(ctx context.Context, store keyvault.Store, rows []*lsRow) error
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(keyvault.MaxConcurrency)
 	for _, r := range rows {
-		if r.Missing {
+		if r.Missing || r.Local {
 			continue
 		}
 		g.Go(func() error {
@@ -238,7 +247,7 @@ func writeLsTable(out io.Writer, rows []*lsRow, versions, compose bool) error {
 	fmt.Fprintln(w, strings.Join(header, "\t"))
 	now := time.Now()
 	for _, r := range rows {
-		cols := []string{r.Name, r.Status}
+		cols := []string{orDash(r.Name), r.Status}
 		if versions {
 			cols = append(cols, orDash(r.Version))
 		}
@@ -271,6 +280,9 @@ type composeMapping struct {
 	secrets map[string][]string
 	// names keeps each Key Vault name as the compose file spells it.
 	names map[string]string
+	// local are the compose secrets that are not Key Vault-backed: no
+	// Key Vault secret is theirs, whatever the vault holds.
+	local []string
 }
 
 func newComposeMapping(project *types.Project) (*composeMapping, error) {
@@ -280,20 +292,19 @@ func newComposeMapping(project *types.Project) (*composeMapping, error) {
 		return nil, err
 	}
 	m.vaultURL = url
-	names := make([]string, 0, len(project.Secrets))
-	for name := range project.Secrets {
-		names = append(names, name)
+	secrets, err := mapping.MapAll(project)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		kvName, _, err := mapping.KeyVaultName(name, project.Secrets[name])
-		if err != nil {
-			return nil, err
+	for _, s := range secrets {
+		if s.Local {
+			m.local = append(m.local, s.Key)
+			continue
 		}
-		key := strings.ToLower(kvName)
-		m.secrets[key] = append(m.secrets[key], name)
+		key := strings.ToLower(s.KVName)
+		m.secrets[key] = append(m.secrets[key], s.Key)
 		if _, ok := m.names[key]; !ok {
-			m.names[key] = kvName
+			m.names[key] = s.KVName
 		}
 	}
 	return m, nil

@@ -96,41 +96,90 @@ x-vault:
 services:
   app:
     image: busybox
-    secrets: [db_password, api_key, smtp.password]
+    secrets: [db_password, api_key, smtp.password, tls_cert, unrelated, old_token]
 secrets:
   db_password:
     file: ./db_password.txt
+    x-vault: true
   api_key:
     external: true
     x-vault:
       name: prod-api-key
   smtp.password:
     file: ./smtp.txt
+    x-vault: smtp-password
+  tls_cert:
+    file: ./server.crt
+  unrelated:
+    file: ./unrelated.txt
+  old_token:
+    external: true
+    x-vault: false
 `), 0o600))
 
 	out, err := runLsCommand(t, "-f", compose)
 	assert.NilError(t, err)
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	assert.Assert(t, is.Len(lines, 4), out)
+	assert.Assert(t, is.Len(lines, 7), out)
 	assert.Check(t, is.Regexp(`^NAME +STATUS +UPDATED +CONTENT TYPE +COMPOSE SECRET$`, lines[0]))
 	assert.Check(t, is.Regexp(`^db-password +enabled +.* +db_password$`, lines[1]))
 	assert.Check(t, is.Regexp(`^prod-api-key +enabled +.* +api_key$`, lines[2]))
 	assert.Check(t, is.Regexp(`^smtp-password +missing +- +- +smtp.password$`, lines[3]))
+	// Not Key Vault-backed: listed as local, never as missing, and never
+	// as the vault secret of the same name (unrelated, old-token).
+	assert.Check(t, is.Regexp(`^- +local +- +- +old_token$`, lines[4]))
+	assert.Check(t, is.Regexp(`^- +local +- +- +tls_cert$`, lines[5]))
+	assert.Check(t, is.Regexp(`^- +local +- +- +unrelated$`, lines[6]))
 
 	out, err = runLsCommand(t, "-f", compose, "--format", "json")
 	assert.NilError(t, err)
 	var rows []lsRow
 	assert.NilError(t, json.Unmarshal([]byte(out), &rows))
-	assert.Assert(t, is.Len(rows, 3))
+	assert.Assert(t, is.Len(rows, 6))
 	assert.Check(t, is.DeepEqual(rows[2], lsRow{Name: "smtp-password", Status: "missing", Missing: true, ComposeSecrets: []string{"smtp.password"}}))
+	assert.Check(t, is.DeepEqual(rows[4], lsRow{Status: "local", Local: true, ComposeSecrets: []string{"tls_cert"}}))
 
 	out, err = runLsCommand(t, "-f", compose, "-q")
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(out, "db-password\nprod-api-key\n"))
 
+	// --versions asks only about the secrets the vault has.
+	s.ResetCounts()
+	out, err = runLsCommand(t, "-f", compose, "--versions")
+	assert.NilError(t, err)
+	assert.Check(t, is.Regexp(`(?m)^- +local +- +- +- +tls_cert$`, out))
+	assert.Check(t, is.Equal(s.Count(kvtest.RouteListVersions), 2), "db-password and prod-api-key only")
+
 	// --vault wins over x-vault.
 	_, err = runLsCommand(t, "-f", compose, "--vault", "http://elsewhere")
 	assert.Check(t, is.ErrorContains(err, "invalid vault in --vault"))
+}
+
+// TestLsComposeProjectFilesTrue: the top-level x-vault files: true backs
+// every file secret without its own x-vault.
+func TestLsComposeProjectFilesTrue(t *testing.T) {
+	s := startLsEmulator(t)
+	t.Setenv("DOCKER_VAULT_URL", "")
+	dir := t.TempDir()
+	compose := filepath.Join(dir, "compose.yaml")
+	assert.NilError(t, os.WriteFile(compose, []byte(`
+x-vault:
+  url: `+s.VaultURL()+`
+  files: true
+services:
+  app:
+    image: busybox
+    secrets: [db_password, tls_cert]
+secrets:
+  db_password:
+    file: ./db_password.txt
+  tls_cert:
+    file: ./server.crt
+    x-vault: false
+`), 0o600))
+	out, err := runLsCommand(t, "-f", compose, "--format", "{{.Name}} {{.Status}} {{.ComposeSecrets}}")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(out, "db-password enabled [db_password]\n local [tls_cert]\n"))
 }
 
 func TestLsVersions(t *testing.T) {
