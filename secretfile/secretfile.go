@@ -28,8 +28,13 @@
 // (.docker-vault-state.json) in the folder that really holds the files
 // (symlinks resolved), keyed by file name: versions and times only, never a
 // value or a hash of one. A sync with nothing changed therefore reads no
-// value. Because every file Sync writes is inside the project, so is every
-// state file; it sits beside the secrets, in the folder that migrate
+// value. Key Vault's "updated" times have a resolution of one second, so a
+// version read before its second is over is recorded as unsettled: another
+// version written in that second would list with the same time, and the
+// next sync reads the version again instead of trusting the list.
+//
+// Because every file Sync writes is inside the project, so is every state
+// file; it sits beside the secrets, in the folder that migrate
 // git-ignores. A file about to be created is recorded (with no version)
 // before it is written, so a sync interrupted between the two leaves a file
 // the next sync knows as its own and writes again, never one it would take
@@ -124,10 +129,14 @@ func (e *PartialError) Error() string {
 }
 
 type entry struct {
-	Secret  string `json:"secret"`
-	Version string `json:"version"` // empty: created by Sync, version not yet recorded
-	Updated int64  `json:"updated"`
+	Secret    string `json:"secret"`
+	Version   string `json:"version"` // empty: created by Sync, version not yet recorded
+	Updated   int64  `json:"updated"`
+	Unsettled bool   `json:"unsettled,omitempty"` // read within its updated second
 }
+
+// now is the clock that decides whether a version read is settled.
+var now = time.Now
 
 // file is one desired secret's file as found on disk.
 type file struct {
@@ -230,7 +239,7 @@ func Sync(ctx context.Context, store keyvault.Store, desired []Desired, opts Opt
 		case !known || !f.exists || e.Version == "":
 		case d.Version != "" && strings.EqualFold(e.Version, d.Version):
 			continue
-		case d.Version == "" && e.Updated == p.Updated.Unix():
+		case d.Version == "" && e.Updated == p.Updated.Unix() && !e.Unsettled:
 			continue
 		}
 		need = append(need, i)
@@ -250,6 +259,7 @@ func Sync(ctx context.Context, store keyvault.Store, desired []Desired, opts Opt
 	for _, i := range need {
 		d, f := desired[i], files[i]
 		g.Go(func() error {
+			start := now()
 			s, err := store.Get(gctx, d.KVName, d.Version)
 			mu.Lock()
 			defer mu.Unlock()
@@ -280,7 +290,8 @@ func Sync(ctx context.Context, store keyvault.Store, desired []Desired, opts Opt
 			default:
 				changes[i].Action = "update"
 			}
-			read[i] = entry{Secret: d.Name, Version: s.Version, Updated: s.Updated.Unix()}
+			settled := d.Version != "" || !start.Before(s.Updated.Truncate(time.Second).Add(time.Second))
+			read[i] = entry{Secret: d.Name, Version: s.Version, Updated: s.Updated.Unix(), Unsettled: !settled}
 			return nil
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker-vault/docker-vault/internal/kvfake"
 	"github.com/docker-vault/docker-vault/keyvault"
@@ -479,4 +480,42 @@ func TestSyncDryRunPartial(t *testing.T) {
 	assert.Check(t, is.Equal(changes[0].Action, "create"))
 	entries, _ := os.ReadDir(dir)
 	assert.Check(t, is.Len(entries, 0))
+}
+
+// TestSyncSameSecondRotation: a version read within its "updated" second
+// is read again by the next sync, which so finds a second version written
+// in the same second; a settled version costs no read.
+func TestSyncSameSecondRotation(t *testing.T) {
+	dir, _ := project(t)
+	store := kvfake.New()
+	at := time.Unix(1800000000, 30e6) // 0.03 s into a second
+	store.Freeze(at)
+	store.Put("x", "value-x-a")
+	desired := []Desired{{Name: "x", KVName: "x", Path: filepath.Join(dir, "x")}}
+	opts := Options{ProjectDir: dir}
+	defer func(old func() time.Time) { now = old }(now)
+
+	now = func() time.Time { return at.Add(200 * time.Millisecond) }
+	_, err := Sync(context.Background(), store, desired, opts)
+	assert.NilError(t, err)
+	assert.Check(t, strings.Contains(readFile(t, filepath.Join(dir, StateFile)), `"unsettled": true`))
+
+	// B lands in the same second: the list shows the same updated time.
+	vb := store.Put("x", "value-x-b")
+	now = func() time.Time { return at.Add(3 * time.Second) }
+	store.ResetCounts()
+	changes, err := Sync(context.Background(), store, desired, opts)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(store.Gets, 1))
+	assert.Check(t, is.Equal(changes[0].Action, "update"))
+	assert.Check(t, is.Equal(changes[0].Version, vb))
+	assert.Check(t, is.Equal(readFile(t, desired[0].Path), "value-x-b"))
+	assert.Check(t, !strings.Contains(readFile(t, filepath.Join(dir, StateFile)), "unsettled"))
+
+	// Settled: nothing is read.
+	store.ResetCounts()
+	changes, err = Sync(context.Background(), store, desired, opts)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(store.Gets, 0))
+	assert.Check(t, is.Equal(changes[0].Action, "unchanged"))
 }
