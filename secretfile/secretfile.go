@@ -149,7 +149,8 @@ type file struct {
 
 // Sync writes the current Key Vault value of every desired file whose
 // recorded version may be stale. It returns one Change per desired file,
-// in order, and a *PartialError when some (not all) could not be synced.
+// in order, and a *PartialError when any secret could not be synced (the
+// others were). Any other error means nothing was written.
 func Sync(ctx context.Context, store keyvault.Store, desired []Desired, opts Options) ([]Change, error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
