@@ -1,3 +1,5 @@
+//go:build corpus
+
 package compose
 
 import (
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/docker-vault/docker-vault/internal/corpus"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
@@ -215,4 +218,80 @@ func checkFileSupport(t *testing.T, r corpus.Row, fs []Finding, match []int) {
 			assert.Check(t, is.Equal(f.Action, ActionReport), "%s: %s", r, f.Reason)
 		}
 	}
+}
+
+// The corpus's already-migrated projects are not migrated again.
+func TestDetectIdempotentCorpus(t *testing.T) {
+	corpusRoot := corpus.Dir(t)
+	for _, name := range []string{"04-ac-nginx-golang-postgres", "05-ac-react-express-mysql"} {
+		p, err := Load(context.Background(), LoadOptions{WorkingDir: filepath.Join(corpusRoot, name)})
+		assert.NilError(t, err)
+		r, err := Detect(p, DetectOptions{})
+		assert.NilError(t, err)
+		assert.Check(t, is.Equal(r.Count(ActionMigrate)+r.Count(ActionReport), 0), "%s\n%s", name, r)
+	}
+}
+
+// Load resolves services' env_file itself (to honour a Reload overlay);
+// the result must be what compose-go gives.
+func TestLoadEnvironmentMatchesComposeGo(t *testing.T) {
+	corpusRoot := corpus.Dir(t)
+	for _, tc := range []struct {
+		project string
+		files   []string
+	}{
+		{"02-ac-postgresql-pgadmin", nil},
+		{"03-ac-pihole-cloudflared", nil},
+		{"29-cg-full-example", []string{"full-example.yml"}},
+		{"30-cg-include-extends", []string{"compose-include.yaml"}},
+		{"30-cg-include-extends", []string{"compose-test-extends.yaml"}},
+		{"32-cg-env-files", []string{"compose-with-env-files.yaml"}},
+		{"34-dc-env-file-optional", nil},
+	} {
+		dir := filepath.Join(corpusRoot, tc.project)
+		ours, err := Load(context.Background(), LoadOptions{WorkingDir: dir, Files: tc.files, NoConsistency: true})
+		assert.NilError(t, err, tc.project)
+
+		var abs []string
+		for _, f := range tc.files {
+			abs = append(abs, filepath.Join(dir, f))
+		}
+		opts, err := cli.NewProjectOptions(abs,
+			cli.WithWorkingDirectory(dir),
+			cli.WithEnvFiles(),
+			cli.WithDotEnv,
+			cli.WithDefaultConfigPath,
+			cli.WithConsistency(false),
+			cli.WithoutLabelsResolution)
+		assert.NilError(t, err)
+		theirs, err := opts.LoadProject(context.Background())
+		assert.NilError(t, err, tc.project)
+
+		assert.Check(t, is.Equal(len(ours.Compose.Services), len(theirs.Services)), tc.project)
+		for name, s := range theirs.Services {
+			assert.Check(t, is.DeepEqual(ours.Compose.Services[name].Environment, s.Environment), "%s %s", tc.project, name)
+		}
+	}
+}
+
+// Every corpus project the guess covers, it gets right; the ones it does not
+// cover it declines rather than guess wrong.
+func TestGuessCorpus(t *testing.T) {
+	src := corpus.Dir(t)
+	entries, err := os.ReadDir(src)
+	assert.NilError(t, err)
+	guessed := 0
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		g, p, err := guessAndLoad(t, LoadOptions{WorkingDir: filepath.Join(src, e.Name()), NoConsistency: true, Environ: []string{}})
+		if err != nil || g == nil {
+			continue
+		}
+		guessed++
+		assert.Check(t, SameFacts(g, p), "%s: the guess differs from compose-go's model", e.Name())
+	}
+	t.Logf("the guess covers %d corpus projects", guessed)
+	assert.Check(t, guessed >= 15, "the guess covers only %d corpus projects", guessed)
 }

@@ -1,12 +1,8 @@
 package compose
 
 import (
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/docker-vault/docker-vault/internal/corpus"
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
@@ -177,16 +173,6 @@ secrets:
 	assert.Check(t, is.Equal(r.Count(ActionReport), 0), r.String())
 	for _, f := range r.Findings {
 		assert.Check(t, is.Equal(f.Verdict, VerdictFileRef), f.String())
-	}
-
-	// The corpus's already-migrated projects.
-	corpusRoot := corpus.Dir(t)
-	for _, name := range []string{"04-ac-nginx-golang-postgres", "05-ac-react-express-mysql"} {
-		p, err := Load(context.Background(), LoadOptions{WorkingDir: filepath.Join(corpusRoot, name)})
-		assert.NilError(t, err)
-		r, err := Detect(p, DetectOptions{})
-		assert.NilError(t, err)
-		assert.Check(t, is.Equal(r.Count(ActionMigrate)+r.Count(ActionReport), 0), "%s\n%s", name, r)
 	}
 }
 

@@ -8,9 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docker-vault/docker-vault/internal/corpus"
-
-	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/errdefs"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
@@ -75,48 +72,6 @@ func TestLoadDotEnvDisabled(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(p.DotEnv, ""))
 	assert.Check(t, is.Equal(*p.Compose.Services["db"].Environment["POSTGRES_PASSWORD"], "fallback"))
-}
-
-// Load resolves services' env_file itself (to honour a Reload overlay);
-// the result must be what compose-go gives.
-func TestLoadEnvironmentMatchesComposeGo(t *testing.T) {
-	corpusRoot := corpus.Dir(t)
-	for _, tc := range []struct {
-		project string
-		files   []string
-	}{
-		{"02-ac-postgresql-pgadmin", nil},
-		{"03-ac-pihole-cloudflared", nil},
-		{"29-cg-full-example", []string{"full-example.yml"}},
-		{"30-cg-include-extends", []string{"compose-include.yaml"}},
-		{"30-cg-include-extends", []string{"compose-test-extends.yaml"}},
-		{"32-cg-env-files", []string{"compose-with-env-files.yaml"}},
-		{"34-dc-env-file-optional", nil},
-	} {
-		dir := filepath.Join(corpusRoot, tc.project)
-		ours, err := Load(context.Background(), LoadOptions{WorkingDir: dir, Files: tc.files, NoConsistency: true})
-		assert.NilError(t, err, tc.project)
-
-		var abs []string
-		for _, f := range tc.files {
-			abs = append(abs, filepath.Join(dir, f))
-		}
-		opts, err := cli.NewProjectOptions(abs,
-			cli.WithWorkingDirectory(dir),
-			cli.WithEnvFiles(),
-			cli.WithDotEnv,
-			cli.WithDefaultConfigPath,
-			cli.WithConsistency(false),
-			cli.WithoutLabelsResolution)
-		assert.NilError(t, err)
-		theirs, err := opts.LoadProject(context.Background())
-		assert.NilError(t, err, tc.project)
-
-		assert.Check(t, is.Equal(len(ours.Compose.Services), len(theirs.Services)), tc.project)
-		for name, s := range theirs.Services {
-			assert.Check(t, is.DeepEqual(ours.Compose.Services[name].Environment, s.Environment), "%s %s", tc.project, name)
-		}
-	}
 }
 
 func TestReload(t *testing.T) {

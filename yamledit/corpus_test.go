@@ -1,3 +1,5 @@
+//go:build corpus
+
 package yamledit
 
 import (
@@ -12,7 +14,6 @@ import (
 	"github.com/docker-vault/docker-vault/internal/corpus"
 
 	"github.com/pmezard/go-difflib/difflib"
-	"go.yaml.in/yaml/v3"
 	"gotest.tools/v3/assert"
 )
 
@@ -172,73 +173,42 @@ func checkDiff(t *testing.T, in, out []byte, allowed []int, name string) {
 	}
 }
 
-// TestSpans checks where this package thinks every node of every corpus
-// and test file ends: the text of each span, parsed alone, is that node.
-func TestSpans(t *testing.T) {
+// TestEnvFileCorpus removes every key of every env file of the corpus.
+func TestEnvFileCorpus(t *testing.T) {
+	var files []string
+	err := filepath.WalkDir(corpus.Dir(t), func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (d.Name() == ".env" || strings.HasSuffix(d.Name(), ".env")) {
+			files = append(files, path)
+		}
+		return err
+	})
+	assert.NilError(t, err)
+	assert.Assert(t, len(files) >= 9)
+	removed := 0
+	for _, f := range files {
+		in, err := os.ReadFile(f)
+		assert.NilError(t, err)
+		e, err := ParseEnvFile(f, in)
+		assert.NilError(t, err)
+		for _, k := range e.Keys() {
+			e, err := ParseEnvFile(f, in)
+			assert.NilError(t, err)
+			assert.Assert(t, e.Remove(k))
+			checkEnvRemoval(t, in, e.Bytes(), k)
+			removed++
+		}
+	}
+	assert.Assert(t, removed >= 20, "only %d keys removed", removed)
+}
+
+// TestSpansCorpus is TestSpans on every corpus compose file.
+func TestSpansCorpus(t *testing.T) {
 	var files [][]byte
 	for _, f := range corpusFiles(t) {
 		b, err := os.ReadFile(filepath.Join(f[0], f[1]))
 		assert.NilError(t, err)
 		files = append(files, b)
 	}
-	inputs, err := filepath.Glob("testdata/*.in.yaml")
-	assert.NilError(t, err)
-	for _, p := range inputs {
-		b, err := os.ReadFile(p)
-		assert.NilError(t, err)
-		files = append(files, b)
-	}
-	checked := 0
-	for _, b := range files {
-		d, err := Parse("f.yaml", b)
-		assert.NilError(t, err)
-		checked += checkSpans(t, d)
-	}
-	t.Logf("%d node spans checked in %d files", checked, len(files))
-	assert.Assert(t, checked > 2500, "only %d nodes checked", checked)
-}
-
-func checkSpans(t *testing.T, d *Doc) int {
-	t.Helper()
-	s := d.src
-	dg := digester{memo: map[*yaml.Node]string{}, visiting: map[*yaml.Node]bool{}}
-	checked := 0
-	var walk func(n *yaml.Node)
-	walk = func(n *yaml.Node) {
-		for _, c := range n.Content {
-			walk(c)
-		}
-		if n.Kind == yaml.DocumentNode || n.Kind == yaml.AliasNode {
-			return
-		}
-		sp := s.spans[n]
-		text := string(s.b[sp.start:sp.end])
-		if strings.Contains(text, "*") && strings.Contains(text, "&") || strings.Contains(text, "<<") || n.Tag == "!reset" || n.Tag == "!override" {
-			return // aliases need their anchors; compose tags need compose
-		}
-		if n.Kind == yaml.ScalarNode && n.Value == "" && n.Style == 0 {
-			assert.Equal(t, text, "")
-			return
-		}
-		// A block collection starts at its first key or dash: put it back
-		// at its column.
-		text = pad(s.column(sp.start)) + text + "\n"
-		var doc yaml.Node
-		err := yaml.Unmarshal([]byte(text), &doc)
-		if err != nil && strings.Contains(err.Error(), "unknown anchor") {
-			return
-		}
-		assert.NilError(t, err, "node at %d:%d: %q", n.Line, n.Column, text)
-		want, err := dg.digest(n)
-		assert.NilError(t, err)
-		got, err := dg.digest(doc.Content[0])
-		assert.NilError(t, err)
-		assert.Equal(t, got, want, "node at %d:%d: %q", n.Line, n.Column, text)
-		// Nothing but blanks, a comment or flow punctuation may follow.
-		rest := strings.TrimLeft(string(s.b[sp.end:s.lineEnd(sp.end)]), " \t")
-		assert.Assert(t, rest == "" || strings.ContainsRune("#,]}:", rune(rest[0])), "node at %d:%d is followed by %q", n.Line, n.Column, rest)
-		checked++
-	}
-	walk(d.root)
-	return checked
+	checked := checkSpansOf(t, files)
+	assert.Assert(t, checked > 2100, "only %d nodes checked", checked)
 }

@@ -4,12 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"maps"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/docker-vault/docker-vault/internal/corpus"
 
 	"github.com/compose-spec/compose-go/v2/dotenv"
 	"gotest.tools/v3/assert"
@@ -140,34 +136,6 @@ func TestEnvFileErrors(t *testing.T) {
 	}
 	_, err := ParseEnvFile(".env", []byte("A=\"x"))
 	assert.Assert(t, errors.Is(err, ErrUnsupported))
-}
-
-// TestEnvFileCorpus removes every key of every env file of the corpus.
-func TestEnvFileCorpus(t *testing.T) {
-	var files []string
-	err := filepath.WalkDir(corpus.Dir(t), func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && (d.Name() == ".env" || strings.HasSuffix(d.Name(), ".env")) {
-			files = append(files, path)
-		}
-		return err
-	})
-	assert.NilError(t, err)
-	assert.Assert(t, len(files) >= 9)
-	removed := 0
-	for _, f := range files {
-		in, err := os.ReadFile(f)
-		assert.NilError(t, err)
-		e, err := ParseEnvFile(f, in)
-		assert.NilError(t, err)
-		for _, k := range e.Keys() {
-			e, err := ParseEnvFile(f, in)
-			assert.NilError(t, err)
-			assert.Assert(t, e.Remove(k))
-			checkEnvRemoval(t, in, e.Bytes(), k)
-			removed++
-		}
-	}
-	assert.Assert(t, removed >= 20, "only %d keys removed", removed)
 }
 
 // checkEnvRemoval checks, with compose's parser, that after is before

@@ -1,6 +1,5 @@
-// Package corpus reads the real compose projects in ../shared/corpus and
-// the human judgment of every variable in its expected.tsv, for the tests
-// of the packages that detect and migrate secrets.
+//go:build corpus
+
 package corpus
 
 import (
@@ -14,17 +13,32 @@ import (
 	"gotest.tools/v3/assert"
 )
 
-// Dir is shared/corpus beside the repository (CI puts shared/ there). A
-// missing corpus fails the test: it is never skipped.
-func Dir(t testing.TB) string {
+// shared returns ../shared/sub beside the repository, failing the test with
+// what to do when it is missing.
+func shared(t testing.TB, sub, want string) string {
 	t.Helper()
 	_, self, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(self), "..", "..")
-	dir, err := filepath.Abs(filepath.Join(root, "..", "shared", "corpus"))
+	dir, err := filepath.Abs(filepath.Join(root, "..", "shared", sub))
 	assert.NilError(t, err)
-	_, err = os.Stat(filepath.Join(dir, "expected.tsv"))
-	assert.NilError(t, err, "the corpus is expected in shared/corpus beside the repository")
+	if _, err := os.Stat(filepath.Join(dir, want)); err != nil {
+		t.Fatalf("%s is missing: the corpus tests need the shared folder (corpus, keyvault-recordings) beside the repository; "+
+			"without it run `make test`, which needs none (%v)", filepath.Join(dir, want), err)
+	}
 	return dir
+}
+
+// Dir is shared/corpus beside the repository (CI puts shared/ there).
+func Dir(t testing.TB) string {
+	t.Helper()
+	return shared(t, "corpus", "expected.tsv")
+}
+
+// Recordings is shared/keyvault-recordings beside the repository: the real
+// service's answers, one JSON file per recorded test.
+func Recordings(t testing.TB) string {
+	t.Helper()
+	return shared(t, "keyvault-recordings", ".")
 }
 
 // Row is one judged variable of expected.tsv.

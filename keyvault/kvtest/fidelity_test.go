@@ -1,3 +1,5 @@
+//go:build corpus
+
 package kvtest_test
 
 import (
@@ -18,6 +20,7 @@ import (
 
 	"gotest.tools/v3/assert"
 
+	"github.com/docker-vault/docker-vault/internal/corpus"
 	"github.com/docker-vault/docker-vault/keyvault/kvtest"
 )
 
@@ -65,30 +68,12 @@ type recordedEntry struct {
 	ResponseBody    json.RawMessage   `json:"ResponseBody"`
 }
 
-func recordingsDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	assert.NilError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		assert.Assert(t, parent != dir, "no go.mod above the package directory")
-		dir = parent
-	}
-	recordings := filepath.Join(dir, "..", "shared", "keyvault-recordings")
-	_, err = os.Stat(recordings)
-	assert.NilError(t, err, "the recordings must be checked out beside the repository, as shared/keyvault-recordings")
-	return recordings
-}
-
 type replayStats struct {
 	replayed, exact, early, polled int
 }
 
 func TestFidelityAgainstRecordings(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(recordingsDir(t), "*.json"))
+	files, err := filepath.Glob(filepath.Join(corpus.Recordings(t), "*.json"))
 	assert.NilError(t, err)
 	assert.Assert(t, len(files) > 0, "no recordings found")
 	sort.Strings(files)
