@@ -1,3 +1,5 @@
+//go:build e2e
+
 package swarm
 
 import (
@@ -23,7 +25,8 @@ import (
 
 // These tests run against the real engine of the test bed (a single-node
 // swarm, see scripts/testbed.sh): the plan logic is covered by plan_test.go,
-// here what matters is what the engine accepts.
+// here what matters is what the engine accepts. Hence the e2e build tag:
+// `make test` runs them with the e2e tests, `make test-unit` needs no engine.
 
 // countingEngine counts Engine API calls and can fail one method on its
 // n-th call.
