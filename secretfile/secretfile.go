@@ -101,6 +101,9 @@ type Options struct {
 	// though it neither created nor recorded them (--force-file). Each must
 	// be the file of one of the desired secrets.
 	ForceFiles []string
+	// Now is the clock that decides whether a version read is settled;
+	// time.Now when nil.
+	Now func() time.Time
 }
 
 // PartialError is Sync's error when some secrets could not be synced: the
@@ -135,9 +138,6 @@ type entry struct {
 	Unsettled bool   `json:"unsettled,omitempty"` // read within its updated second
 }
 
-// now is the clock that decides whether a version read is settled.
-var now = time.Now
-
 // file is one desired secret's file as found on disk.
 type file struct {
 	real   string // path with every symlink resolved, inside the project
@@ -157,6 +157,9 @@ func Sync(ctx context.Context, store keyvault.Store, desired []Desired, opts Opt
 	}
 	if opts.Parallel < 1 {
 		opts.Parallel = 8
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	root, err := projectRoot(opts.ProjectDir)
 	if err != nil {
@@ -260,7 +263,7 @@ func Sync(ctx context.Context, store keyvault.Store, desired []Desired, opts Opt
 	for _, i := range need {
 		d, f := desired[i], files[i]
 		g.Go(func() error {
-			start := now()
+			start := opts.Now()
 			s, err := store.Get(gctx, d.KVName, d.Version)
 			mu.Lock()
 			defer mu.Unlock()

@@ -492,17 +492,16 @@ func TestSyncSameSecondRotation(t *testing.T) {
 	store.Freeze(at)
 	store.Put("x", "value-x-a")
 	desired := []Desired{{Name: "x", KVName: "x", Path: filepath.Join(dir, "x")}}
-	opts := Options{ProjectDir: dir}
-	defer func(old func() time.Time) { now = old }(now)
+	clock := at.Add(200 * time.Millisecond)
+	opts := Options{ProjectDir: dir, Now: func() time.Time { return clock }}
 
-	now = func() time.Time { return at.Add(200 * time.Millisecond) }
 	_, err := Sync(context.Background(), store, desired, opts)
 	assert.NilError(t, err)
 	assert.Check(t, strings.Contains(readFile(t, filepath.Join(dir, StateFile)), `"unsettled": true`))
 
 	// B lands in the same second: the list shows the same updated time.
 	vb := store.Put("x", "value-x-b")
-	now = func() time.Time { return at.Add(3 * time.Second) }
+	clock = at.Add(3 * time.Second)
 	store.ResetCounts()
 	changes, err := Sync(context.Background(), store, desired, opts)
 	assert.NilError(t, err)
