@@ -120,6 +120,9 @@ func runComposeBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions)
 				continue // a file: source needs nothing from us
 			}
 			kv, version, err := mapping.KeyVaultName(ref.Source, sc)
+			if errors.Is(err, mapping.ErrLocal) {
+				continue // x-vault: false: the variable is the user's to set
+			}
 			if err != nil {
 				return err
 			}

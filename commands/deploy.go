@@ -9,6 +9,7 @@ import (
 	"os/exec"
 
 	"github.com/docker-vault/docker-vault/mapping"
+	"github.com/docker-vault/docker-vault/secretfile"
 	"github.com/docker-vault/docker-vault/swarm"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli-plugins/metadata"
@@ -81,7 +82,8 @@ func runDeploy(ctx context.Context, dockerCLI command.Cli, o deployOptions) erro
 			_ = printSync(dockerCLI.Err(), "", res, err)
 		}
 		var partial *swarm.PartialError
-		if errors.As(err, &partial) {
+		var filesPartial *secretfile.PartialError
+		if errors.As(err, &partial) || errors.As(err, &filesPartial) {
 			return fmt.Errorf("stack %s was not deployed: %w", o.stack, err)
 		}
 		return err

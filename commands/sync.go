@@ -244,8 +244,37 @@ func syncOnce(ctx context.Context, dockerCLI command.Cli, p *types.Project, secr
 		}
 	}
 	res, err := syncFiles(ctx, dockerCLI, p, files, store, o, res)
-	return res, errors.Join(partial, err)
+	return res, oneLine(partial, err)
 }
+
+// oneLine joins the errors that are not nil into one, on one line: a
+// command's error is one line saying what to fix.
+func oneLine(errs ...error) error {
+	var set []error
+	var msgs []string
+	for _, err := range errs {
+		if err != nil {
+			set = append(set, err)
+			msgs = append(msgs, err.Error())
+		}
+	}
+	switch len(set) {
+	case 0:
+		return nil
+	case 1:
+		return set[0]
+	}
+	return &joined{msg: strings.Join(msgs, "; "), errs: set}
+}
+
+// joined keeps errors.Is and errors.As working through oneLine.
+type joined struct {
+	msg  string
+	errs []error
+}
+
+func (j *joined) Error() string   { return j.msg }
+func (j *joined) Unwrap() []error { return j.errs }
 
 // syncFiles writes the project's Key Vault-backed secret files, then
 // restarts (or names) the containers that use a changed one.
@@ -253,12 +282,14 @@ func syncFiles(ctx context.Context, dockerCLI command.Cli, p *types.Project, fil
 	if len(files) == 0 {
 		return res, nil
 	}
+	// Relative to the current directory, as docker resolves -f.
 	forced := make([]string, 0, len(o.forceFiles))
 	for _, f := range o.forceFiles {
-		if !filepath.IsAbs(f) {
-			f = filepath.Join(p.WorkingDir, f)
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return res, err
 		}
-		forced = append(forced, filepath.Clean(f))
+		forced = append(forced, abs)
 	}
 	changes, err := secretfile.Sync(ctx, store, files, secretfile.Options{
 		Parallel: o.parallel, DryRun: o.dryRun, Log: progressLog(dockerCLI, o), Progress: readProgress(dockerCLI, o),
@@ -270,7 +301,7 @@ func syncFiles(ctx context.Context, dockerCLI command.Cli, p *types.Project, fil
 		return res, err
 	}
 	// The files that did sync still get their containers restarted.
-	return res, errors.Join(err, restartStale(ctx, dockerCLI, changes, o, res))
+	return res, oneLine(err, restartStale(ctx, dockerCLI, changes, o, res))
 }
 
 // restartStale finds the containers that use a changed secret file and, with
