@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -212,13 +213,18 @@ func TestStandaloneProgram(t *testing.T) {
 	assert.Assert(t, strings.HasPrefix(printed[0], "# vault: https://standalone.vault.azure.net"), printed[0])
 	admin, ok := strings.CutPrefix(printed[1], "# admin: ")
 	assert.Assert(t, ok, printed[1])
+	// No --rand-seed: a random one, printed so that the run can be repeated.
+	seed, ok := strings.CutPrefix(printed[2], "# rand seed: ")
+	assert.Assert(t, ok, printed[2])
+	n, err := strconv.ParseInt(seed, 10, 64)
+	assert.Check(t, err == nil && n > 0, printed[2])
 
 	fi, err := os.Stat(envFile)
 	assert.NilError(t, err)
 	assert.Equal(t, fi.Mode().Perm(), os.FileMode(0o600))
 	envContent, err := os.ReadFile(envFile)
 	assert.NilError(t, err)
-	assert.Equal(t, string(envContent), strings.Join(printed[2:], "\n")+"\n")
+	assert.Equal(t, string(envContent), strings.Join(printed[3:], "\n")+"\n")
 
 	var childVars []string
 	for k, v := range env {

@@ -551,3 +551,43 @@ func TestSeededRunsAreRepeatable(t *testing.T) {
 		assert.DeepEqual(t, ids(), first)
 	}
 }
+
+// Versions are random by default, as the service's are: two runs must not
+// give a secret the same version ids, or a swarm secret named after a
+// version from an earlier run looks current. An explicit RandSeed, or the
+// seed a run drew given back, repeats a run's versions.
+func TestVersionsRandomUnlessSeeded(t *testing.T) {
+	type run struct {
+		seeded, set string // the Seed option's version, then a PUT's
+		seed        int64
+	}
+	start := func(opts kvtest.Options) run {
+		opts.Seed = map[string]string{"db-password": "first-value"}
+		s := kvtest.NewServer(t, opts)
+		version := func(r rawResponse) string {
+			assert.Assert(t, is.Equal(r.status, http.StatusOK), "%s", r.body)
+			id, _ := r.json(t)["id"].(string)
+			return id[strings.LastIndex(id, "/")+1:]
+		}
+		return run{
+			seeded: version(call(t, s, http.MethodGet, "/secrets/db-password/", nil)),
+			set:    version(call(t, s, http.MethodPut, "/secrets/db-password", map[string]string{"value": "second-value"})),
+			seed:   s.RandSeed(),
+		}
+	}
+
+	a, b := start(kvtest.Options{}), start(kvtest.Options{})
+	assert.Check(t, a.seeded != b.seeded, "two default runs gave the seeded secret version %s", a.seeded)
+	assert.Check(t, a.set != b.set, "two default runs gave the set secret version %s", a.set)
+	assert.Check(t, a.seed > 0 && b.seed > 0 && a.seed != b.seed, "drawn seeds %d, %d", a.seed, b.seed)
+	assert.Check(t, is.Len(a.seeded, 32))
+
+	c, d := start(kvtest.Options{RandSeed: 42}), start(kvtest.Options{RandSeed: 42})
+	assert.Check(t, c == d, "two runs with RandSeed 42: %+v, %+v", c, d)
+	assert.Check(t, is.Equal(c.seed, int64(42)))
+	assert.Check(t, c.seeded != a.seeded && c.seeded != b.seeded)
+
+	again := start(kvtest.Options{RandSeed: a.seed})
+	assert.Check(t, is.Equal(again.seeded, a.seeded))
+	assert.Check(t, is.Equal(again.set, a.set))
+}

@@ -23,6 +23,7 @@ package kvtest
 import (
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -70,7 +71,11 @@ type Options struct {
 	// maxresults. Default and max 25.
 	PageSize int
 	// RandSeed seeds fault decisions and generated versions and request
-	// ids, so runs are repeatable. Tokens and IDENTITY_HEADER stay random.
+	// ids. Zero, the default, draws a seed from crypto/rand, so every run
+	// generates new version ids, as the service does: a swarm secret named
+	// after a version of an earlier run must not look current. Set it to
+	// repeat a run (Server.RandSeed gives the seed a run used). Tokens and
+	// IDENTITY_HEADER are always random.
 	RandSeed int64
 
 	// ProxyAddr is where the plain-http listener (proxy, token endpoint,
@@ -115,8 +120,9 @@ type Server struct {
 	faults faultState
 	counts counters
 
-	idMu  sync.Mutex
-	idRNG *mathrand.Rand
+	randSeed int64
+	idMu     sync.Mutex
+	idRNG    *mathrand.Rand
 
 	tlsListener *mergedListener
 	tlsServer   *http.Server
@@ -170,8 +176,12 @@ func Start(opts Options) (*Server, error) {
 
 	// Two independent streams, so generating a version never shifts which
 	// request a fault hits.
-	seed := uint64(opts.RandSeed)
+	seed := opts.RandSeed
+	if seed == 0 {
+		seed = randomSeed()
+	}
 	s := &Server{
+		randSeed:       seed,
 		vaultName:      name,
 		vaultHost:      name + ".vault.azure.net",
 		pageSize:       pageSize,
@@ -180,15 +190,16 @@ func Start(opts Options) (*Server, error) {
 		objectID:       randomGUID(),
 		identityHeader: randomHex(24),
 		store:          newStore(),
-		faults:         faultState{f: faults, rng: mathrand.New(mathrand.NewPCG(seed, 0x6661756c7473))},
-		idRNG:          mathrand.New(mathrand.NewPCG(seed, 0x76657273696f6e)),
+		faults:         faultState{f: faults, rng: mathrand.New(mathrand.NewPCG(uint64(seed), 0x6661756c7473))},
+		idRNG:          mathrand.New(mathrand.NewPCG(uint64(seed), 0x76657273696f6e)),
 	}
 	var err error
 	if s.pki, err = newPKI(s.vaultHost); err != nil {
 		return nil, err
 	}
 	now := time.Now()
-	// In name order, so a seeded run gives every secret the same version.
+	// In name order, so two runs with the same RandSeed give every secret
+	// the same version.
 	for _, n := range slices.Sorted(maps.Keys(opts.Seed)) {
 		if _, _, apiErr := s.store.set(n, setParams{value: opts.Seed[n]}, s.newVersionID, now); apiErr != nil {
 			return nil, fmt.Errorf("invalid seed secret %q: %s", n, apiErr.message)
@@ -443,6 +454,10 @@ func (s *Server) ResetCounts() { s.counts.reset() }
 
 func (s *Server) count(route string) { s.counts.add(route) }
 
+// RandSeed is the seed of this run's version ids, request ids and fault
+// decisions: Options.RandSeed, or the one drawn when that was zero.
+func (s *Server) RandSeed() int64 { return s.randSeed }
+
 // newVersionID returns a 32-hex version id like the service's.
 func (s *Server) newVersionID() string {
 	s.idMu.Lock()
@@ -462,6 +477,18 @@ func (s *Server) newRequestID() string {
 		b[i] = byte(s.idRNG.Uint32())
 	}
 	return formatGUID(b)
+}
+
+// randomSeed draws a positive seed from crypto/rand: never zero, which
+// means "draw one", so a printed seed repeats the run it came from.
+func randomSeed() int64 {
+	var b [8]byte
+	for {
+		_, _ = rand.Read(b[:])
+		if v := int64(binary.LittleEndian.Uint64(b[:]) >> 1); v != 0 {
+			return v
+		}
+	}
 }
 
 func randomGUID() string {

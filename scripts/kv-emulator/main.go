@@ -57,7 +57,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.DurationVar(&o.retryAfter, "retry-after", 0, "Retry-After sent with 429s (0: none)")
 	fs.Float64Var(&o.errorRate, "error-rate", 0, "probability (0..1) of answering 500/503")
 	fs.IntVar(&o.pageSize, "page-size", 0, "default page size of lists (1..25, default 25)")
-	fs.Int64Var(&o.randSeed, "rand-seed", 0, "seed of fault decisions and generated versions")
+	fs.Int64Var(&o.randSeed, "rand-seed", 0, "seed of fault decisions and generated versions, to repeat a run (default: a random seed, printed at start)")
 	fs.DurationVar(&o.softDeleteDelay, "soft-delete-delay", 0, "how long a deleted secret stays invisible under /deletedsecrets")
 	fs.BoolVar(&o.emptyPages, "empty-pages", false, "serve an empty page with a nextLink before every page")
 	fs.BoolVar(&o.endlessPages, "endless-pages", false, "give every page a nextLink")
@@ -127,8 +127,9 @@ func run(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	// Comment lines keep the whole output valid shell.
-	fmt.Fprintf(stdout, "# vault: %s\n# admin: %s\n%s", srv.VaultURL(), srv.AdminURL(), exports)
+	// Comment lines keep the whole output valid shell. The seed lets a run
+	// be repeated with --rand-seed.
+	fmt.Fprintf(stdout, "# vault: %s\n# admin: %s\n# rand seed: %d\n%s", srv.VaultURL(), srv.AdminURL(), srv.RandSeed(), exports)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
