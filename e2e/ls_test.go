@@ -22,7 +22,8 @@ var lsSeed = map[string]string{
 }
 
 func TestLs(t *testing.T) {
-	kvEnv := startEmulator(t, lsSeed).Env
+	em := startEmulator(t, lsSeed)
+	kvEnv := em.Env
 	dir := t.TempDir()
 
 	t.Run("table", func(t *testing.T) {
@@ -65,18 +66,22 @@ func TestLs(t *testing.T) {
 	})
 
 	// One run with every flag: a compose project (x-vault name, derived
-	// name, a missing secret), versions, an explicit credential and vault
-	// name, a timeout, and the custom-domain switch (harmless here).
+	// name, a missing secret, a local file secret whose derived name the
+	// vault holds), versions, an explicit credential and vault name, a
+	// timeout, and the custom-domain switch (harmless here).
 	t.Run("compose file and every flag", func(t *testing.T) {
 		compose := filepath.Join(dir, "compose.yaml")
 		assert.NilError(t, os.WriteFile(compose, []byte(`
 services:
   app:
     image: `+env.baseImage+`
-    secrets: [db_password, api_key, not_there]
+    secrets: [db_password, api_key, not_there, smtp_user]
 secrets:
   db_password:
     file: ./db_password.txt
+    x-vault: true
+  smtp_user:
+    file: ./smtp_user.txt
   api_key:
     external: true
     x-vault:
@@ -84,18 +89,27 @@ secrets:
   not_there:
     external: true
 `), 0o600))
+		em.ResetCounters(t)
 		res := vaultDocker(t, kvEnv, dir, "vault", "ls", "-f", compose, "--versions",
 			"--vault", "emulator", "--credential", "managed-identity", "--timeout", "60s",
 			"--disable-challenge-resource-verification")
 		res.Assert(t, icmd.Success)
 		assertNoValue(t, res, lsSeed)
 		lines := strings.Split(strings.TrimSpace(res.Stdout()), "\n")
-		assert.Assert(t, is.Len(lines, 4), res.Stdout())
+		assert.Assert(t, is.Len(lines, 5), res.Stdout())
 		assert.Check(t, is.Regexp(`^NAME +STATUS +VERSION +UPDATED +CONTENT TYPE +COMPOSE SECRET$`, lines[0]))
 		assert.Check(t, is.Regexp(`^db-password +enabled +[0-9a-f]{32} +\S.* ago +- +db_password$`, lines[1]))
 		assert.Check(t, is.Regexp(`^not-there +missing +- +- +- +not_there$`, lines[2]))
 		assert.Check(t, is.Regexp(`^prod-api-key +enabled +[0-9a-f]{32} +.* api_key$`, lines[3]))
+		// smtp_user is an unmarked file secret: local, and the vault's
+		// smtp-user, its derived name, is not its own.
+		assert.Check(t, is.Regexp(`^- +local +- +- +- +smtp_user$`, lines[4]))
 		assert.Check(t, !strings.Contains(res.Stdout(), "smtp-user"), "not mapped by the project")
+		// One version list per backed secret the vault has, none for the
+		// local one.
+		c := em.Counters(t)
+		assert.Check(t, is.Equal(c["GET /secrets/{name}/versions"], 2), "%v", c)
+		assert.Check(t, is.Equal(c["GET /secrets/{name}/{version}"], 0), "%v", c)
 	})
 
 	t.Run("http vault refused", func(t *testing.T) {
