@@ -655,10 +655,19 @@ func TestSyncBadInput(t *testing.T) {
     file: ./secrets/b
     x-vault: not-in-vault
 `)
+		// As for swarm secrets: a is written all the same, the exit is 1
+		// and the last line names b.
 		res := run(t, dir)
-		assertOneLineError(t, res, `Key Vault secret "not-in-vault" does not exist`)
-		_, err := os.Stat(filepath.Join(dir, "secrets"))
-		assert.Check(t, os.IsNotExist(err), "no file may be written")
+		assert.Check(t, is.Equal(res.ExitCode, 1), res.Combined())
+		lines := strings.Split(strings.TrimSpace(res.Stderr()), "\n")
+		assert.Check(t, is.Equal(lines[len(lines)-1], `1 of 2 secrets failed, the others were synced: b: Key Vault secret "not-in-vault" does not exist in https://emulator.vault.azure.net: create it, map the secret to another with x-vault.name, or mark it local with x-vault: false`))
+		assert.Check(t, is.Regexp(`(?m)^a +create +`+regexp.QuoteMeta(filepath.Join(dir, "secrets", "a"))+` `, res.Stdout()))
+		assert.Check(t, is.Regexp(`(?m)^b +error +`, res.Stdout()))
+		b, err := os.ReadFile(filepath.Join(dir, "secrets", "a"))
+		assert.Check(t, err)
+		assert.Check(t, string(b) == values["present"], "secrets/a does not hold the value of present")
+		_, err = os.Stat(filepath.Join(dir, "secrets", "b"))
+		assert.Check(t, os.IsNotExist(err), "secrets/b may not be written")
 	})
 
 	t.Run("no secrets", func(t *testing.T) {
