@@ -56,10 +56,20 @@ func emulatorSeed() string { return "--rand-seed=" + strconv.FormatInt(time.Now(
 // rotateLater stores a new version of name in the emulator, in a later
 // second than anything before: Key Vault's "updated" time, which is how a
 // sync sees a change without reading values, has a resolution of one second.
+// It returns once that second is over, so the next sync reads a settled
+// version (a version read within its own second is read again by the sync
+// after, which the tests of the no-op cost would count).
 func rotateLater(t *testing.T, em *emulator, name, value string) string {
 	t.Helper()
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
-	return em.SetSecret(t, name, value)
+	nextSecond()
+	v := em.SetSecret(t, name, value)
+	nextSecond()
+	return v
+}
+
+// nextSecond sleeps into the next wall-clock second.
+func nextSecond() {
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)))
 }
 
 func writeProjectFile(t *testing.T, dir, name, content string) string {
@@ -413,11 +423,12 @@ func currentSecret(t *testing.T, em *emulator, dir, name string) string {
 // under name-tag), a second after anything before.
 func rotateAll(t *testing.T, em *emulator, kvNames []string, values map[string]string, tag string) {
 	t.Helper()
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	nextSecond()
 	for _, n := range kvNames {
 		values[n+"-"+tag] = newSecretValue(n)
 		em.SetSecret(t, n, values[n+"-"+tag])
 	}
+	nextSecond()
 }
 
 // seen is what a container's loop last wrote to /tmp/seen: the digest of
@@ -475,16 +486,20 @@ func TestSyncFaults(t *testing.T) {
 		cmd.Stdin = strings.NewReader("not a vault value")
 		icmd.RunCmd(cmd).Assert(t, icmd.Success)
 
+		// The other five are synced; the exit is 1 and the last line
+		// names the one in conflict.
 		res = run(nil)
-		assertOneLineError(t, res, "swarm secret "+taken+" (")
+		assert.Check(t, is.Equal(res.ExitCode, 1))
+		lines := strings.Split(strings.TrimSpace(res.Stderr()), "\n")
+		assert.Check(t, is.Contains(lines[len(lines)-1], "1 of 6 secrets failed, the others were synced: "+p+"_s_3: swarm secret "+taken+" ("))
 		assert.Check(t, is.Contains(res.Stderr(), "is not managed by docker vault; remove or rename it"))
-		assert.Check(t, is.Contains(res.Stdout(), "error"), "the plan shows the failing row")
-		assert.Check(t, is.DeepEqual(swarmSecrets(t, p), []string{taken}), "nothing may be created when the plan has an error")
+		assert.Check(t, is.Regexp(`(?m)^`+p+`_s_3 +error `, res.Stdout()), "the plan shows the failing row")
+		assert.Check(t, is.Len(swarmSecrets(t, p), 6), "five created, the conflicting one left alone")
 
 		docker(t, nil, "secret", "rm", taken).Assert(t, icmd.Success)
 		res = run(nil)
 		res.Assert(t, icmd.Success)
-		assert.Check(t, is.Contains(res.Stdout(), "6 changes applied"))
+		assert.Check(t, is.Contains(res.Stdout(), "1 changes applied"))
 		assert.Check(t, is.Len(swarmSecrets(t, p), 6))
 		res = run(nil)
 		res.Assert(t, icmd.Success)
@@ -565,10 +580,13 @@ func TestSyncFaults(t *testing.T) {
 		// version is kept, and the next run finishes the job.
 		svc := p + "_user"
 		secret := currentSecret(t, em, dir, p+"_s_1")
+		// A service of the project's stack (the one sync moves), as
+		// `docker vault deploy` would make it.
 		docker(t, nil, "service", "create", "--detach", "--name", svc, "--stop-grace-period", "1s",
+			"--label", "com.docker.stack.namespace="+p,
 			"--secret", "source="+secret+",target=s1", env.baseImage, "sleep", "600").Assert(t, icmd.Success)
 		rotateAll(t, em, kvNames[:1], values, "waiting")
-		proc := icmd.StartCmd(vaultDockerCmd(em.Env, dir, "vault", "sync", "--wait", "--keep", "0"))
+		proc := icmd.StartCmd(vaultDockerCmd(em.Env, dir, "vault", "sync", "--stack", p, "--wait", "--keep", "0"))
 		assert.NilError(t, proc.Error)
 		poll.WaitOn(t, func(poll.LogT) poll.Result {
 			if strings.Contains(proc.Stderr(), "updated service "+svc) {
@@ -584,7 +602,7 @@ func TestSyncFaults(t *testing.T) {
 		// The next runs prune what the old task held once it is gone.
 		var versions []string
 		poll.WaitOn(t, func(poll.LogT) poll.Result {
-			res := run(nil, "--wait", "--keep", "0")
+			res := run(nil, "--stack", p, "--wait", "--keep", "0")
 			if res.ExitCode != 0 {
 				return poll.Error(fmt.Errorf("sync failed: %s", res.Stderr()))
 			}
@@ -732,9 +750,6 @@ func TestSyncWatch(t *testing.T) {
 	values := map[string]string{"w-one": newSecretValue("w1"), "w-two": newSecretValue("w2")}
 	em := startEmulator(t, values, emulatorSeed())
 	dir := secretsProject(t, p, "w-one", "w-two")
-	// Past the seeded values' second, so the first round reads settled
-	// versions and later rounds need no value.
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1100 * time.Millisecond)))
 
 	proc := icmd.StartCmd(vaultDockerCmd(em.Env, dir, "vault", "sync", "--watch", "10s"))
 	assert.NilError(t, proc.Error)

@@ -48,13 +48,15 @@ func Apply(ctx context.Context, eng Engine, plan *Plan, services []Service, valu
 	}
 	for i := range plan.Actions {
 		a := &plan.Actions[i]
-		if a.Kind != ActionRelabel {
+		if a.Kind != ActionRelabel && !a.Confirm {
 			continue
 		}
 		if err := relabel(ctx, eng, a); err != nil {
 			return err
 		}
-		fmt.Fprintf(opts.Log, "relabelled %s\n", a.Name)
+		if !a.Confirm {
+			fmt.Fprintf(opts.Log, "relabelled %s\n", a.Name)
+		}
 	}
 	type moved struct{ service, secret string }
 	var rotated []moved

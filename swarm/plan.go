@@ -175,6 +175,9 @@ type Action struct {
 	Updated int64      `json:"-"`
 	// Unsettled is recorded on the secret (LabelUnsettled): see Fetched.
 	Unsettled bool `json:"unsettled,omitempty"`
+	// Confirm: the secret's labels are brought up to date (its version
+	// settled) though nothing a service sees changes. Not a change.
+	Confirm bool `json:"-"`
 	// Services to point at the new secret (rotate), by name.
 	Services []string `json:"services,omitempty"`
 	// Others are services of other stacks still on an older version of the
@@ -188,6 +191,18 @@ type Action struct {
 // Plan is the ordered list of actions of one sync.
 type Plan struct {
 	Actions []Action `json:"actions"`
+}
+
+// Confirms counts the actions that only update what a secret's labels
+// record (see Action.Confirm).
+func (p Plan) Confirms() int {
+	n := 0
+	for _, a := range p.Actions {
+		if a.Confirm {
+			n++
+		}
+	}
+	return n
 }
 
 // Changes counts the actions that change Docker.
@@ -404,7 +419,7 @@ func planOne(d Desired, vault map[string]VaultItem, fetched map[string]Fetched, 
 			// the new time so the next sync need not read the value again.
 			a.Kind, a.Reason = ActionRelabel, "Key Vault properties changed, value did not"
 		case cur.Unsettled != a.Unsettled:
-			a.Kind, a.Reason = ActionRelabel, "Key Vault version confirmed"
+			a.Confirm = true
 		}
 		a.moveConsumers(d, cur, all, obs, opts)
 		return a

@@ -268,7 +268,9 @@ func TestPlanUnsettledVersionIsReadAgain(t *testing.T) {
 	assert.Equal(t, plan.String(), "rotate    db_password -> db_password_bbbbbbbb\n")
 	// The same version, now settled: relabelled, and no read next time.
 	plan = MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: v1, Updated: t1, Settled: true}}, obs, PlanOptions{Source: src})
-	assert.Equal(t, plan.String(), "relabel   db_password -> db_password_aaaaaaaa: Key Vault version confirmed\n")
+	assert.Equal(t, plan.String(), "unchanged db_password -> db_password_aaaaaaaa\n")
+	assert.Check(t, plan.Actions[0].Confirm)
+	assert.Check(t, is.Equal(plan.Changes(), 0), "confirming a version changes nothing a service sees")
 	m.Unsettled = false
 	assert.Check(t, is.Len(NeedsFetch(desired, vault, Observed{Managed: []Managed{m}}, src), 0))
 }

@@ -95,7 +95,7 @@ func Sync(ctx context.Context, eng Engine, store keyvault.Store, desired []Desir
 	if errs := plan.Errors(); len(errs) > 0 {
 		partial = &PartialError{Failed: errs, Total: len(desired)}
 	}
-	if opts.DryRun || plan.Changes() == 0 {
+	if opts.DryRun || plan.Changes()+plan.Confirms() == 0 {
 		return plan, partial
 	}
 	opts.ApplyOptions.Source = opts.PlanOptions.Source
