@@ -73,6 +73,14 @@ func runDeploy(ctx context.Context, dockerCLI command.Cli, o deployOptions) erro
 		return err
 	}
 	p, secrets, store, err := loadSyncTarget(ctx, o.sync.project, o.sync.vault)
+	if errors.Is(err, errNothingToSync) {
+		// Every secret is local (x-vault: false): a plain stack deploy.
+		if o.sync.dryRun {
+			fmt.Fprintf(dockerCLI.Out(), "no Key Vault-backed secret to sync: would run docker stack deploy %s\n", o.stack)
+			return nil
+		}
+		return stackDeploy(ctx, dockerCLI, p.ComposeFiles, nil, o)
+	}
 	if err != nil {
 		return err
 	}
@@ -161,7 +169,9 @@ func stackDeploy(ctx context.Context, dockerCLI command.Cli, files []string, ove
 	for _, f := range files {
 		args = append(args, "--compose-file", f)
 	}
-	args = append(args, "--compose-file", "-")
+	if override != nil {
+		args = append(args, "--compose-file", "-")
+	}
 	if o.prune {
 		args = append(args, "--prune")
 	}
@@ -179,7 +189,9 @@ func stackDeploy(ctx context.Context, dockerCLI command.Cli, files []string, ove
 	}
 	args = append(args, o.stack)
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdin = bytes.NewReader(override)
+	if override != nil {
+		cmd.Stdin = bytes.NewReader(override)
+	}
 	cmd.Stdout, cmd.Stderr = dockerCLI.Out(), dockerCLI.Err()
 	if err := cmd.Run(); err != nil {
 		var ee *exec.ExitError

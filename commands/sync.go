@@ -176,6 +176,12 @@ func changeLines(res *syncResult) []string {
 	return lines
 }
 
+// errNothingToSync is a project none of whose secrets is Key Vault-backed.
+var errNothingToSync = errors.New("the project declares no Key Vault-backed secret (an external secret, or a file secret marked with x-vault): run `docker vault migrate` first")
+
+// loadSyncTarget loads the project, maps its secrets and opens its vault.
+// A project with no Key Vault-backed secret is errNothingToSync, before any
+// vault is opened.
 func loadSyncTarget(ctx context.Context, po projectOptions, vo vaultOptions) (*types.Project, []mapping.Secret, keyvault.Store, error) {
 	p, err := po.load(ctx)
 	if err != nil {
@@ -183,10 +189,10 @@ func loadSyncTarget(ctx context.Context, po projectOptions, vo vaultOptions) (*t
 	}
 	secrets, err := mapping.Secrets(p)
 	if err != nil {
-		return nil, nil, nil, err
+		return p, nil, nil, err
 	}
 	if !slices.ContainsFunc(secrets, func(s mapping.Secret) bool { return !s.Local }) {
-		return nil, nil, nil, errors.New("the project declares no Key Vault-backed secrets: run `docker vault migrate` first, or mark a file secret with `x-vault: true`")
+		return p, secrets, nil, errNothingToSync
 	}
 	projectURL, err := mapping.VaultURL(p)
 	if err != nil {

@@ -202,7 +202,7 @@ func TestFilesUnmarkedNeverWritten(t *testing.T) {
 `)
 		for _, args := range [][]string{{"vault", "sync"}, {"vault", "sync", "--force-file", "secrets/token"}} {
 			res := r.run(t, args...)
-			assertOneLineError(t, res, "the project declares no Key Vault-backed secrets: run `docker vault migrate` first, or mark a file secret with `x-vault: true`")
+			assertOneLineError(t, res, "the project declares no Key Vault-backed secret (an external secret, or a file secret marked with x-vault): run `docker vault migrate` first")
 			assert.Check(t, is.Equal(res.Stdout(), ""))
 		}
 		assertUnchanged(t, token, before)

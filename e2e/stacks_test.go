@@ -168,3 +168,37 @@ func TestSyncPartialRotation(t *testing.T) {
 	assert.Check(t, is.Len(after, 5), "two new versions, the disabled one untouched: %v", after)
 	assertNoValue(t, res, values)
 }
+
+// TestDeployAllLocal: a stack whose only secret is `x-vault: false` (a swarm
+// secret managed by hand) deploys with no vault at all, naming the secret as
+// the compose file does.
+func TestDeployAllLocal(t *testing.T) {
+	p := syncPrefix(t)
+	stack := p + "l"
+	cleanupSwarm(t, p, stack)
+	value := newSecretValue("by-hand")
+	cmd := icmd.Command("docker", "secret", "create", p+"_legacy", "-")
+	cmd.Stdin = strings.NewReader(value)
+	icmd.RunCmd(cmd).Assert(t, icmd.Success)
+	dir := t.TempDir()
+	writeProjectFile(t, dir, "compose.yaml", `services:
+  web:
+    image: `+env.baseImage+`
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sha256sum /run/secrets/legacy | cut -c1-64 > /tmp/seen; sleep 1 & wait; done"]
+    stop_grace_period: 2s
+    secrets: [legacy]
+secrets:
+  legacy:
+    external: true
+    name: `+p+`_legacy
+    x-vault: false
+`)
+	res := vaultDocker(t, nil, dir, "vault", "deploy", "-c", "compose.yaml", "--resolve-image", "never", "--dry-run", stack)
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(res.Stdout(), "no Key Vault-backed secret to sync: would run docker stack deploy "+stack))
+	res = vaultDocker(t, nil, dir, "vault", "deploy", "-c", "compose.yaml", "--resolve-image", "never", stack)
+	res.Assert(t, icmd.Success)
+	waitServiceSeen(t, stack+"_web", sum(value))
+	assert.Check(t, is.DeepEqual(swarmSecrets(t, p), []string{p + "_legacy"}))
+	assertNoValue(t, res, map[string]string{"legacy": value})
+}

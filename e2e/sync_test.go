@@ -690,7 +690,7 @@ func TestSyncBadInput(t *testing.T) {
 
 	t.Run("no secrets", func(t *testing.T) {
 		dir := project(t, "services:\n  app:\n    image: "+env.baseImage+"\n")
-		assertOneLineError(t, run(t, dir), "the project declares no Key Vault-backed secrets: run `docker vault migrate` first")
+		assertOneLineError(t, run(t, dir), "the project declares no Key Vault-backed secret (an external secret, or a file secret marked with x-vault): run `docker vault migrate` first")
 	})
 
 	t.Run("invalid swarm name", func(t *testing.T) {
