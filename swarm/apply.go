@@ -105,13 +105,18 @@ func createAll(ctx context.Context, eng Engine, plan *Plan, values map[string][]
 			if failed.Load() {
 				return nil
 			}
-			if err := createSecret(ctx, eng, a, values[a.Secret], opts.Source); err != nil {
+			existed, err := createSecret(ctx, eng, a, values[a.Secret], opts.Source)
+			if err != nil {
 				failed.Store(true)
 				return err
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			fmt.Fprintf(opts.Log, "created %s (version %s)\n", a.Name, a.Version)
+			if existed {
+				fmt.Fprintf(opts.Log, "found %s already created (by another sync)\n", a.Name)
+			} else {
+				fmt.Fprintf(opts.Log, "created %s (version %s)\n", a.Name, a.Version)
+			}
 			return nil
 		})
 	}
@@ -165,9 +170,11 @@ func labels(a *Action, source string) map[string]string {
 	return l
 }
 
-func createSecret(ctx context.Context, eng Engine, a *Action, value []byte, source string) error {
+// createSecret creates the swarm secret of a, or finds it already made by
+// another sync of the same version (existed).
+func createSecret(ctx context.Context, eng Engine, a *Action, value []byte, source string) (existed bool, err error) {
 	if value == nil {
-		return fmt.Errorf("internal error: no value was read for %s", a.Secret)
+		return false, fmt.Errorf("internal error: no value was read for %s", a.Secret)
 	}
 	res, err := eng.SecretCreate(ctx, client.SecretCreateOptions{Spec: swarmtypes.SecretSpec{
 		Annotations: swarmtypes.Annotations{Name: a.Name, Labels: labels(a, source)},
@@ -175,20 +182,21 @@ func createSecret(ctx context.Context, eng Engine, a *Action, value []byte, sour
 	}})
 	if cerrdefs.IsAlreadyExists(err) || cerrdefs.IsConflict(err) { // the engine answers 409
 		// An earlier sync that was interrupted (Ctrl-C, --timeout) may have
-		// had this create land after it stopped looking. Ours if it carries
+		// had this create land after it stopped looking, or a concurrent
+		// sync created it first. Ours if it carries
 		// our labels for this very version: Key Vault versions are
 		// immutable, so it holds this value.
 		if id, ok := existingManaged(ctx, eng, a, source); ok {
 			a.ID = id
-			return nil
+			return true, nil
 		}
 	}
 	if err != nil {
 		// The engine's error names the secret, never its data.
-		return fmt.Errorf("failed to create swarm secret %s: %w", a.Name, err)
+		return false, fmt.Errorf("failed to create swarm secret %s: %w", a.Name, err)
 	}
 	a.ID = res.ID
-	return nil
+	return false, nil
 }
 
 // existingManaged returns the id of the swarm secret named a.Name if it is

@@ -237,18 +237,20 @@ func TestCreateSecretAdoptsItsOwnVersionOnly(t *testing.T) {
 		Data:        []byte("landed-late-" + p),
 	}})
 	assert.NilError(t, err)
-	assert.NilError(t, createSecret(ctx, eng, a, []byte("landed-late-"+p), "https://v.vault.azure.net"))
+	existed, err := createSecret(ctx, eng, a, []byte("landed-late-"+p), "https://v.vault.azure.net")
+	assert.NilError(t, err)
+	assert.Check(t, existed, "found, not created")
 	assert.Check(t, is.Equal(a.ID, landed.ID))
 
 	// Same name, another version label: not ours to take.
 	b := &Action{Kind: ActionCreate, Secret: p + "_db", KVName: "db", Name: a.Name, Version: v2}
-	assert.Check(t, is.ErrorContains(createSecret(ctx, eng, b, []byte("x"), "https://v.vault.azure.net"), "already exists"))
+	assert.Check(t, is.ErrorContains(createErr(createSecret(ctx, eng, b, []byte("x"), "https://v.vault.azure.net")), "already exists"))
 	assert.Check(t, is.Equal(b.ID, ""))
 	// Same name and version from another Key Vault secret or vault: not ours.
 	c := &Action{Kind: ActionCreate, Secret: p + "_db", KVName: "other-db", Name: a.Name, Version: v1}
-	assert.Check(t, is.ErrorContains(createSecret(ctx, eng, c, []byte("x"), "https://v.vault.azure.net"), "already exists"))
+	assert.Check(t, is.ErrorContains(createErr(createSecret(ctx, eng, c, []byte("x"), "https://v.vault.azure.net")), "already exists"))
 	d := &Action{Kind: ActionCreate, Secret: p + "_db", KVName: "db", Name: a.Name, Version: v1}
-	assert.Check(t, is.ErrorContains(createSecret(ctx, eng, d, []byte("x"), "https://other.vault.azure.net"), "already exists"))
+	assert.Check(t, is.ErrorContains(createErr(createSecret(ctx, eng, d, []byte("x"), "https://other.vault.azure.net")), "already exists"))
 
 	// Unmanaged: never taken.
 	u := &Action{Kind: ActionCreate, Secret: p + "_u", Name: VersionedName(p+"_u", v1), Version: v1}
@@ -256,8 +258,10 @@ func TestCreateSecretAdoptsItsOwnVersionOnly(t *testing.T) {
 		Annotations: swarmtypes.Annotations{Name: u.Name}, Data: []byte("by hand"),
 	}})
 	assert.NilError(t, err)
-	assert.Check(t, is.ErrorContains(createSecret(ctx, eng, u, []byte("x"), "https://v.vault.azure.net"), "already exists"))
+	assert.Check(t, is.ErrorContains(createErr(createSecret(ctx, eng, u, []byte("x"), "https://v.vault.azure.net")), "already exists"))
 }
+
+func createErr(_ bool, err error) error { return err }
 
 // --wait on a service scaled to 0 has no task to wait for.
 func TestSyncWaitConvergesAServiceScaledToZero(t *testing.T) {
@@ -378,4 +382,43 @@ func TestSyncOneFailedSecretDoesNotBlockTheOthers(t *testing.T) {
 	plan, err = Sync(ctx, eng, store, desired, opts)
 	assert.Check(t, errors.As(err, &partial))
 	assert.Check(t, is.Equal(plan.Changes(), 0), plan.String())
+}
+
+// Two syncs of one project at once: each secret is created once, and only
+// one of them says it created it.
+func TestConcurrentSyncsCreateOnce(t *testing.T) {
+	ctx := context.Background()
+	eng := engineForTest(t)
+	p := uniquePrefix()
+	cleanupManaged(t, eng.Engine, p)
+	store := kvfake.New()
+	var desired []Desired
+	for i := 0; i < 20; i++ {
+		n := fmt.Sprintf("s%d", i)
+		store.Put(n, "value-"+n+p)
+		desired = append(desired, Desired{Name: p + "_" + n, KVName: n})
+	}
+	var logs [2]bytes.Buffer
+	errs := make(chan error, 2)
+	for i := range logs {
+		go func() {
+			_, err := Sync(ctx, eng, store, desired, SyncOptions{PlanOptions: PlanOptions{Source: store.URL, Keep: 1},
+				ApplyOptions: ApplyOptions{Log: &logs[i]}})
+			errs <- err
+		}()
+	}
+	assert.NilError(t, <-errs)
+	assert.NilError(t, <-errs)
+	created := map[string]int{}
+	for i := range logs {
+		for _, l := range strings.Split(logs[i].String(), "\n") {
+			if name, ok := strings.CutPrefix(l, "created "); ok {
+				created[strings.Fields(name)[0]]++
+			}
+		}
+	}
+	assert.Check(t, is.Len(created, 20))
+	for n, c := range created {
+		assert.Check(t, is.Equal(c, 1), "%s logged as created %d times", n, c)
+	}
 }
