@@ -9,7 +9,6 @@ import (
 	"os/exec"
 
 	"github.com/docker-vault/docker-vault/mapping"
-	"github.com/docker-vault/docker-vault/secretfile"
 	"github.com/docker-vault/docker-vault/swarm"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli-plugins/metadata"
@@ -89,9 +88,7 @@ func runDeploy(ctx context.Context, dockerCLI command.Cli, o deployOptions) erro
 		if res != nil {
 			_ = printSync(dockerCLI.Err(), "", res, err)
 		}
-		var partial *swarm.PartialError
-		var filesPartial *secretfile.PartialError
-		if errors.As(err, &partial) || errors.As(err, &filesPartial) {
+		if isPartial(err) {
 			return fmt.Errorf("stack %s was not deployed: %w", o.stack, err)
 		}
 		return err

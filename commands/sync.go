@@ -127,17 +127,19 @@ func watch(ctx context.Context, dockerCLI command.Cli, p *types.Project, secrets
 	for {
 		res, err := syncOnce(ctx, dockerCLI, p, secrets, store, o)
 		now := time.Now().Format(time.RFC3339)
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			return nil
-		case err != nil:
-			// Not the plan's lines: a plan with an error was not applied,
-			// and a failed apply is finished by the next round.
-			fmt.Fprintf(dockerCLI.Err(), "%s sync failed: %v\n", now, err)
-		default:
+		}
+		// What was applied, also when some secrets failed alone, then the
+		// failure. After any other failure the plan's rows may not have
+		// been carried out; the next round finishes them.
+		if res != nil && (err == nil || isPartial(err)) {
 			for _, line := range changeLines(res) {
 				fmt.Fprintf(dockerCLI.Err(), "%s %s\n", now, line)
 			}
+		}
+		if err != nil {
+			fmt.Fprintf(dockerCLI.Err(), "%s sync failed: %v\n", now, err)
 		}
 		jitter := time.Duration(rand.Int64N(int64(o.watch)/5+1)) - o.watch/10
 		select {
@@ -251,6 +253,13 @@ func syncOnce(ctx context.Context, dockerCLI command.Cli, p *types.Project, secr
 	}
 	res, err := syncFiles(ctx, dockerCLI, p, files, store, o, res)
 	return res, oneLine(partial, err)
+}
+
+// isPartial tells whether err is a sync that applied what it could.
+func isPartial(err error) bool {
+	var sp *swarm.PartialError
+	var fp *secretfile.PartialError
+	return errors.As(err, &sp) || errors.As(err, &fp)
 }
 
 // oneLine joins the errors that are not nil into one, on one line: a
