@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -160,4 +161,35 @@ func TestPrintSyncFailureHasNoSummary(t *testing.T) {
 	assert.Check(t, is.Equal(doc.Error, "nothing was changed: b: ..."))
 
 	assert.Check(t, is.Error(printSync(&out, "yaml", res, nil), `unsupported --format "yaml": use json`))
+}
+
+// Every duration and number flag is refused before any work: the command
+// runs with no Docker CLI and no project, so any work would fail otherwise.
+func TestSyncFlagBounds(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--watch", "-1s"}, "invalid --watch -1s: must be at least 10s (every round lists the whole vault)"},
+		{[]string{"--watch", "1ns"}, "invalid --watch 1ns: must be at least 10s"},
+		{[]string{"--watch", "9.999s"}, "invalid --watch 9.999s: must be at least 10s"},
+		{[]string{"--watch", "10s", "--dry-run"}, "--watch and --dry-run cannot be combined"},
+		{[]string{"--keep", "-1"}, "invalid --keep -1: must be 0 or more"},
+		{[]string{"--parallel", "0"}, "invalid --parallel 0: must be 1 or more"},
+		{[]string{"--timeout", "0s"}, "invalid --timeout: must be more than 0"},
+		{[]string{"--stack", "a", "--all-stacks"}, "--stack and --all-stacks cannot be combined"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			cmd := newSyncCommand(nil)
+			cmd.SetArgs(tc.args)
+			cmd.SetOut(io.Discard)
+			cmd.SetErr(io.Discard)
+			assert.Check(t, is.ErrorContains(cmd.Execute(), tc.want))
+		})
+	}
+	cmd := newDeployCommand(nil)
+	cmd.SetArgs([]string{"--watch", "10s", "stack"})
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	assert.Check(t, is.ErrorContains(cmd.Execute(), "deploy does not take --watch"))
 }
