@@ -2,10 +2,12 @@ package yamledit
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
 	"slices"
+	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -28,6 +30,8 @@ type EnvFile struct {
 type envStmt struct {
 	key        string
 	start, end int
+	// inherited: `KEY` alone, whose value comes from the environment.
+	inherited bool
 }
 
 // ParseEnvFile parses an env file. It fails where compose would fail to
@@ -42,7 +46,14 @@ func ParseEnvFile(filename string, data []byte) (*EnvFile, error) {
 	got, err := composeRead(data)
 	if err != nil {
 		// compose-go's message can quote the value: not repeated here.
-		return nil, fmt.Errorf("%s: %w: compose cannot read this env file (check quoting and ${...} syntax)", filename, ErrUnsupported)
+		where := filename
+		if line, _, ok := failingStmt(data, stmts, func(b []byte) error {
+			_, err := composeRead(b)
+			return err
+		}); ok {
+			where = fmt.Sprintf("%s:%d", filename, line)
+		}
+		return nil, fmt.Errorf("%s: %w: compose cannot read this env file (check quoting and ${...} syntax)", where, ErrUnsupported)
 	}
 	e := &EnvFile{filename: filename, data: bytes.Clone(data), stmts: stmts}
 	keys := e.Keys()
@@ -56,6 +67,72 @@ func ParseEnvFile(filename string, data []byte) (*EnvFile, error) {
 		return nil, fmt.Errorf("%s: %w: this env file reads differently in compose", filename, ErrUnsupported)
 	}
 	return e, nil
+}
+
+// EnvSyntaxError is an env file that compose's parser cannot read: the
+// line and the reason, never the text, which may be a secret value.
+type EnvSyntaxError struct {
+	File string
+	Line int
+	// Key is the variable whose value is malformed, "" when its name is.
+	Key    string
+	Reason string
+	// unsupported: also a file this package cannot edit (ErrUnsupported).
+	unsupported bool
+}
+
+func (e *EnvSyntaxError) Error() string {
+	r := e.Reason
+	if e.unsupported {
+		r = ErrUnsupported.Error() + ": " + r
+	}
+	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, r)
+}
+
+func (e *EnvSyntaxError) Unwrap() error {
+	if e.unsupported {
+		return ErrUnsupported
+	}
+	return nil
+}
+
+// LocateEnvError says where in an env file compose's parser fails: parse
+// is that parser with a fixed lookup (a pure function of its input), and
+// data the file. A syntax error (an unclosed quote, a bad variable name)
+// comes back as the *EnvSyntaxError that names its line; any other failure
+// (a bad ${...}, a required variable unset) is found by parsing data cut
+// after each statement: the parser reads statements in order, so the
+// first cut it rejects ends with the statement at fault, whose line and
+// key are returned. ok is false when neither finds it. Nothing returned
+// quotes the file.
+func LocateEnvError(data []byte, parse func([]byte) error) (line int, key string, err error, ok bool) {
+	stmts, err := scanEnv("", data)
+	if err != nil {
+		var se *EnvSyntaxError
+		if errors.As(err, &se) {
+			return se.Line, se.Key, se, true
+		}
+		return 0, "", nil, false
+	}
+	line, key, ok = failingStmt(data, stmts, parse)
+	return line, key, nil, ok
+}
+
+// failingStmt returns the line and key of the first statement after which
+// a cut of data fails to parse.
+func failingStmt(data []byte, stmts []envStmt, parse func([]byte) error) (int, string, bool) {
+	cut := func(s envStmt) []byte {
+		end := s.end
+		if s.inherited && end < len(data) {
+			end++ // `KEY` alone reads as inherited only with its newline
+		}
+		return data[:end]
+	}
+	i := sort.Search(len(stmts), func(i int) bool { return parse(cut(stmts[i])) != nil })
+	if i == len(stmts) {
+		return 0, "", false
+	}
+	return bytes.Count(data[:stmts[i].start], []byte("\n")) + 1, stmts[i].key, true
 }
 
 var envExportRe = regexp.MustCompile(`^export\s+`)
@@ -93,23 +170,23 @@ func scanEnv(filename string, data []byte) ([]envStmt, error) {
 			case '_', '.', '-', '[', ']':
 			default:
 				if !unicode.IsLetter(r) && !unicode.IsNumber(r) {
-					return nil, fmt.Errorf("%s:%d: invalid character in variable name", filename, lineOf(off(s[i:])))
+					return nil, &EnvSyntaxError{File: filename, Line: lineOf(off(s[i:])), Reason: "invalid character in variable name"}
 				}
 			}
 		}
 		key = strings.TrimRightFunc(key, unicode.IsSpace)
 		if strings.Contains(key, " ") {
-			return nil, fmt.Errorf("%s:%d: variable name cannot contain a space", filename, lineOf(start))
+			return nil, &EnvSyntaxError{File: filename, Line: lineOf(start), Reason: "variable name cannot contain a space"}
 		}
 		left := strings.TrimLeftFunc(s[offset:], envIsSpace)
 		if inherited {
-			out = append(out, envStmt{key: key, start: start, end: off(s[offset:]) - 1})
+			out = append(out, envStmt{key: key, start: start, end: off(s[offset:]) - 1, inherited: true})
 			rest = left
 			continue
 		}
-		end, next, err := envValueEnd(left)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", filename, lineOf(off(left)), err)
+		end, next, ok := envValueEnd(left)
+		if !ok {
+			return nil, &EnvSyntaxError{File: filename, Line: lineOf(off(left)), Key: key, Reason: "unterminated quoted value", unsupported: true}
 		}
 		out = append(out, envStmt{key: key, start: start, end: off(left) + end})
 		rest = next
@@ -138,13 +215,14 @@ func envStatementStart(src string) string {
 // envValueEnd returns where the value at the start of src ends and what
 // follows it: the rest of the line for an unquoted value, the closing quote
 // for a quoted one (a backslash escapes the next character in both quotes).
-func envValueEnd(src string) (int, string, error) {
+// It reports false for a quote that is never closed.
+func envValueEnd(src string) (int, string, bool) {
 	if src == "" || (src[0] != '"' && src[0] != '\'') {
 		v, rest, found := strings.Cut(src, "\n")
 		if !found {
-			return len(src), "", nil
+			return len(src), "", true
 		}
-		return len(v), rest, nil
+		return len(v), rest, true
 	}
 	quote := src[0]
 	escaped := false
@@ -156,10 +234,10 @@ func envValueEnd(src string) (int, string, error) {
 		case c == '\\':
 			escaped = true
 		case c == quote:
-			return i + 1, src[i+1:], nil
+			return i + 1, src[i+1:], true
 		}
 	}
-	return 0, "", fmt.Errorf("%w: unterminated quoted value", ErrUnsupported)
+	return 0, "", false
 }
 
 // envIsSpace is dotenv's space: blank but not a newline.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/dotenv"
 	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
 )
 
 const envSample = `# database
@@ -128,7 +129,7 @@ func TestEnvFileErrors(t *testing.T) {
 		"A=1\nB=\"SENTINEL-unterminated\n": ".env:2: unsupported: unterminated quoted value",
 		"A=1\nSENT INEL\n":                 ".env:2: variable name cannot contain a space",
 		"A=1\nSENTINEL$=x\n":               ".env:2: invalid character in variable name",
-		"A=${SENTINEL\n":                   ".env: unsupported: compose cannot read this env file (check quoting and ${...} syntax)",
+		"A=1\nB=${SENTINEL\n":              ".env:2: unsupported: compose cannot read this env file (check quoting and ${...} syntax)",
 	} {
 		_, err := ParseEnvFile(".env", []byte(in))
 		assert.Error(t, err, want)
@@ -136,6 +137,44 @@ func TestEnvFileErrors(t *testing.T) {
 	}
 	_, err := ParseEnvFile(".env", []byte("A=\"x"))
 	assert.Assert(t, errors.Is(err, ErrUnsupported))
+}
+
+// LocateEnvError names the line and key compose's parser fails on, and
+// nothing of what is written there.
+func TestLocateEnvError(t *testing.T) {
+	parse := func(b []byte) error {
+		_, err := dotenv.ParseWithLookup(bytes.NewReader(b), func(string) (string, bool) { return "", false })
+		return err
+	}
+	for _, tc := range []struct {
+		in     string
+		line   int
+		key    string
+		reason string
+	}{
+		{"A=1\nB=2\nPW=\"SENTINEL\n", 3, "PW", "unterminated quoted value"},
+		// A closed multi-line value before the unclosed one.
+		{"A=\"x\ny\"\nPW='SENTINEL\nmore\n", 3, "PW", "unterminated quoted value"},
+		{"A=1\nSENTINEL!x\n", 2, "", "invalid character in variable name"},
+		{"A=1\n\nPW=SENTINEL${x\nB=2\n", 3, "PW", ""},
+		{"A=\"multi\nline\"\nB\nPW=\"SENTINEL\n${\"\n", 4, "PW", ""},
+		{"export A=1\nPW: ${UNSET:?SENTINEL}\n", 2, "PW", ""},
+	} {
+		line, key, err, ok := LocateEnvError([]byte(tc.in), parse)
+		assert.Assert(t, ok, tc.in)
+		assert.Check(t, is.Equal(line, tc.line), tc.in)
+		assert.Check(t, is.Equal(key, tc.key), tc.in)
+		if tc.reason == "" {
+			assert.Check(t, err == nil, tc.in)
+		} else {
+			var se *EnvSyntaxError
+			assert.Assert(t, errors.As(err, &se), tc.in)
+			assert.Check(t, is.Equal(se.Reason, tc.reason))
+			assert.Check(t, !strings.Contains(err.Error(), "SENTINEL"))
+		}
+	}
+	_, _, _, ok := LocateEnvError([]byte("A=1\nB=2\n"), parse)
+	assert.Check(t, !ok, "a file that parses has no error to locate")
 }
 
 // checkEnvRemoval checks, with compose's parser, that after is before
