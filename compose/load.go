@@ -238,7 +238,7 @@ func (l *Loading) Wait() (*Project, error) {
 	<-l.done
 	l.cancel()
 	if l.err != nil {
-		return nil, l.err
+		return nil, l.pd.explain(l.err)
 	}
 	return l.pd.finish(l.proj)
 }
@@ -278,7 +278,7 @@ func Check(ctx context.Context, p *Project, overlay map[string][]byte) error {
 	}
 	proj, err := pd.compose(ctx)
 	if err != nil {
-		return err
+		return pd.explain(err)
 	}
 	if err := pd.p.resolveEnvironment(proj, pd.src); err != nil {
 		return err
@@ -324,7 +324,13 @@ func loadAlone(ctx context.Context, f *File, content []byte, name string, noCons
 		// the extending file declares.
 		o.SkipConsistencyCheck = f.Role == RoleExtends || noConsistency
 	})
-	return err
+	if err != nil {
+		alone := &File{Path: f.Path, Role: f.Role, Dir: f.Dir, Content: content, env: f.env}
+		alone.Docs, _ = parseYAML(f.Path, content)
+		x := &explainer{files: []*File{alone}, src: fileSource{f.Path: content}, env: f.env, envFiles: f.envSources}
+		return x.explain(err)
+	}
+	return nil
 }
 
 func resolveOptions(opts LoadOptions) (resolved, error) {
@@ -490,7 +496,7 @@ func (r resolved) load(ctx context.Context, overlay map[string][]byte) (*Project
 	}
 	proj, err := pd.compose(ctx)
 	if err != nil {
-		return nil, err
+		return nil, pd.explain(err)
 	}
 	return pd.finish(proj)
 }
@@ -602,7 +608,8 @@ func (pd *pending) parse() error {
 }
 
 // compose loads the project with compose-go. It reads only pd.details, so
-// it may run while parse does.
+// it may run while parse does. Its error is compose-go's, which may quote
+// the files: callers pass it through explain.
 func (pd *pending) compose(ctx context.Context) (_ *types.Project, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -611,7 +618,7 @@ func (pd *pending) compose(ctx context.Context) (_ *types.Project, err error) {
 	}()
 	proj, err := loader.LoadWithContext(ctx, pd.details, pd.setOpts)
 	if err != nil {
-		return nil, fmt.Errorf("failed to load compose project: %w", err)
+		return nil, err
 	}
 	proj.ComposeFiles = append([]string(nil), pd.p.opts.files...)
 	return proj, nil
@@ -634,7 +641,7 @@ func loaderPanic(r any) error {
 			break
 		}
 	}
-	return fmt.Errorf("failed to load compose project: compose-go failed on this project (a %T panic in %s); please report it", r, where)
+	return &LoadError{Reason: fmt.Sprintf("compose-go failed on this project (a %T panic in %s); please report it", r, where)}
 }
 
 // finish takes compose-go's model, resolves the services' environment and
@@ -740,10 +747,14 @@ func (p *Project) serviceEnvFile(ref types.EnvFile, src fileSource, lookup doten
 	return ef, nil
 }
 
+// parse reads the env file with compose's dotenv parser. Its error says
+// where and why, never what is written there (see envFileError).
 func (ef *EnvFile) parse(lookup dotenv.LookupFn, format string) error {
 	ef.values = map[string]string{}
 	if err := dotenv.ParseWithFormat(bytes.NewReader(ef.Content), ef.Path, ef.values, lookup, format); err != nil {
-		return fmt.Errorf("failed to read %s: %w", ef.Path, err)
+		return envFileError(ef.Path, ef.Content, err, func(b []byte) error {
+			return dotenv.ParseWithFormat(bytes.NewReader(b), ef.Path, map[string]string{}, lookup, format)
+		})
 	}
 	ef.keys = scanEnvKeys(ef.Content)
 	return nil
@@ -816,7 +827,23 @@ func yamlError(path string, b []byte, v3err error) error {
 		}
 		break
 	}
+	e.Msg = yamlMessage(e.Msg)
 	return e
+}
+
+// yamlQuoted is quoted text of two characters or more: the parsers quote
+// single syntax characters ("did not find expected ',' or ']'") and, in a
+// few messages, names and keys, which are dropped.
+var yamlQuoted = regexp.MustCompile(`\s*('[^']{2,}'|"[^"]{2,}")`)
+
+// yamlMessage keeps a YAML parser's message from quoting the file: an
+// unquoted password that starts with "*" reads as an alias, and the
+// parser names it ("unknown anchor '<value>' referenced").
+func yamlMessage(msg string) string {
+	if strings.HasPrefix(msg, "unknown anchor ") {
+		return `unknown anchor referenced (quote a value that starts with "*")`
+	}
+	return yamlQuoted.ReplaceAllString(msg, "")
 }
 
 // The types below hold file contents, which may hold secret values: their
