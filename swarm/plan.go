@@ -142,6 +142,8 @@ type Fetched struct {
 	Version string
 	Updated time.Time
 	Size    int
+	// Empty: the value has no bytes, which a swarm secret cannot hold.
+	Empty bool
 	// Settled: the value was read at least one second after its "updated"
 	// second began, so no later version can list with the same time.
 	Settled bool
@@ -401,6 +403,13 @@ func planOne(d Desired, vault map[string]VaultItem, fetched map[string]Fetched, 
 		}
 		a.Kind, a.Name, a.ID, a.Version, a.Unsettled = ActionUnchanged, cur.Name, cur.ID, cur.Version, cur.Unsettled
 		a.moveConsumers(d, cur, all, obs, opts)
+		return a
+	}
+	if f.Empty {
+		// The engine refuses empty secret data ("secret data must be
+		// larger than 0"). A file secret may be empty: only swarm's
+		// are refused.
+		a.Kind, a.Reason = ActionError, fmt.Sprintf("Key Vault secret %s is empty: swarm secrets cannot be empty", d.KVName)
 		return a
 	}
 	if f.Size > MaxSecretSize {

@@ -286,3 +286,20 @@ error     db_password: Key Vault secret "db-password" is disabled
 error     api: Key Vault secret "api" is disabled
 `, "\n"))
 }
+
+// An empty value is an error for that secret, said in the plan, not the
+// engine's "secret data must be larger than 0" when it is created.
+func TestPlanEmptyValue(t *testing.T) {
+	desired := []Desired{{Name: "db_password", KVName: "db-password"}, {Name: "api", KVName: "api"}}
+	vault := map[string]VaultItem{"db-password": {Enabled: true, Updated: t2}, "api": {Enabled: true, Updated: t2}}
+	obs := Observed{Managed: []Managed{managed("id1", "db_password", v1, t1, 0)}, Unmanaged: map[string]string{}}
+	fetched := map[string]Fetched{
+		"db_password": {Version: v2, Updated: t2, Empty: true, Settled: true},
+		"api":         {Version: v1, Updated: t2, Size: 3, Settled: true},
+	}
+	plan := MakePlan(desired, vault, fetched, obs, PlanOptions{Source: src, Keep: 0})
+	assert.Equal(t, plan.String(), strings.TrimLeft(`
+error     db_password: Key Vault secret db-password is empty: swarm secrets cannot be empty
+create    api -> api_aaaaaaaa
+`, "\n"))
+}
