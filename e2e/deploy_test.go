@@ -22,7 +22,7 @@ func TestDeployAndRotateStack(t *testing.T) {
 	stack := p
 	cleanupSwarm(t, p, stack)
 	values := map[string]string{"v1": newSecretValue("stack1"), "v2": newSecretValue("stack2"), "v3": newSecretValue("stack3")}
-	em := startEmulator(t, map[string]string{"db-password": values["v1"]}, emulatorSeed())
+	em := startEmulator(t, map[string]string{"db-password": values["v1"]})
 	dir := t.TempDir()
 	// The service writes the digest of what it reads, every second, where
 	// `docker exec` can read it: the value itself is never printed.

@@ -24,7 +24,7 @@ func TestMigratePushDeployRotate(t *testing.T) {
 	cleanupSwarm(t, p, stack)
 	variable := strings.ToUpper(p) + "_PASSWORD"
 	values := map[string]string{"v1": newSecretValue("migrate1"), "v2": newSecretValue("migrate2")}
-	em := startEmulator(t, map[string]string{}, emulatorSeed())
+	em := startEmulator(t, map[string]string{})
 	dir := t.TempDir()
 	writeProjectFile(t, dir, "compose.yaml", fmt.Sprintf(`x-vault:
   file-variables:

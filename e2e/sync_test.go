@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -49,9 +48,6 @@ func sum(value string) string {
 	s := sha256.Sum256([]byte(value))
 	return hex.EncodeToString(s[:])
 }
-
-// emulatorSeed makes each emulator generate its own version ids.
-func emulatorSeed() string { return "--rand-seed=" + strconv.FormatInt(time.Now().UnixNano(), 10) }
 
 // rotateLater stores a new version of name in the emulator, in a later
 // second than anything before: Key Vault's "updated" time, which is how a
@@ -223,7 +219,7 @@ func TestSyncSwarmSecrets(t *testing.T) {
 	p := syncPrefix(t)
 	cleanupSwarm(t, p)
 	values := map[string]string{"db-password": newSecretValue("db"), "api-key": newSecretValue("api")}
-	em := startEmulator(t, values, emulatorSeed())
+	em := startEmulator(t, values)
 	dir := secretsProject(t, p, "api-key", "db-password")
 	var outputs []*icmd.Result
 	run := func(args ...string) *icmd.Result {
@@ -305,7 +301,7 @@ func TestSyncSwarmSecrets(t *testing.T) {
 func TestSyncComposeFiles(t *testing.T) {
 	p := syncPrefix(t)
 	values := map[string]string{"v1": newSecretValue("f1"), "v2": newSecretValue("f2"), "v3": newSecretValue("f3")}
-	em := startEmulator(t, map[string]string{"app-token": values["v1"]}, emulatorSeed())
+	em := startEmulator(t, map[string]string{"app-token": values["v1"]})
 	dir := t.TempDir()
 	writeProjectFile(t, dir, "compose.yaml", `name: `+p+`
 services:
@@ -464,7 +460,7 @@ func TestSyncFaults(t *testing.T) {
 	for _, n := range kvNames {
 		values[n] = newSecretValue(n)
 	}
-	em := startEmulator(t, values, emulatorSeed())
+	em := startEmulator(t, values)
 	dir := secretsProject(t, p, kvNames...)
 	var outputs []*icmd.Result
 	run := func(extraEnv []string, args ...string) *icmd.Result {
@@ -629,7 +625,7 @@ func TestSyncBadInput(t *testing.T) {
 	p := syncPrefix(t)
 	cleanupSwarm(t, p)
 	values := map[string]string{"present": newSecretValue("present")}
-	em := startEmulator(t, values, emulatorSeed())
+	em := startEmulator(t, values)
 	project := func(t *testing.T, compose string) string {
 		dir := t.TempDir()
 		writeProjectFile(t, dir, "compose.yaml", compose)
@@ -748,7 +744,7 @@ func TestSyncWatch(t *testing.T) {
 	p := syncPrefix(t)
 	cleanupSwarm(t, p)
 	values := map[string]string{"w-one": newSecretValue("w1"), "w-two": newSecretValue("w2")}
-	em := startEmulator(t, values, emulatorSeed())
+	em := startEmulator(t, values)
 	dir := secretsProject(t, p, "w-one", "w-two")
 
 	proc := icmd.StartCmd(vaultDockerCmd(em.Env, dir, "vault", "sync", "--watch", "10s"))
