@@ -142,8 +142,6 @@ type Fetched struct {
 	Version string
 	Updated time.Time
 	Size    int
-	// Empty: the value has no bytes, which a swarm secret cannot hold.
-	Empty bool
 	// Settled: the value was read at least one second after its "updated"
 	// second began, so no later version can list with the same time.
 	Settled bool
@@ -405,7 +403,7 @@ func planOne(d Desired, vault map[string]VaultItem, fetched map[string]Fetched, 
 		a.moveConsumers(d, cur, all, obs, opts)
 		return a
 	}
-	if f.Empty {
+	if f.Size == 0 {
 		// The engine refuses empty secret data ("secret data must be
 		// larger than 0"). A file secret may be empty: only swarm's
 		// are refused.

@@ -39,7 +39,7 @@ func TestPlanCreate(t *testing.T) {
 	need := NeedsFetch(desired, vault, obs, src)
 	assert.Check(t, is.Len(need, 1))
 
-	plan := MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: v1, Updated: t1}}, obs, PlanOptions{Source: src, Keep: 1})
+	plan := MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: v1, Updated: t1, Size: 16}}, obs, PlanOptions{Source: src, Keep: 1})
 	assert.Equal(t, plan.String(), "create    db_password -> db_password_aaaaaaaa\n")
 	assert.Equal(t, plan.Changes(), 1)
 }
@@ -71,14 +71,14 @@ func TestPlanRotate(t *testing.T) {
 	}
 	assert.Check(t, is.Len(NeedsFetch(desired, vault, obs, src), 1), "updated time moved: the value must be read")
 
-	plan := MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: v3, Updated: t2}}, obs, PlanOptions{Source: src, Keep: 1})
+	plan := MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: v3, Updated: t2, Size: 16}}, obs, PlanOptions{Source: src, Keep: 1})
 	assert.Equal(t, plan.String(), strings.TrimLeft(`
 rotate    db_password -> db_password_cccccccc (services: app_db, app_web)
 prune     db_password -> db_password_aaaaaaaa
 `, "\n"))
 	assert.DeepEqual(t, plan.Actions[0].Replaces, []string{"id1", "id2"})
 
-	plan = MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: v3, Updated: t2}}, obs, PlanOptions{Source: src, Keep: 0})
+	plan = MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: v3, Updated: t2, Size: 16}}, obs, PlanOptions{Source: src, Keep: 0})
 	assert.Equal(t, plan.String(), strings.TrimLeft(`
 rotate    db_password -> db_password_cccccccc (services: app_db, app_web)
 prune     db_password -> db_password_bbbbbbbb
@@ -90,7 +90,7 @@ func TestPlanRelabelWhenOnlyPropertiesChanged(t *testing.T) {
 	desired := []Desired{{Name: "db_password", KVName: "db-password"}}
 	vault := map[string]VaultItem{"db-password": {Enabled: true, Updated: t2}}
 	obs := Observed{Managed: []Managed{managed("id1", "db_password", v1, t1, 0)}}
-	plan := MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: v1, Updated: t2}}, obs, PlanOptions{Source: src, Keep: 1})
+	plan := MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: v1, Updated: t2, Size: 16}}, obs, PlanOptions{Source: src, Keep: 1})
 	assert.Equal(t, plan.String(), "relabel   db_password -> db_password_aaaaaaaa: Key Vault properties changed, value did not\n")
 }
 
@@ -130,8 +130,8 @@ func TestPlanErrors(t *testing.T) {
 		Services:  []Service{{ID: "s1", Name: "web", Secrets: []SecretRef{{SecretID: "u2"}}}},
 	}
 	fetched := map[string]Fetched{
-		"taken": {Version: v1, Updated: t1},
-		"used":  {Version: v1, Updated: t1},
+		"taken": {Version: v1, Updated: t1, Size: 16},
+		"used":  {Version: v1, Updated: t1, Size: 16},
 		"big":   {Version: v1, Updated: t1, Size: MaxSecretSize + 1},
 	}
 	plan := MakePlan(desired, vault, fetched, obs, PlanOptions{Source: src, Keep: 1})
@@ -211,7 +211,7 @@ func TestPlanIdentityKeepsStacksApart(t *testing.T) {
 
 	// Rotating ours moves only the services on ours.
 	vault["db-password"] = VaultItem{Enabled: true, Updated: t2}
-	plan = MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: "dddddddd4", Updated: t2, Settled: true}}, obs, PlanOptions{Source: src, Keep: 0, Stack: "a"})
+	plan = MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: "dddddddd4", Updated: t2, Size: 16, Settled: true}}, obs, PlanOptions{Source: src, Keep: 0, Stack: "a"})
 	assert.Equal(t, plan.String(), strings.TrimLeft(`
 rotate    db_password -> db_password_dddddddd (services: a_web)
 prune     db_password -> db_password_aaaaaaaa
@@ -220,7 +220,7 @@ prune     db_password -> db_password_aaaaaaaa
 
 	// A version whose name another identity already holds is an error,
 	// never a reuse of someone else's value.
-	plan = MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: v2, Updated: t2, Settled: true}}, obs, PlanOptions{Source: src, Stack: "a"})
+	plan = MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: v2, Updated: t2, Size: 16, Settled: true}}, obs, PlanOptions{Source: src, Stack: "a"})
 	assert.Check(t, is.Equal(plan.Actions[0].Kind, ActionError))
 	assert.Check(t, is.Contains(plan.Actions[0].Reason, "exists and holds Key Vault secret b-db-password of https://v.vault.azure.net"))
 }
@@ -236,7 +236,7 @@ func TestPlanMovesOnlyItsOwnStack(t *testing.T) {
 			{ID: "s3", Name: "handmade", Secrets: []SecretRef{{SecretID: "id1"}}},
 		},
 	}
-	fetched := map[string]Fetched{"db_password": {Version: v2, Updated: t2, Settled: true}}
+	fetched := map[string]Fetched{"db_password": {Version: v2, Updated: t2, Size: 16, Settled: true}}
 	plan := MakePlan(desired, vault, fetched, obs, PlanOptions{Source: src, Keep: 0, Stack: "a"})
 	assert.Equal(t, plan.String(), strings.TrimLeft(`
 rotate    db_password -> db_password_bbbbbbbb (services: a_web): c_web, handmade, outside stack "a", still on an older version: not updated (--all-stacks updates them)
@@ -255,7 +255,7 @@ prune     db_password -> db_password_aaaaaaaa
 func TestPlanUnsettledVersionIsReadAgain(t *testing.T) {
 	desired := []Desired{{Name: "db_password", KVName: "db-password"}}
 	vault := map[string]VaultItem{"db-password": {Enabled: true, Updated: t1}}
-	plan := MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: v1, Updated: t1}}, Observed{}, PlanOptions{Source: src})
+	plan := MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: v1, Updated: t1, Size: 16}}, Observed{}, PlanOptions{Source: src})
 	assert.Check(t, plan.Actions[0].Unsettled)
 
 	m := managed("id1", "db_password", v1, t1, 0)
@@ -264,10 +264,10 @@ func TestPlanUnsettledVersionIsReadAgain(t *testing.T) {
 	assert.Check(t, is.Len(NeedsFetch(desired, vault, obs, src), 1), "an unsettled version must be read again")
 
 	// Same second, another version: a rotation.
-	plan = MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: v2, Updated: t1, Settled: true}}, obs, PlanOptions{Source: src, Keep: 1})
+	plan = MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: v2, Updated: t1, Size: 16, Settled: true}}, obs, PlanOptions{Source: src, Keep: 1})
 	assert.Equal(t, plan.String(), "rotate    db_password -> db_password_bbbbbbbb\n")
 	// The same version, now settled: relabelled, and no read next time.
-	plan = MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: v1, Updated: t1, Settled: true}}, obs, PlanOptions{Source: src})
+	plan = MakePlan(desired, vault, map[string]Fetched{"db_password": {Version: v1, Updated: t1, Size: 16, Settled: true}}, obs, PlanOptions{Source: src})
 	assert.Equal(t, plan.String(), "unchanged db_password -> db_password_aaaaaaaa\n")
 	assert.Check(t, plan.Actions[0].Confirm)
 	assert.Check(t, is.Equal(plan.Changes(), 0), "confirming a version changes nothing a service sees")
@@ -294,7 +294,7 @@ func TestPlanEmptyValue(t *testing.T) {
 	vault := map[string]VaultItem{"db-password": {Enabled: true, Updated: t2}, "api": {Enabled: true, Updated: t2}}
 	obs := Observed{Managed: []Managed{managed("id1", "db_password", v1, t1, 0)}, Unmanaged: map[string]string{}}
 	fetched := map[string]Fetched{
-		"db_password": {Version: v2, Updated: t2, Empty: true, Settled: true},
+		"db_password": {Version: v2, Updated: t2, Size: 0, Settled: true},
 		"api":         {Version: v1, Updated: t2, Size: 3, Settled: true},
 	}
 	plan := MakePlan(desired, vault, fetched, obs, PlanOptions{Source: src, Keep: 0})

@@ -203,7 +203,7 @@ func fetch(ctx context.Context, store keyvault.Store, need []Desired, opts SyncO
 				// version read before its second is over may be followed
 				// by another that lists with the same time.
 				settled := d.Version != "" || !start.Before(s.Updated.Truncate(time.Second).Add(time.Second))
-				f = Fetched{Version: s.Version, Updated: s.Updated, Size: len(s.Value), Empty: len(s.Value) == 0, Settled: settled}
+				f = Fetched{Version: s.Version, Updated: s.Updated, Size: len(s.Value), Settled: settled}
 			}
 			mu.Lock()
 			defer mu.Unlock()
