@@ -19,6 +19,9 @@ type BuildArgs struct {
 	// --push, -o). Without it the builder decides: buildx's docker driver,
 	// the default on a plain Docker Engine, loads the image into the engine.
 	Output bool
+	// ToStdout is set when the result goes to stdout as a tarball (-o -,
+	// or an output with dest=-): stdout then carries bytes, not text.
+	ToStdout bool
 }
 
 // valueFlags are the buildx build flags that take a value, so that their
@@ -92,6 +95,9 @@ func ParseBuildArgs(args []string) BuildArgs {
 			if isDockerLoad(value) {
 				b.Load = true
 			}
+			if toStdout(value) {
+				b.ToStdout = true
+			}
 			b.Output = true
 		case "-t", "--tag":
 			b.Tags = append(b.Tags, value)
@@ -126,6 +132,20 @@ func isDockerLoad(spec string) bool {
 		}
 	}
 	return docker && !dest
+}
+
+// toStdout tells whether an --output value writes to stdout: "-", or a
+// dest=- field.
+func toStdout(spec string) bool {
+	if spec == "-" {
+		return true
+	}
+	for _, field := range strings.Split(spec, ",") {
+		if k, v, _ := strings.Cut(field, "="); strings.EqualFold(strings.TrimSpace(k), "dest") && v == "-" {
+			return true
+		}
+	}
+	return false
 }
 
 // RemoteContext tells whether the context is a URL (git, https) that

@@ -5,13 +5,18 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
+	"time"
 
 	"github.com/docker-vault/docker-vault/keyvault"
 
@@ -83,34 +88,6 @@ func TestPrepareKeepsValuesOutOfArgv(t *testing.T) {
 	assert.DeepEqual(t, UserSecretIDs([]string{"--secret=id=a,env=X", "--secret", "type=env,id=b"}), map[string]bool{"a": true, "b": true})
 }
 
-// Every way a value can sit in an image is found: raw, hex, and base64 at
-// any offset inside a larger encoded blob.
-func TestNeedlesFindEncodedValues(t *testing.T) {
-	for i := 0; i < 200; i++ {
-		v := make([]byte, 8+i%23)
-		_, _ = rand.Read(v)
-		pre := make([]byte, i%5)
-		post := make([]byte, i%4)
-		_, _ = rand.Read(pre)
-		_, _ = rand.Read(post)
-		blob := append(append(append([]byte{}, pre...), v...), post...)
-		ns := needles([]Secret{{ID: "x", Value: v}})
-		for _, form := range []string{
-			string(blob),
-			hex.EncodeToString(blob),
-			base64.StdEncoding.EncodeToString(blob),
-			base64.URLEncoding.EncodeToString(blob),
-			base64.RawStdEncoding.EncodeToString(blob),
-		} {
-			hit := false
-			for _, n := range ns {
-				hit = hit || strings.Contains(form, string(n.b))
-			}
-			assert.Assert(t, hit, "value of %d bytes at offset %d not found in %q", len(v), len(pre), form)
-		}
-	}
-}
-
 func tarOf(t *testing.T, files map[string][]byte) []byte {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -138,7 +115,7 @@ func TestScan(t *testing.T) {
 	big = append(big[:1<<20-5], append(append([]byte{}, value...), big[1<<20:]...)...)
 	clean := tarOf(t, map[string][]byte{"etc/passwd": []byte("root:x:0:0\n")})
 	archive := tarOf(t, map[string][]byte{
-		"manifest.json":           []byte(`[{"Config":"cfg.json"}]`),
+		"manifest.json":           []byte(`[{"Config":"cfg.json","Layers":["blobs/sha256/aaa","blobs/sha256/bbb","blobs/sha256/ccc","blobs/sha256/hex-layer","blobs/sha256/clean-gzip"]}]`),
 		"cfg.json":                []byte(`{"history":[{"created_by":"RUN echo ` + base64.StdEncoding.EncodeToString(value) + `"}]}`),
 		"blobs/sha256/aaa":        clean,
 		"blobs/sha256/bbb":        gz(t, tarOf(t, map[string][]byte{"app/token.txt": value})),
@@ -146,18 +123,178 @@ func TestScan(t *testing.T) {
 		"blobs/sha256/hex-layer":  tarOf(t, map[string][]byte{"h": []byte(hex.EncodeToString(value))}),
 		"blobs/sha256/clean-gzip": gz(t, clean),
 	})
-	leaks, err := Scan(bytes.NewReader(archive), []Secret{{ID: "token", Value: value}, {ID: "absent", Value: []byte("nowhere-to-be-found")}})
+	secrets := []Secret{{ID: "token", Value: value}, {ID: "absent", Value: []byte("nowhere-to-be-found")}}
+	report, err := Scan(bytes.NewReader(archive), secrets)
 	assert.NilError(t, err)
-	var got []string
-	for _, l := range leaks {
-		got = append(got, l.String())
-	}
-	assert.DeepEqual(t, sortStrings(got), []string{
+	assert.DeepEqual(t, leakStrings(report), []string{
 		"secret token (base64) found in cfg.json",
 		"secret token (hex) found in blobs/sha256/hex-layer: h",
 		"secret token (raw) found in blobs/sha256/bbb: app/token.txt",
 		"secret token (raw) found in blobs/sha256/ccc: var/big",
 	})
+	assert.Check(t, is.Equal(report.Layers, 5))
+}
+
+func leakStrings(r Report) []string {
+	var got []string
+	for _, l := range r.Leaks {
+		got = append(got, l.String())
+	}
+	return sortStrings(got)
+}
+
+// image is a docker save archive (the engine's legacy layout) of a config
+// and layers given as file maps.
+func image(t *testing.T, config string, layers ...map[string][]byte) []byte {
+	files := map[string][]byte{"cfg.json": []byte(config)}
+	var names []string
+	for i, l := range layers {
+		name := fmt.Sprintf("l%d/layer.tar", i)
+		files[name] = tarOf(t, l)
+		names = append(names, `"`+name+`"`)
+	}
+	files["manifest.json"] = []byte(`[{"Config":"cfg.json","Layers":[` + strings.Join(names, ",") + `]}]`)
+	return tarOf(t, files)
+}
+
+// A value with <&> put in the config by ENV is stored JSON-escaped, as Go
+// writes it (\u003c\u0026\u003e): it is found there and in the history.
+func TestScanFindsJSONEscapedValues(t *testing.T) {
+	value := []byte(`p<&>"w\d`)
+	esc, err := json.Marshal(string(value))
+	assert.NilError(t, err)
+	assert.Check(t, !bytes.Contains(esc, value))
+	cfg := `{"config":{"Env":["PATH=/bin","TOKEN_COPY=` + string(esc[1:len(esc)-1]) + `"]}}`
+	report, err := Scan(bytes.NewReader(image(t, cfg, map[string][]byte{"etc/ok": []byte("fine")})), []Secret{{ID: "token", Value: value}})
+	assert.NilError(t, err)
+	assert.DeepEqual(t, leakStrings(report), []string{"secret token (JSON-escaped) found in cfg.json"})
+}
+
+// Values of MinLen (4) bytes are searched; shorter ones are named in a
+// note, never searched.
+func TestScanValueLengths(t *testing.T) {
+	secrets := []Secret{{ID: "four", Value: []byte("k9Q!")}, {ID: "three", Value: []byte("abc")}}
+	archive := image(t, `{}`, map[string][]byte{"a": []byte("xxk9Q!xx"), "b": []byte("abc abc")})
+	report, err := Scan(bytes.NewReader(archive), secrets)
+	assert.NilError(t, err)
+	assert.DeepEqual(t, leakStrings(report), []string{"secret four (raw) found in l0/layer.tar: a"})
+	notes := ShortNotes(append(secrets, Secret{ID: "three", Version: "0123456789abcdef", Value: []byte("ab"), Previous: true}))
+	assert.DeepEqual(t, notes, []Note{
+		"secret three: the value is shorter than 4 bytes: too short to be masked in the output or searched for in the image",
+		"leak check: secret three: previous version 01234567 is shorter than 4 bytes: not searched",
+	})
+	assert.Check(t, is.Equal(Summary(secrets, report, "app:1"),
+		"no value of 1 secret (current version only) found in image app:1: 1 layer, the config or the history (raw, hex, base64, JSON-escaped)"))
+}
+
+// A file named by the value is reported with the name masked.
+func TestScanMasksFileNames(t *testing.T) {
+	value := []byte("name-is-the-value")
+	archive := image(t, `{}`, map[string][]byte{"etc/" + string(value) + "/x": []byte("fine")})
+	report, err := Scan(bytes.NewReader(archive), []Secret{{ID: "token", Value: value}})
+	assert.NilError(t, err)
+	assert.DeepEqual(t, leakStrings(report), []string{"secret token (raw) found in l0/layer.tar: etc/***/x (file name)"})
+}
+
+// An archive that cannot be read to its end is an error, never a clean
+// report.
+func TestScanUnreadable(t *testing.T) {
+	secrets := []Secret{{ID: "token", Value: []byte("not-in-the-image")}}
+	layer := map[string][]byte{"big": bytes.Repeat([]byte("y"), 64<<10)}
+	whole := image(t, `{}`, layer)
+	_, err := Scan(bytes.NewReader(whole), secrets)
+	assert.NilError(t, err)
+
+	truncatedLayer := tarOf(t, map[string][]byte{
+		"manifest.json": []byte(`[{"Config":"cfg.json","Layers":["l0/layer.tar"]}]`),
+		"cfg.json":      []byte(`{}`),
+		"l0/layer.tar":  tarOf(t, layer)[:20<<10],
+	})
+	zstd := tarOf(t, map[string][]byte{
+		"manifest.json": []byte(`[{"Config":"cfg.json","Layers":["l0"]}]`),
+		"cfg.json":      []byte(`{}`),
+		"l0":            append([]byte{0x28, 0xb5, 0x2f, 0xfd}, bytes.Repeat([]byte{1}, 600)...),
+	})
+	noLayer := tarOf(t, map[string][]byte{
+		"manifest.json": []byte(`[{"Config":"cfg.json","Layers":["l0/layer.tar","l1/layer.tar"]}]`),
+		"cfg.json":      []byte(`{}`),
+		"l0/layer.tar":  tarOf(t, layer),
+	})
+	for name, tc := range map[string]struct {
+		archive []byte
+		want    string
+	}{
+		"cut inside a file":        {whole[:len(whole)/2], "the image could not be read: "},
+		"cut between two files":    {cutAfterLayer(t, layer), "the image archive has no manifest.json"},
+		"empty":                    {nil, "the image archive has no manifest.json"},
+		"not a tar":                {[]byte(strings.Repeat("garbage ", 200)), "the image could not be read: the image archive: "},
+		"truncated layer":          {truncatedLayer, "l0/layer.tar: big: unexpected EOF"},
+		"zstd layer":               {zstd, "l0 is zstd-compressed, which the leak check cannot read"},
+		"manifest names a missing": {noLayer, "the image archive lacks l1/layer.tar, which manifest.json names"},
+		"gzip cut short":           {tarOf(t, map[string][]byte{"l0": gz(t, tarOf(t, layer))[:100]}), "l0: big: unexpected EOF"},
+	} {
+		_, err := Scan(bytes.NewReader(tc.archive), secrets)
+		assert.Check(t, errors.Is(err, ErrUnreadable), "%s: %v", name, err)
+		assert.Check(t, is.ErrorContains(err, tc.want), name)
+	}
+	_, err = Scan(iotest.ErrReader(errors.New("connection reset")), secrets)
+	assert.Check(t, is.ErrorContains(err, "the image could not be read: the image archive: connection reset"))
+}
+
+// cutAfterLayer is an archive cut where a file ends: its config and layer
+// are whole, its manifest.json is missing.
+func cutAfterLayer(t *testing.T, layer map[string][]byte) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range []struct {
+		name string
+		body []byte
+	}{{"cfg.json", []byte(`{}`)}, {"l0/layer.tar", tarOf(t, layer)}} {
+		assert.NilError(t, tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body)), Typeflag: tar.TypeReg}))
+		_, err := tw.Write(f.body)
+		assert.NilError(t, err)
+	}
+	assert.NilError(t, tw.Flush())
+	return buf.Bytes()
+}
+
+// The legacy layout links a layer shared by two images to one file.
+func TestScanFollowsLinkedLayers(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(h *tar.Header, body []byte) {
+		h.Size = int64(len(body))
+		if h.Typeflag == 0 {
+			h.Typeflag = tar.TypeReg
+		}
+		assert.NilError(t, tw.WriteHeader(h))
+		_, err := tw.Write(body)
+		assert.NilError(t, err)
+	}
+	add(&tar.Header{Name: "a/layer.tar", Mode: 0o644}, tarOf(t, map[string][]byte{"x": []byte("fine")}))
+	add(&tar.Header{Name: "b/layer.tar", Typeflag: tar.TypeSymlink, Linkname: "../a/layer.tar"}, nil)
+	add(&tar.Header{Name: "cfg.json", Mode: 0o644}, []byte(`{}`))
+	add(&tar.Header{Name: "manifest.json", Mode: 0o644}, []byte(`[{"Config":"cfg.json","Layers":["a/layer.tar","b/layer.tar"]}]`))
+	assert.NilError(t, tw.Close())
+	report, err := Scan(&buf, []Secret{{ID: "token", Value: []byte("absent-value")}})
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(report.Layers, 1))
+}
+
+// A layer served from cache holds an earlier build's value: a previous
+// version is found and reported as such.
+func TestScanFindsPreviousVersions(t *testing.T) {
+	secrets := []Secret{
+		{ID: "token", KVName: "token", Version: "cur0000000000", Value: []byte("value-now-123")},
+		{ID: "token", KVName: "token", Version: "old1111111111", Value: []byte("value-before-456"), Previous: true},
+		{ID: "token", KVName: "token", Version: "old2222222222", Value: []byte("value-long-ago-789"), Previous: true},
+	}
+	archive := image(t, `{}`, map[string][]byte{"app/token": []byte("value-before-456\n")})
+	report, err := Scan(bytes.NewReader(archive), secrets)
+	assert.NilError(t, err)
+	assert.DeepEqual(t, leakStrings(report), []string{"secret token (raw, previous version old11111) found in l0/layer.tar: app/token"})
+	assert.Check(t, is.Equal(Summary(secrets, Report{Layers: 4}, "app:1"),
+		"no value of 1 secret (current and 2 previous versions) found in image app:1: 4 layers, the config or the history (raw, hex, base64, JSON-escaped)"))
 }
 
 func sortStrings(s []string) []string {
@@ -200,6 +337,10 @@ func TestParseBuildArgs(t *testing.T) {
 		{[]string{"--output", "dest=/tmp/img.tar,type=docker", "--load=false", "."}, BuildArgs{Context: ".", Dockerfile: "Dockerfile", Output: true}},
 		{[]string{"--output=type=image,name=x", "."}, BuildArgs{Context: ".", Dockerfile: "Dockerfile", Output: true}},
 		{[]string{"--push", "."}, BuildArgs{Context: ".", Dockerfile: "Dockerfile", Output: true}},
+		// A tarball on stdout.
+		{[]string{"-o", "-", "."}, BuildArgs{Context: ".", Dockerfile: "Dockerfile", Output: true, ToStdout: true}},
+		{[]string{"--output=type=tar,dest=-", "."}, BuildArgs{Context: ".", Dockerfile: "Dockerfile", Output: true, ToStdout: true}},
+		{[]string{"--output", "type=docker,DEST=-", "."}, BuildArgs{Context: ".", Dockerfile: "Dockerfile", Output: true, ToStdout: true}},
 		// Contexts whose Dockerfile is not here.
 		{[]string{"-"}, BuildArgs{Context: "-"}},
 		{[]string{"https://github.com/docker/buildx.git#master"}, BuildArgs{Context: "https://github.com/docker/buildx.git#master"}},
@@ -259,8 +400,8 @@ func TestResolve(t *testing.T) {
 	secrets, notes, err := Resolve(context.Background(), store, mounts, []Mapping{{ID: "mapped", KVName: "other", Version: "v1"}}, map[string]bool{"mine": true}, 2)
 	assert.NilError(t, err)
 	assert.DeepEqual(t, secrets, []Secret{
-		{ID: "npm_token", Version: "v-npm-token", Value: []byte("value of npm-token")},
-		{ID: "mapped", Version: "v-other", Value: []byte("value of other")},
+		{ID: "npm_token", KVName: "npm-token", Version: "v-npm-token", Value: []byte("value of npm-token")},
+		{ID: "mapped", KVName: "other", Version: "v-other", Value: []byte("value of other")},
 	})
 	assert.DeepEqual(t, sortStrings(asked), []string{"gone@", "npm-token@", "other@v1"})
 	var got []string
@@ -282,4 +423,111 @@ func TestResolve(t *testing.T) {
 
 	_, err = ParseMapping("id=x,name=not_valid")
 	assert.Check(t, is.ErrorContains(err, `"not_valid" is not a valid Key Vault secret name`))
+}
+
+// versionStore is a keyvault.Store with versions: Versions lists them,
+// Get reads one, and both record how many calls run at once.
+type versionStore struct {
+	keyvault.Store
+	mu       sync.Mutex
+	versions map[string][]keyvault.SecretProperties
+	values   map[string]string // name/version -> value
+	errs     map[string]error  // name or name/version -> error
+	inFlight int
+	maxSeen  int
+	calls    []string
+}
+
+func (s *versionStore) enter(call string) func() {
+	s.mu.Lock()
+	s.calls = append(s.calls, call)
+	s.inFlight++
+	s.maxSeen = max(s.maxSeen, s.inFlight)
+	s.mu.Unlock()
+	time.Sleep(5 * time.Millisecond)
+	return func() { s.mu.Lock(); s.inFlight--; s.mu.Unlock() }
+}
+
+func (s *versionStore) Versions(_ context.Context, name string) ([]keyvault.SecretProperties, error) {
+	defer s.enter("versions " + name)()
+	if err := s.errs[name]; err != nil {
+		return nil, err
+	}
+	return slices.Clone(s.versions[name]), nil
+}
+
+func (s *versionStore) Get(_ context.Context, name, version string) (keyvault.Secret, error) {
+	defer s.enter("get " + name + "/" + version)()
+	if err := s.errs[name+"/"+version]; err != nil {
+		return keyvault.Secret{}, err
+	}
+	return keyvault.Secret{SecretProperties: keyvault.SecretProperties{Name: name, Version: version}, Value: []byte(s.values[name+"/"+version])}, nil
+}
+
+func (s *versionStore) VaultURL() string { return "https://v.vault.azure.net" }
+
+func TestPrevious(t *testing.T) {
+	at := func(sec int) time.Time { return time.Unix(1_700_000_000+int64(sec), 0) }
+	store := &versionStore{
+		versions: map[string][]keyvault.SecretProperties{
+			// Listed by version id, as the service does; created order differs.
+			"token": {
+				{Name: "token", Version: "aaaa0000cur", Enabled: true, Created: at(10)},
+				{Name: "token", Version: "bbbb1111", Enabled: true, Created: at(9)},
+				{Name: "token", Version: "cccc2222", Enabled: false, Created: at(8)},
+				{Name: "token", Version: "dddd3333", Enabled: true, Created: at(7)},
+				{Name: "token", Version: "eeee4444", Enabled: true, Created: at(6)},
+				{Name: "token", Version: "0fff5555", Enabled: true, Created: at(5)},
+				{Name: "token", Version: "9ggg6666", Enabled: true, Created: at(4)}, // the sixth: not read
+			},
+		},
+		values: map[string]string{"token/bbbb1111": "old-value-one", "token/0fff5555": "old-value-five"},
+		errs: map[string]error{
+			"token/dddd3333": fmt.Errorf("failed to get secret token: %w", keyvault.ErrDisabled),
+			"token/eeee4444": errors.New("failed to get secret token from https://v.vault.azure.net: key vault unavailable"),
+			"other":          errors.New("failed to list versions of secret other from https://v.vault.azure.net: access denied"),
+		},
+	}
+	used := []Secret{
+		{ID: "token", KVName: "token", Version: "aaaa0000cur", Value: []byte("current-value")},
+		{ID: "token_alias", KVName: "TOKEN", Version: "aaaa0000cur", Value: []byte("current-value")},
+		{ID: "other", KVName: "other", Version: "x", Value: []byte("other-value")},
+	}
+	previous, notes, err := Previous(context.Background(), store, used, 5, 2)
+	assert.NilError(t, err)
+	var got []string
+	for _, p := range previous {
+		assert.Check(t, p.Previous)
+		got = append(got, p.ID+"@"+p.Version+"="+string(p.Value))
+	}
+	assert.DeepEqual(t, got, []string{
+		"token@bbbb1111=old-value-one", "token_alias@bbbb1111=old-value-one",
+		"token@0fff5555=old-value-five", "token_alias@0fff5555=old-value-five",
+	})
+	assert.DeepEqual(t, notes, []Note{
+		"leak check: secret other: its previous versions could not be listed, only the current value is searched: failed to list versions of secret other from https://v.vault.azure.net: access denied",
+		"leak check: secret token: previous version cccc2222 is disabled, so its value is not searched",
+		"leak check: secret token: previous version dddd3333 is disabled, so its value is not searched",
+		"leak check: secret token: previous version eeee4444 could not be read, so its value is not searched: failed to get secret token from https://v.vault.azure.net: key vault unavailable",
+	})
+	assert.Check(t, store.maxSeen <= 2, "%d requests at once, over --vault-parallel", store.maxSeen)
+	assert.Check(t, !slices.Contains(store.calls, "versions TOKEN"), "one listing per Key Vault secret: %q", store.calls)
+	assert.Check(t, !slices.Contains(store.calls, "get token/9ggg6666"), "more than 5 previous versions read")
+	assert.Check(t, is.Equal(Summary(append(used, previous...), Report{Layers: 2}, "app:1"),
+		"no value of 3 secrets (current and 2 previous versions) found in image app:1: 2 layers, the config or the history (raw, hex, base64, JSON-escaped)"))
+
+	// 0: the current value only, and no request.
+	store.calls = nil
+	previous, notes, err = Previous(context.Background(), store, used, 0, 2)
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(previous, 0))
+	assert.Check(t, is.Len(notes, 0))
+	assert.Check(t, is.Len(store.calls, 0))
+
+	// A cancelled command is an error, not a note.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	store.errs["token"] = context.Canceled
+	_, _, err = Previous(ctx, store, used, 5, 2)
+	assert.Check(t, errors.Is(err, context.Canceled))
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"os/exec"
 	"sort"
 	"strings"
+	"time"
 )
 
 // VersionsArg is the build arg docker vault sets to the Key Vault versions
@@ -27,8 +29,14 @@ const envPrefix = "DOCKER_VAULT_SECRET_"
 // Secret is a value for one secret id.
 type Secret struct {
 	ID      string
+	KVName  string // the Key Vault secret it was read from
 	Version string // Key Vault version, for VersionsArg
 	Value   []byte
+	// Previous marks an earlier version of the secret than the build
+	// used: a value the leak check searches for (a layer served from cache
+	// holds the value of the build that made it), never one given to
+	// buildx.
+	Previous bool
 }
 
 // Invocation is a prepared `docker buildx build`.
@@ -54,6 +62,9 @@ func Prepare(globalArgs, userArgs []string, secrets []Secret, baseEnv []string, 
 	}
 	var versions []string
 	for i, s := range secrets {
+		if s.Previous {
+			return Invocation{}, fmt.Errorf("secret %s: a previous version is for the leak check, never for the build", s.ID)
+		}
 		env := fmt.Sprintf("%s%d", envPrefix, i)
 		kv, err := EnvEntry(env, s)
 		if err != nil {
@@ -126,5 +137,13 @@ func (ExecRunner) Run(ctx context.Context, bin string, inv Invocation, stdin io.
 	cmd := exec.CommandContext(ctx, bin, inv.Args...)
 	cmd.Env = inv.Env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	return cmd.Run()
+	// Output that goes through a filter goes through a pipe: a process the
+	// child leaves behind holding it open must not keep the command
+	// waiting once the child is done.
+	cmd.WaitDelay = 10 * time.Second
+	err := cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState.Success() {
+		return nil
+	}
+	return err
 }

@@ -126,7 +126,7 @@ func Resolve(ctx context.Context, store keyvault.Store, mounts []SecretMount, ma
 				return fmt.Errorf("secret id %s: %w", m.ID, err)
 			}
 			mu.Lock()
-			out[i] = Secret{ID: m.ID, Version: s.Version, Value: s.Value}
+			out[i] = Secret{ID: m.ID, KVName: mp.KVName, Version: s.Version, Value: s.Value}
 			have[i] = true
 			mu.Unlock()
 			return nil

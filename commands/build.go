@@ -7,11 +7,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker-vault/docker-vault/buildx"
+	"github.com/docker-vault/docker-vault/internal/redact"
+	"github.com/docker-vault/docker-vault/keyvault"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli-plugins/manager"
 	"github.com/docker/cli/cli/command"
@@ -21,12 +24,13 @@ import (
 )
 
 type buildOptions struct {
-	vault       vaultOptions
-	mappings    []string
-	noLeakCheck bool
-	compose     bool
-	parallel    int
-	buildxArgs  []string
+	vault             vaultOptions
+	mappings          []string
+	noLeakCheck       bool
+	leakCheckVersions int
+	compose           bool
+	parallel          int
+	buildxArgs        []string
 	// runner runs the docker CLI child; findPlugin looks a CLI plugin up
 	// as the docker CLI does. Tests replace both.
 	runner     buildx.Runner
@@ -53,11 +57,15 @@ from Key Vault. Values reach buildx only through its environment (--secret id=X,
 never a file, never argv, never a layer. Every other flag is passed to 'docker buildx build'
 unchanged; the build context must be the last argument.
 
+What buildx (or compose) prints passes through a filter that masks every value used
+(raw, base64, hex, JSON-escaped) as ***.
+
 When the image ends up in the engine (--load, or no output flag with buildx's docker
-driver), it is then searched for every value used (raw, base64, hex); a hit fails the
-command (--no-leak-check skips this); with --compose, each image compose built with a value
-is checked. Declare 'ARG DOCKER_VAULT_VERSIONS' before a RUN that uses a secret
-to re-run it when the secret rotates.
+driver), it is then searched for every value used and the previous versions of each
+secret (raw, hex, base64, JSON-escaped); a hit fails the command (--no-leak-check skips
+this); with --compose, each image compose built with a value is checked. Declare
+'ARG DOCKER_VAULT_VERSIONS' before a RUN that uses a secret to re-run it when the
+secret rotates.
 
 The flags below are docker vault's; all others go to 'docker buildx build'
 (see 'docker buildx build --help').`,
@@ -72,6 +80,9 @@ The flags below are docker vault's; all others go to 'docker buildx build'
 				return cmd.Help()
 			}
 			options.buildxArgs = rest
+			if err := options.validate(); err != nil {
+				return err
+			}
 			if options.compose {
 				return runComposeBuild(cmd.Context(), dockerCLI, options)
 			}
@@ -87,9 +98,24 @@ func buildFlags(o *buildOptions) *pflag.FlagSet {
 	addVaultFlags(flags, &o.vault)
 	flags.StringArrayVar(&o.mappings, "vault-secret", nil, "Map a secret id to a Key Vault secret: id=ID,name=NAME[,version=VERSION]")
 	flags.BoolVar(&o.noLeakCheck, "no-leak-check", false, "Do not search the loaded image for the values used")
+	flags.IntVar(&o.leakCheckVersions, "leak-check-versions", buildx.DefaultPreviousVersions, "Previous versions of each secret the leak check also searches for (0: the current value only)")
 	flags.BoolVar(&o.compose, "compose", false, "Build a compose project's services, filling their build.secrets")
 	flags.IntVar(&o.parallel, "vault-parallel", 8, "Key Vault values read at once")
 	return flags
+}
+
+// validate checks every numeric flag before any work.
+func (o buildOptions) validate() error {
+	if err := o.vault.validate(); err != nil {
+		return err
+	}
+	switch {
+	case o.parallel < 1:
+		return fmt.Errorf("invalid --vault-parallel %d: must be 1 or more", o.parallel)
+	case o.leakCheckVersions < 0:
+		return fmt.Errorf("invalid --leak-check-versions %d: must be 0 or more", o.leakCheckVersions)
+	}
+	return nil
 }
 
 // splitBuildArgs takes docker vault's own flags out of args and leaves the
@@ -149,38 +175,42 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error 
 	if _, err := findBuildx(o.findPlugin); err != nil {
 		return err
 	}
-	var secrets []buildx.Secret
+	// Without an output of the user's the builder decides whether the
+	// image lands in the engine (buildx's docker driver loads it): check
+	// it whenever it does.
+	leakCheck := (ba.Load || !ba.Output) && !o.noLeakCheck
+	var secrets, searched []buildx.Secret
+	defer func() {
+		for _, s := range searched {
+			clear(s.Value)
+		}
+	}()
 	if len(mounts) > 0 {
 		store, err := o.vault.open(ctx, "")
 		if err != nil {
 			return err
 		}
-		var notes []buildx.Note
 		rctx, cancel := o.vault.withTimeout(ctx)
+		defer cancel()
+		var notes []buildx.Note
 		secrets, notes, err = buildx.Resolve(rctx, store, mounts, mappings, buildx.UserSecretIDs(o.buildxArgs), o.parallel)
-		cancel()
+		printNotes(dockerCLI.Err(), notes)
 		if err != nil {
 			return fmt.Errorf("no build was started: %w", err)
 		}
-		for _, n := range notes {
-			fmt.Fprintln(dockerCLI.Err(), "note:", n)
+		searched, err = withPrevious(rctx, dockerCLI.Err(), store, secrets, leakCheck, o)
+		if err != nil {
+			return fmt.Errorf("no build was started: %w", err)
 		}
+		cancel()
 	}
-	defer func() {
-		for _, s := range secrets {
-			clear(s.Value)
-		}
-	}()
 	declares := buildx.DeclaresVersionsArg(df)
 	if len(secrets) > 0 && !declares {
 		fmt.Fprintf(dockerCLI.Err(), "note: declare 'ARG %s' before the RUN steps that use secrets to rebuild them when a secret rotates\n", buildx.VersionsArg)
 	}
 	userArgs := o.buildxArgs
 	iidFile := ba.IIDFile
-	// Without an output of the user's the builder decides whether the
-	// image lands in the engine (buildx's docker driver loads it): check
-	// it whenever it does.
-	leakCheck := (ba.Load || !ba.Output) && !o.noLeakCheck && len(secrets) > 0
+	leakCheck = leakCheck && len(secrets) > 0
 	if leakCheck && iidFile == "" {
 		// The leak check reads the image by the id buildx reports, not by
 		// a tag another build could move in the meantime.
@@ -196,7 +226,10 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error 
 	if err != nil {
 		return err
 	}
-	if err := o.runner.Run(ctx, dockerBinary(), inv, dockerCLI.In(), dockerCLI.Out(), dockerCLI.Err()); err != nil {
+	if ba.ToStdout {
+		fmt.Fprintln(dockerCLI.Err(), "note: the build result goes to stdout as it is: values are masked only in what buildx prints to stderr, and the leak check does not read it")
+	}
+	if err := runMasked(ctx, dockerCLI, o.runner, inv, searched, !ba.ToStdout); err != nil {
 		return exitError("docker buildx build", err)
 	}
 	if !leakCheck {
@@ -227,11 +260,49 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error 
 	if len(ba.Tags) > 0 {
 		name = ba.Tags[0]
 	}
-	return leakCheckImage(ctx, dockerCLI.Client(), dockerCLI.Err(), id, name, secrets)
+	return leakCheckImage(ctx, dockerCLI.Client(), dockerCLI.Err(), id, name, searched)
 }
 
-// leakCheckImage searches image id (shown as name) for every value used.
+// withPrevious returns secrets and, when the leak check is to run, the
+// values of their previous versions (--leak-check-versions), printing the
+// notes on what cannot be searched.
+func withPrevious(ctx context.Context, log io.Writer, store keyvault.Store, secrets []buildx.Secret, leakCheck bool, o buildOptions) ([]buildx.Secret, error) {
+	searched := slices.Clone(secrets)
+	if leakCheck && len(secrets) > 0 {
+		previous, notes, err := buildx.Previous(ctx, store, secrets, o.leakCheckVersions, o.parallel)
+		printNotes(log, notes)
+		if err != nil {
+			return searched, err
+		}
+		searched = append(searched, previous...)
+	}
+	printNotes(log, buildx.ShortNotes(searched))
+	return searched, nil
+}
+
+func printNotes(w io.Writer, notes []buildx.Note) {
+	for _, n := range notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+}
+
+// runMasked runs the docker CLI child with what it prints masked
+// (buildx.RunMasked), and says which secrets' values it printed.
+func runMasked(ctx context.Context, dockerCLI command.Cli, runner buildx.Runner, inv buildx.Invocation, secrets []buildx.Secret, maskStdout bool) error {
+	printed, err := buildx.RunMasked(ctx, runner, dockerBinary(), inv, dockerCLI.In(), dockerCLI.Out(), dockerCLI.Err(), secrets, maskStdout)
+	if len(printed) > 0 {
+		fmt.Fprintf(dockerCLI.Err(), "note: the build printed the value of %s (masked above): a step writes it to its output, which the builder may keep (docker buildx history)\n", strings.Join(printed, ", "))
+	}
+	return err
+}
+
+// leakCheckImage searches image id (shown as name) for every value of
+// secrets.
 func leakCheckImage(ctx context.Context, api client.ImageAPIClient, log io.Writer, id, name string, secrets []buildx.Secret) error {
+	if !slices.ContainsFunc(secrets, func(s buildx.Secret) bool { return len(s.Value) >= redact.MinLen }) {
+		fmt.Fprintf(log, "note: leak check of %s skipped: every value is shorter than %d bytes\n", name, redact.MinLen)
+		return nil
+	}
 	start := time.Now()
 	rc, err := api.ImageSave(ctx, []string{id})
 	if err != nil {
@@ -239,19 +310,25 @@ func leakCheckImage(ctx context.Context, api client.ImageAPIClient, log io.Write
 	}
 	defer rc.Close()
 	counter := &countingReader{r: rc}
-	leaks, err := buildx.Scan(counter, secrets)
+	report, err := buildx.Scan(counter, secrets)
 	if err != nil {
-		return fmt.Errorf("leak check: %w", err)
+		return fmt.Errorf("leak check failed: image %s was not searched to its end, so it may hold a value: %w (--no-leak-check skips the check)", name, oneLineError(err))
 	}
-	if len(leaks) > 0 {
-		var lines []string
-		for _, l := range leaks {
-			lines = append(lines, "  "+l.String())
-		}
-		return cli.StatusError{StatusCode: 1, Status: fmt.Sprintf("leak check failed: image %s holds secret values:\n%s\nRemove the image (docker image rm %s): read secrets only in the RUN step that mounts them, and do not copy /run/secrets or anything derived from it into a layer.", name, strings.Join(lines, "\n"), name)}
+	if len(report.Leaks) > 0 {
+		return cli.StatusError{StatusCode: 1, Status: "leak check failed: " + report.Failure(name)}
 	}
-	fmt.Fprintf(log, "leak check: %s clean (%d secrets, %.1f MB in %s)\n", name, len(secrets), float64(counter.n)/1e6, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(log, "leak check: %s; %.1f MB in %s\n", buildx.Summary(secrets, report, name), float64(counter.n)/1e6, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// oneLineError keeps an error to one line: the engine's or a reader's
+// message may span several.
+func oneLineError(err error) error {
+	msg := strings.Join(strings.Fields(err.Error()), " ")
+	if msg == err.Error() {
+		return err
+	}
+	return fmt.Errorf("%s", msg)
 }
 
 type countingReader struct {

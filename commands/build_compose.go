@@ -154,16 +154,21 @@ func runComposeBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions)
 		return err
 	}
 	rctx, cancel := o.vault.withTimeout(ctx)
+	defer cancel()
 	secrets, _, err := buildx.Resolve(rctx, store, mounts, mappings, nil, o.parallel)
-	cancel()
 	if err != nil {
 		return fmt.Errorf("no build was started: %w", err)
 	}
+	searched, err := withPrevious(rctx, dockerCLI.Err(), store, secrets, !o.noLeakCheck, o)
 	defer func() {
-		for _, s := range secrets {
+		for _, s := range searched {
 			clear(s.Value)
 		}
 	}()
+	if err != nil {
+		return fmt.Errorf("no build was started: %w", err)
+	}
+	cancel()
 	vars := map[string]bool{}
 	for _, n := range needs {
 		vars[n.env] = true
@@ -211,21 +216,21 @@ func runComposeBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions)
 	cmdArgs = append(cmdArgs, ca.build...)
 	cmdArgs = append(cmdArgs, ca.services...)
 	inv := buildx.Invocation{Args: cmdArgs, Env: env}
-	if err := exitError("docker compose build", o.runner.Run(ctx, dockerBinary(), inv, dockerCLI.In(), dockerCLI.Out(), dockerCLI.Err())); err != nil {
+	if err := exitError("docker compose build", runMasked(ctx, dockerCLI, o.runner, inv, searched, true)); err != nil {
 		return err
 	}
 	if o.noLeakCheck {
 		return nil
 	}
-	byID := map[string]buildx.Secret{}
-	for _, s := range secrets {
-		byID[s.ID] = s
+	byID := map[string][]buildx.Secret{}
+	for _, s := range searched {
+		byID[s.ID] = append(byID[s.ID], s)
 	}
 	var first error
 	for _, name := range slices.Sorted(maps.Keys(users)) {
 		var used []buildx.Secret
 		for _, id := range users[name] {
-			used = append(used, byID[id])
+			used = append(used, byID[id]...)
 		}
 		if err := leakCheckService(ctx, dockerCLI, p.Services[name], p.Name, used); err != nil && first == nil {
 			first = err

@@ -4,6 +4,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +18,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker-vault/docker-vault/buildx"
+	"github.com/docker-vault/docker-vault/internal/redact"
 	"github.com/docker-vault/docker-vault/keyvault/kvtest"
 	"github.com/docker/cli/cli-plugins/manager"
 	"github.com/docker/cli/cli-plugins/metadata"
@@ -46,19 +50,27 @@ func startBuildEmulator(t *testing.T, opts kvtest.Options) *kvtest.Server {
 }
 
 // recordingRunner stands for the docker CLI child: it records what it was
-// asked to run and does what run says.
+// asked to run, prints what print does and does what run says.
 type recordingRunner struct {
 	calls []recordedRun
+	print func(stdout, stderr io.Writer)
 	run   func(inv buildx.Invocation) error
 }
 
 type recordedRun struct {
 	bin string
 	inv buildx.Invocation
+	// maskedStdout tells whether the child's stdout went through the
+	// filter that masks values.
+	maskedStdout bool
 }
 
-func (r *recordingRunner) Run(_ context.Context, bin string, inv buildx.Invocation, _ io.Reader, _, _ io.Writer) error {
-	r.calls = append(r.calls, recordedRun{bin: bin, inv: inv})
+func (r *recordingRunner) Run(_ context.Context, bin string, inv buildx.Invocation, _ io.Reader, stdout, stderr io.Writer) error {
+	_, masked := stdout.(*redact.Writer)
+	r.calls = append(r.calls, recordedRun{bin: bin, inv: inv, maskedStdout: masked})
+	if r.print != nil {
+		r.print(stdout, stderr)
+	}
 	if r.run != nil {
 		return r.run(inv)
 	}
@@ -382,7 +394,7 @@ func TestBuildLeakCheck(t *testing.T) {
 	t.Setenv("TMPDIR", tmp)
 
 	layer := tarBytes(t, map[string]string{"app/leaked": "x" + buildSeed["token"] + "\n"})
-	archive := map[string]string{"manifest.json": `[{"Config":"cfg.json"}]`, "cfg.json": `{}`, "abc123/layer.tar": string(layer)}
+	archive := map[string]string{"manifest.json": `[{"Config":"cfg.json","Layers":["abc123/layer.tar"]}]`, "cfg.json": `{}`, "abc123/layer.tar": string(layer)}
 	var saved []string
 	api := &saveClient{imageSaveFunc: func(_ context.Context, refs []string) (client.ImageSaveResult, error) {
 		saved = append(saved, refs...)
@@ -414,7 +426,7 @@ func TestBuildLeakCheck(t *testing.T) {
 	res = runBuildCommand(t, api, "v0.38.2", runner, "--load", "-t", "app:clean", "-t", "app:also", ctxDir)
 	assert.NilError(t, res.err)
 	assert.Check(t, is.DeepEqual(saved, []string{"sha256:0123abcd"}), "the image is read by the id buildx wrote, not by a tag")
-	assert.Check(t, is.Contains(res.out, "leak check: app:clean clean (1 secrets, "))
+	assert.Check(t, is.Contains(res.out, "leak check: no value of 1 secret (current version only) found in image app:clean: 1 layer, the config or the history (raw, hex, base64, JSON-escaped); "))
 
 	// --output type=docker,dest=FILE writes a tarball, loads nothing: no
 	// image to check (and none to pick by mistake under the tag).
@@ -437,7 +449,7 @@ func TestBuildLeakCheck(t *testing.T) {
 	res = runBuildCommand(t, api, "v0.38.2", runner, "-t", "app:default", ctxDir)
 	assert.NilError(t, res.err)
 	assert.Check(t, is.DeepEqual(saved, []string{"sha256:0123abcd"}))
-	assert.Check(t, is.Contains(res.out, "leak check: app:default clean (1 secrets, "))
+	assert.Check(t, is.Contains(res.out, "leak check: no value of 1 secret (current version only) found in image app:default: 1 layer, "))
 	// ...and skipped with a note when it does not.
 	saved = nil
 	inspected = map[string]bool{}
@@ -487,7 +499,7 @@ secrets:
 	pluginArgs(t, "--context", "default")
 	// The leak check reads the image compose named (image: app) by the id
 	// the engine gives it.
-	clean := tarBytes(t, map[string]string{"manifest.json": `[{"Config":"cfg.json"}]`, "cfg.json": `{}`,
+	clean := tarBytes(t, map[string]string{"manifest.json": `[{"Config":"cfg.json","Layers":["l1/layer.tar"]}]`, "cfg.json": `{}`,
 		"l1/layer.tar": string(tarBytes(t, map[string]string{"app/ok": "fine"}))})
 	archive := clean
 	var saved []string
@@ -523,11 +535,13 @@ secrets:
 	}
 	assert.Check(t, is.Equal(n, 1), "NPM_TOKEN set %d times", n)
 	assert.Check(t, is.DeepEqual(saved, []string{"sha256:feed"}))
-	assert.Check(t, is.Contains(res.out, "leak check: app clean (1 secrets, "))
+	// The vault holds two versions of npm-token: the previous one is
+	// searched too.
+	assert.Check(t, is.Contains(res.out, "leak check: no value of 1 secret (current and 1 previous version) found in image app: 1 layer, "))
 
 	// An image that holds the value fails the command.
 	saved = nil
-	archive = tarBytes(t, map[string]string{"manifest.json": `[{"Config":"cfg.json"}]`, "cfg.json": `{}`,
+	archive = tarBytes(t, map[string]string{"manifest.json": `[{"Config":"cfg.json","Layers":["l1/layer.tar"]}]`, "cfg.json": `{}`,
 		"l1/layer.tar": string(tarBytes(t, map[string]string{"leaked": buildSeed["npm-token"]}))})
 	res = runBuildCommand(t, api, "", nil, "--compose", "-f", compose, "--vault", "emulator", "app")
 	assert.Check(t, is.ErrorContains(res.err, "leak check failed: image app holds secret values:\n  secret npm_token (raw) found in l1/layer.tar: leaked\n"))
@@ -549,4 +563,217 @@ secrets:
 	assert.Check(t, is.Error(res.err, "no such service: nope"))
 	res = runBuildCommand(t, nil, "", nil, "--compose", "-f", compose, "other")
 	assert.Check(t, is.ErrorContains(res.err, "no service to build uses a build secret with an `environment:` source"))
+}
+
+// assertNoValueIn checks that none of values, in any form, is in text.
+func assertNoValueIn(t *testing.T, what, text string, values ...string) {
+	t.Helper()
+	for _, v := range values {
+		for _, n := range redact.Needles(0, []byte(v)) {
+			assert.Check(t, !strings.Contains(text, string(n.B)), "%s holds a value (%s)", what, n.Encoding)
+		}
+	}
+}
+
+// Every numeric flag is checked before anything is read or run.
+func TestBuildValidatesNumericFlags(t *testing.T) {
+	s := startBuildEmulator(t, kvtest.Options{})
+	ctxDir := writeDockerfile(t, "FROM busybox\nRUN --mount=type=secret,id=token true\n")
+	pluginArgs(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--vault-parallel", "0"}, "invalid --vault-parallel 0: must be 1 or more"},
+		{[]string{"--vault-parallel=-3"}, "invalid --vault-parallel -3: must be 1 or more"},
+		{[]string{"--leak-check-versions", "-1"}, "invalid --leak-check-versions -1: must be 0 or more"},
+		{[]string{"--timeout", "0s"}, "invalid --timeout: must be more than 0"},
+	} {
+		for _, compose := range []bool{false, true} {
+			args := append([]string{}, tc.args...)
+			if compose {
+				args = append(args, "--compose", "-f", filepath.Join(ctxDir, "missing-compose.yaml"))
+			} else {
+				args = append(args, ctxDir)
+			}
+			res := runBuildCommand(t, nil, "v0.38.2", nil, args...)
+			assert.Check(t, is.Error(res.err, tc.want), "%q", args)
+			assert.Check(t, is.Len(res.runner.calls, 0))
+		}
+	}
+	assert.Check(t, is.Len(s.Counts(), 0), "the vault was asked before the flags were checked")
+
+	// A value that is not a number is pflag's error, with docker's hint.
+	res := runBuildCommand(t, nil, "v0.38.2", nil, "--leak-check-versions", "many", ctxDir)
+	assert.Check(t, is.ErrorContains(res.err, `invalid argument "many" for "--leak-check-versions" flag`))
+}
+
+// What buildx prints passes through a filter that masks every value used,
+// in every form, even split across writes; the command says which
+// secret's value was printed.
+func TestBuildMasksOutput(t *testing.T) {
+	startBuildEmulator(t, kvtest.Options{})
+	ctxDir := writeDockerfile(t, "FROM busybox\nRUN --mount=type=secret,id=token cat /run/secrets/token\n")
+	pluginArgs(t)
+	value := buildSeed["token"]
+	runner := &recordingRunner{print: func(stdout, stderr io.Writer) {
+		half := len(value) / 2
+		fmt.Fprintf(stderr, "#6 [2/2] RUN cat /run/secrets/token\n#6 0.112 %s", value[:half])
+		fmt.Fprintf(stderr, "%s\n#6 0.113 ", value[half:])
+		fmt.Fprintf(stderr, "%s\n", base64.StdEncoding.EncodeToString([]byte("x"+value)))
+		fmt.Fprintf(stderr, "#6 0.114 %s\n#6 DONE 0.2s\n", hex.EncodeToString([]byte(value)))
+		fmt.Fprintf(stdout, "sha256:%s\n", strings.Repeat("ab", 32))
+	}}
+	res := runBuildCommand(t, nil, "v0.38.2", runner, "--no-leak-check", "--progress=plain", ctxDir)
+	assert.NilError(t, res.err, res.out)
+	assertNoValueIn(t, "the output", res.out, value)
+	assert.Check(t, is.Contains(res.out, "#6 0.112 ***\n#6 0.113 eG***"))
+	assert.Check(t, is.Contains(res.out, "#6 0.114 ***\n#6 DONE 0.2s\n"))
+	assert.Check(t, is.Contains(res.out, "sha256:"+strings.Repeat("ab", 32)+"\n"), "text without values passes unchanged")
+	assert.Check(t, is.Contains(res.out, "note: the build printed the value of token (masked above)"))
+	assert.Check(t, res.runner.calls[0].maskedStdout)
+
+	// A tarball on stdout passes as it is, and the command says so.
+	runner.print = nil
+	res = runBuildCommand(t, nil, "v0.38.2", runner, "-o", "-", ctxDir)
+	assert.NilError(t, res.err, res.out)
+	assert.Check(t, !res.runner.calls[len(res.runner.calls)-1].maskedStdout)
+	assert.Check(t, is.Contains(res.out, "note: the build result goes to stdout as it is"))
+}
+
+// compose's output is masked the same way.
+func TestBuildComposeMasksOutput(t *testing.T) {
+	startBuildEmulator(t, kvtest.Options{})
+	dir := t.TempDir()
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\nRUN --mount=type=secret,id=npm_token cat /run/secrets/npm_token\n"), 0o600))
+	compose := filepath.Join(dir, "compose.yaml")
+	assert.NilError(t, os.WriteFile(compose, []byte("services:\n  app:\n    image: app\n    build:\n      context: .\n      secrets: [npm_token]\nsecrets:\n  npm_token:\n    environment: NPM_TOKEN\n"), 0o600))
+	pluginArgs(t)
+	runner := &recordingRunner{print: func(stdout, stderr io.Writer) {
+		fmt.Fprintf(stdout, "#5 0.2 %s\n", buildSeed["npm-token"])
+		fmt.Fprintf(stderr, "#5 0.3 {\"v\":%q}\n", buildSeed["npm-token"])
+	}}
+	res := runBuildCommand(t, nil, "", runner, "--compose", "-f", compose, "--vault", "emulator", "--no-leak-check")
+	assert.NilError(t, res.err, res.out)
+	assert.Check(t, is.Contains(res.out, "#5 0.2 ***\n"))
+	assert.Check(t, is.Contains(res.out, "#5 0.3 {\"v\":\"***\"}\n"))
+	assert.Check(t, is.Contains(res.out, "note: the build printed the value of npm_token (masked above)"))
+}
+
+// leakRun runs a build whose image, as the engine saves it, is archive.
+func leakRun(t *testing.T, archive []byte, args ...string) buildRun {
+	t.Helper()
+	api := &saveClient{imageSaveFunc: func(_ context.Context, _ []string) (client.ImageSaveResult, error) {
+		return io.NopCloser(bytes.NewReader(archive)), nil
+	}}
+	runner := &recordingRunner{run: func(inv buildx.Invocation) error {
+		for i, a := range inv.Args {
+			if a == "--iidfile" {
+				return os.WriteFile(inv.Args[i+1], []byte("sha256:0123abcd"), 0o600)
+			}
+		}
+		return nil
+	}}
+	return runBuildCommand(t, api, "v0.38.2", runner, append([]string{"--load", "-t", "app:1"}, args...)...)
+}
+
+func savedImage(t *testing.T, config string, layer map[string]string) []byte {
+	return tarBytes(t, map[string]string{
+		"manifest.json": `[{"Config":"cfg.json","Layers":["l1/layer.tar"]}]`,
+		"cfg.json":      config,
+		"l1/layer.tar":  string(tarBytes(t, layer)),
+	})
+}
+
+// After a rotation, a step served from cache holds the previous value:
+// the leak check searches the previous versions too and names the one it
+// found; a disabled one is named in a note.
+func TestBuildLeakCheckPreviousVersions(t *testing.T) {
+	s := startBuildEmulator(t, kvtest.Options{})
+	old := []string{"build-unit-old-aaaa01", "build-unit-old-bbbb02", "build-unit-old-cccc03"}
+	var versions []string
+	for _, v := range old {
+		versions = append(versions, s.SetSecret("token", v))
+	}
+	s.SetEnabled("token", false) // the last old one
+	s.SetSecret("token", buildSeed["token"])
+	ctxDir := writeDockerfile(t, "FROM busybox\nRUN --mount=type=secret,id=token true\n")
+	pluginArgs(t)
+	leaky := savedImage(t, `{}`, map[string]string{"app/token": old[1] + "\n"})
+
+	s.ResetCounts()
+	res := leakRun(t, leaky, ctxDir)
+	assertNoValueIn(t, "the output", res.out, old...)
+	assertNoValueIn(t, "the error", fmt.Sprint(res.err), old...)
+	assert.Check(t, is.ErrorContains(res.err, "leak check failed: image app:1 holds secret values:\n  secret token (raw, previous version "+versions[1][:8]+") found in l1/layer.tar: app/token\n"))
+	assert.Check(t, is.ErrorContains(res.err, "rebuild with --no-cache, and declare 'ARG DOCKER_VAULT_VERSIONS'"))
+	assert.Check(t, is.Contains(res.out, "note: leak check: secret token: previous version "+versions[2][:8]+" is disabled, so its value is not searched"))
+	assert.Check(t, is.Equal(s.Count(kvtest.RouteListVersions), 1))
+	// The current value, the seeded one and two old ones: never the
+	// disabled one.
+	assert.Check(t, is.Equal(s.Count(kvtest.RouteGetSecret), 4))
+
+	// --leak-check-versions 1: one previous version at most. (The
+	// emulator's versions were all created within a second, as Key Vault
+	// times them, so which one is the most recent is the version ids' call.)
+	clean := savedImage(t, `{}`, map[string]string{"app/ok": "fine"})
+	s.ResetCounts()
+	res = leakRun(t, clean, "--leak-check-versions", "1", ctxDir)
+	assert.NilError(t, res.err, res.out)
+	assert.Check(t, s.Count(kvtest.RouteGetSecret) <= 2, "more than one previous version read")
+	assert.Check(t, strings.Contains(res.out, "(current version only)") != strings.Contains(res.out, "(current and 1 previous version)"), res.out)
+	res = leakRun(t, clean, ctxDir)
+	assert.NilError(t, res.err, res.out)
+	// The seeded value and the two enabled old ones.
+	assert.Check(t, is.Contains(res.out, "leak check: no value of 1 secret (current and 3 previous versions) found in image app:1: 1 layer, "))
+
+	// 0: the current value only, and no listing.
+	s.ResetCounts()
+	res = leakRun(t, leaky, "--leak-check-versions", "0", ctxDir)
+	assert.NilError(t, res.err, res.out)
+	assert.Check(t, is.Equal(s.Count(kvtest.RouteListVersions), 0))
+	assert.Check(t, is.Contains(res.out, "(current version only)"))
+}
+
+// A value with <&> reaches the config through ENV, JSON-escaped: found.
+func TestBuildLeakCheckJSONEscaped(t *testing.T) {
+	s := startBuildEmulator(t, kvtest.Options{})
+	value := `build-unit-<&>"-9c1e`
+	s.SetSecret("token", value)
+	ctxDir := writeDockerfile(t, "FROM busybox\nARG T\nRUN --mount=type=secret,id=token true\nENV COPY=$T\n")
+	pluginArgs(t)
+	cfg, err := json.Marshal(map[string]any{"config": map[string]any{"Env": []string{"COPY=" + value}}})
+	assert.NilError(t, err)
+	assert.Check(t, !strings.Contains(string(cfg), value), "the config holds the value raw")
+	res := leakRun(t, savedImage(t, string(cfg), map[string]string{"ok": "fine"}), ctxDir)
+	assert.Check(t, is.ErrorContains(res.err, "  secret token (JSON-escaped) found in cfg.json\n"))
+	assertNoValueIn(t, "the output", res.out+fmt.Sprint(res.err), value)
+}
+
+// An image the engine cannot save whole fails the command in one line,
+// never passes as clean.
+func TestBuildLeakCheckUnreadableImage(t *testing.T) {
+	startBuildEmulator(t, kvtest.Options{})
+	ctxDir := writeDockerfile(t, "FROM busybox\nRUN --mount=type=secret,id=token true\n")
+	pluginArgs(t)
+	whole := savedImage(t, `{}`, map[string]string{"big": strings.Repeat("z", 40<<10)})
+	for _, archive := range [][]byte{whole[:len(whole)/2], nil} {
+		res := leakRun(t, archive, ctxDir)
+		assert.Check(t, is.ErrorContains(res.err, "leak check failed: image app:1 was not searched to its end, so it may hold a value: the image could not be read: "))
+		assert.Check(t, res.err != nil && !strings.Contains(res.err.Error(), "\n"), "more than one line: %v", res.err)
+		assert.Check(t, !strings.Contains(res.out, "no value of"))
+	}
+}
+
+// A value shorter than 4 bytes is named in a note, never searched or
+// masked.
+func TestBuildShortValue(t *testing.T) {
+	s := startBuildEmulator(t, kvtest.Options{})
+	s.SetSecret("pin", "42")
+	ctxDir := writeDockerfile(t, "FROM busybox\nRUN --mount=type=secret,id=pin true\n")
+	pluginArgs(t)
+	res := leakRun(t, savedImage(t, `{}`, map[string]string{"ok": "fine"}), ctxDir)
+	assert.NilError(t, res.err, res.out)
+	assert.Check(t, is.Contains(res.out, "note: secret pin: the value is shorter than 4 bytes: too short to be masked in the output or searched for in the image\n"))
+	assert.Check(t, is.Contains(res.out, "note: leak check of app:1 skipped: every value is shorter than 4 bytes\n"))
 }
