@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/consts"
@@ -831,10 +832,10 @@ func yamlError(path string, b []byte, v3err error) error {
 	return e
 }
 
-// yamlQuoted is quoted text of two characters or more: the parsers quote
-// single syntax characters ("did not find expected ',' or ']'") and, in a
-// few messages, names and keys, which are dropped.
-var yamlQuoted = regexp.MustCompile(`\s*('[^']{2,}'|"[^"]{2,}")`)
+// yamlQuoted is quoted text. The parsers quote single syntax characters
+// ("did not find expected ',' or ']'"), kept, and in a few messages a
+// name or key, dropped.
+var yamlQuoted = regexp.MustCompile(`'[^']*'|"[^"]*"`)
 
 // yamlMessage keeps a YAML parser's message from quoting the file: an
 // unquoted password that starts with "*" reads as an alias, and the
@@ -843,32 +844,11 @@ func yamlMessage(msg string) string {
 	if strings.HasPrefix(msg, "unknown anchor ") {
 		return `unknown anchor referenced (quote a value that starts with "*")`
 	}
-	return yamlQuoted.ReplaceAllString(msg, "")
+	msg = yamlQuoted.ReplaceAllStringFunc(msg, func(q string) string {
+		if utf8.RuneCountInString(q) <= 3 {
+			return q
+		}
+		return ""
+	})
+	return strings.Join(strings.Fields(msg), " ")
 }
-
-// The types below hold file contents, which may hold secret values: their
-// String and GoString print names and paths only, so %v, %+v and %#v are
-// safe in logs.
-
-func (f *File) String() string   { return string(f.Role) + " " + f.Path }
-func (f *File) GoString() string { return "compose.File{" + f.String() + "}" }
-
-func (ef *EnvFile) String() string   { return string(ef.Kind) + " " + ef.Path }
-func (ef *EnvFile) GoString() string { return "compose.EnvFile{" + ef.String() + "}" }
-
-func (d *Dockerfile) String() string   { return "Dockerfile " + d.Path }
-func (d *Dockerfile) GoString() string { return "compose.Dockerfile{" + d.String() + "}" }
-
-func (p *Project) String() string {
-	name := ""
-	if p.Compose != nil {
-		name = p.Compose.Name
-	}
-	paths := make([]string, len(p.Files))
-	for i, f := range p.Files {
-		paths[i] = f.Path
-	}
-	return "project " + name + " (" + strings.Join(paths, ", ") + ")"
-}
-
-func (p *Project) GoString() string { return "compose.Project{" + p.String() + "}" }
