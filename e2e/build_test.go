@@ -218,7 +218,8 @@ RUN --mount=type=secret,id=token,required=true \
 		res.Assert(t, icmd.Success)
 		assertNoValue(t, res, seed)
 		assertNotInText(t, "the build's output", res.Combined(), value)
-		assert.Check(t, is.Regexp(`(?m)^leak check: `+regexp.QuoteMeta(img)+` clean \(1 secrets, [0-9.]+ MB in [0-9.]+m?s\)$`, res.Stderr()))
+		assert.Check(t, is.Regexp(`(?m)^leak check: no value of 1 secret \(current version only\) found in image `+regexp.QuoteMeta(img)+
+			`: [0-9]+ layers?, the config or the history \(raw, hex, base64, JSON-escaped\); [0-9.]+ MB in [0-9.]+m?s$`, res.Stderr()))
 		assert.Check(t, is.Equal(imageFile(t, img, "/verified"), "verified"))
 
 		// The watcher saw the plugin and buildx run, and no argv with the
@@ -256,7 +257,7 @@ RUN --mount=type=secret,id=token,required=true \
 		res := vaultDocker(t, append(kvEnv, "TMPDIR="+tmp), ctxDir, "vault", "build", "--load",
 			"--build-arg", "WANT="+digest(value), ".")
 		res.Assert(t, icmd.Success)
-		m := regexp.MustCompile(`(?m)^leak check: (sha256:[0-9a-f]{64}) clean \(1 secrets`).FindStringSubmatch(res.Stderr())
+		m := regexp.MustCompile(`(?m)^leak check: no value of 1 secret \(current version only\) found in image (sha256:[0-9a-f]{64}): `).FindStringSubmatch(res.Stderr())
 		assert.Assert(t, m != nil, res.Stderr())
 		keepImageID(t, m[1])
 		assertNoValue(t, res, seed)
@@ -415,7 +416,8 @@ secrets:
 		"--progress", "plain", "--build-arg", "WANT="+digest(value), "app")
 	res.Assert(t, icmd.Success)
 	assertNoValue(t, res, seed)
-	assert.Check(t, is.Contains(res.Stderr(), "leak check: "+img+" clean (1 secrets, "))
+	// The seeded value is the previous version: searched too.
+	assert.Check(t, is.Contains(res.Stderr(), "leak check: no value of 1 secret (current and 1 previous version) found in image "+img+": "))
 	hist := docker(t, nil, "history", "--no-trunc", img)
 	hist.Assert(t, icmd.Success)
 	assert.Check(t, is.Contains(hist.Stdout(), "DOCKER_VAULT_VERSIONS=npm_token="+version))
@@ -455,4 +457,118 @@ secrets:
 	res.Assert(t, icmd.Expected{ExitCode: 1, Err: "leak check failed: image dv-e2e-leaky-app holds secret values:\n  secret npm_token (raw) found in "})
 	assertNoValue(t, res, seed)
 	assert.Check(t, savedImageHolds(t, "dv-e2e-leaky-app", value))
+}
+
+// assertNothingPrinted checks that no output of the runs holds any of
+// values, raw, base64 or hex.
+func assertNothingPrinted(t *testing.T, runs []*icmd.Result, values map[string]string) {
+	t.Helper()
+	for i, res := range runs {
+		assertNoValue(t, res, values)
+		for name, v := range values {
+			assertNotInText(t, fmt.Sprintf("the output of run %d (value %s)", i+1, name), res.Combined(), v)
+		}
+	}
+}
+
+// TestBuildMasksOutput: a RUN step that prints the secret, raw, base64 and
+// hex, under --progress=plain: what buildx prints reaches the terminal
+// masked, and the command says which secret was printed.
+func TestBuildMasksOutput(t *testing.T) {
+	value := uniqueValue(t, "e2e-mask-tok-")
+	seed := map[string]string{"token": value}
+	kvEnv := startEmulator(t, seed, randSeed()).Env
+	img := testImage(t, "build-mask")
+	dir := buildDir(t, map[string]string{"Dockerfile": `FROM ` + env.baseImage + `
+ARG DOCKER_VAULT_VERSIONS
+RUN --mount=type=secret,id=token echo ` + uniqueValue(t, "run-") + ` && echo "raw: $(cat /run/secrets/token)" && \
+    echo "b64: $(base64 /run/secrets/token)" && echo "hex: $(xxd -p /run/secrets/token)"
+`})
+	res := vaultDocker(t, kvEnv, dir, "vault", "build", "--load", "-t", img, "--progress=plain", ".")
+	res.Assert(t, icmd.Success)
+	assertNothingPrinted(t, []*icmd.Result{res}, seed)
+	for _, line := range []string{"raw: ***", "b64: ***", "hex: ***"} {
+		assert.Check(t, is.Regexp(`(?m)^#\d+ [0-9.]+ `+regexp.QuoteMeta(line), res.Stderr()))
+	}
+	assert.Check(t, is.Contains(res.Stderr(), "note: the build printed the value of token (masked above)"))
+	// The value went to the output only: the image is clean.
+	assert.Check(t, is.Contains(res.Stderr(), "leak check: no value of 1 secret (current version only) found in image "+img+": "))
+}
+
+// TestBuildLeakCheckJSONEscaped: a value with <&> reaches the image config
+// through a build arg and ENV. The engine stores it JSON-escaped
+// (\u003c\u0026\u003e), so the raw value is nowhere in `docker save`, yet
+// `docker inspect` shows it: the leak check finds the escaped form.
+func TestBuildLeakCheckJSONEscaped(t *testing.T) {
+	value := uniqueValue(t, "e2e-json-<&>-")
+	seed := map[string]string{"token": value}
+	kvEnv := startEmulator(t, seed, randSeed()).Env
+	img := testImage(t, "build-json")
+	dir := buildDir(t, map[string]string{"Dockerfile": `FROM ` + env.baseImage + `
+ARG DOCKER_VAULT_VERSIONS
+ARG TOKEN
+RUN --mount=type=secret,id=token test -s /run/secrets/token
+ENV TOKEN_COPY=$TOKEN
+`})
+	// The build arg takes its value from the environment (never argv), as
+	// a CI job that exports the secret would hand it on.
+	res := vaultDocker(t, append(kvEnv, "TOKEN="+value), dir, "vault", "build", "--load", "-t", img,
+		"--build-arg", "TOKEN", "--progress=plain", ".")
+	res.Assert(t, icmd.Expected{ExitCode: 1, Err: "leak check failed: image " + img + " holds secret values:\n"})
+	assertNothingPrinted(t, []*icmd.Result{res}, seed)
+	assert.Check(t, is.Regexp(`(?m)^  secret token \(JSON-escaped\) found in [0-9a-f]{64}\.json$`, res.Stderr()))
+
+	// Independently: inspect shows the value, the saved image holds it
+	// only escaped.
+	inspect := docker(t, nil, "image", "inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", img)
+	inspect.Assert(t, icmd.Success)
+	assert.Check(t, strings.Contains(inspect.Stdout(), "TOKEN_COPY="+value+"\n"), "the config does not hold the value")
+	assert.Check(t, !savedImageHolds(t, img, value), "docker save holds the raw value: the test proves nothing about escaping")
+}
+
+// TestBuildLeakCheckCachedPreviousValue: a Dockerfile without ARG
+// DOCKER_VAULT_VERSIONS copies the secret into a layer. After a rotation
+// the step is served from cache with the old value inside: the check
+// searches the previous versions and names the one it found.
+func TestBuildLeakCheckCachedPreviousValue(t *testing.T) {
+	values := map[string]string{
+		"seeded": uniqueValue(t, "e2e-cache-v0-"),
+		"v1":     uniqueValue(t, "e2e-cache-v1-"),
+		"v2":     uniqueValue(t, "e2e-cache-v2-"),
+	}
+	em := startEmulator(t, map[string]string{"token": values["seeded"]}, randSeed())
+	version1 := em.SetSecret(t, "token", values["v1"])
+	img := testImage(t, "build-cached")
+	dir := buildDir(t, map[string]string{"Dockerfile": `FROM ` + env.baseImage + `
+RUN echo ` + uniqueValue(t, "run-") + ` > /run-id
+RUN --mount=type=secret,id=token cp /run/secrets/token /leaked
+`})
+	var runs []*icmd.Result
+	build := func(args ...string) *icmd.Result {
+		res := vaultDocker(t, em.Env, dir, append(append([]string{"vault", "build", "--load", "-t", img, "--progress=plain"}, args...), ".")...)
+		runs = append(runs, res)
+		keepImageID(t, img)
+		return res
+	}
+	build("--no-leak-check").Assert(t, icmd.Success)
+	em.SetSecret(t, "token", values["v2"])
+
+	res := build()
+	assert.Check(t, runStepCached(t, res.Stderr(), "cp /run/secrets/token"), "the step was not served from cache")
+	res.Assert(t, icmd.Expected{ExitCode: 1, Err: "leak check failed: image " + img + " holds secret values:\n"})
+	assert.Check(t, is.Regexp(`(?m)^  secret token \(raw, previous version `+version1[:8]+`\) found in [0-9a-f]{64}/layer\.tar: leaked$`, res.Stderr()))
+	assert.Check(t, is.Contains(res.Stderr(), "rebuild with --no-cache"))
+
+	// Searching the current value only, the same image passes: what the
+	// check would have said before it searched previous versions.
+	res = build("--leak-check-versions", "0")
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(res.Stderr(), "leak check: no value of 1 secret (current version only) found in image "+img+": "))
+
+	// --no-cache runs the step with the current value, which the check
+	// then finds.
+	res = build("--no-cache")
+	res.Assert(t, icmd.Expected{ExitCode: 1})
+	assert.Check(t, is.Regexp(`(?m)^  secret token \(raw\) found in [0-9a-f]{64}/layer\.tar: leaked$`, res.Stderr()))
+	assertNothingPrinted(t, runs, values)
 }
