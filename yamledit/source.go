@@ -341,11 +341,12 @@ func (s *source) scalarEnd(n *yaml.Node, start, indent int) (int, error) {
 	if p >= len(s.b) {
 		return 0, fmt.Errorf("%w: scalar at %d:%d", errSpan, n.Line, n.Column)
 	}
-	bad := fmt.Errorf("%w: scalar at %d:%d", errSpan, n.Line, n.Column)
+	// Built only on failure: this runs for every scalar of every file.
+	bad := func() error { return fmt.Errorf("%w: scalar at %d:%d", errSpan, n.Line, n.Column) }
 	switch {
 	case n.Style&yaml.DoubleQuotedStyle != 0:
 		if s.b[p] != '"' {
-			return 0, bad
+			return 0, bad()
 		}
 		for i := p + 1; i < len(s.b); i++ {
 			switch s.b[i] {
@@ -357,7 +358,7 @@ func (s *source) scalarEnd(n *yaml.Node, start, indent int) (int, error) {
 		}
 	case n.Style&yaml.SingleQuotedStyle != 0:
 		if s.b[p] != '\'' {
-			return 0, bad
+			return 0, bad()
 		}
 		for i := p + 1; i < len(s.b); i++ {
 			if s.b[i] == '\'' {
@@ -370,13 +371,13 @@ func (s *source) scalarEnd(n *yaml.Node, start, indent int) (int, error) {
 		}
 	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
 		if s.b[p] != '|' && s.b[p] != '>' {
-			return 0, bad
+			return 0, bad()
 		}
 		return s.blockScalarEnd(p, indent), nil
 	default:
 		return s.plainEnd(n.Value, p)
 	}
-	return 0, bad
+	return 0, bad()
 }
 
 // blockScalarEnd returns the end of the last non-empty content line of the
