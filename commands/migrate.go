@@ -1,14 +1,12 @@
 package commands
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -17,7 +15,6 @@ import (
 	"github.com/docker-vault/docker-vault/migrate"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
-	"github.com/pmezard/go-difflib/difflib"
 	"github.com/spf13/cobra"
 )
 
@@ -92,7 +89,7 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 	}
 	p, report, plan := prep.Project, prep.Report, prep.Plan
 	res := migrateResult{Findings: plan.Items, Files: plan.Files, Secrets: plan.Secrets, DryRun: o.dryRun || o.check, Warnings: report.Warnings}
-	res.mask = newDiffMask(report)
+	res.mask = migrate.NewMask(p, report)
 	if res.Findings == nil {
 		res.Findings = []migrate.Item{}
 	}
@@ -140,7 +137,7 @@ type migrateResult struct {
 	Warnings []string        `json:"warnings,omitempty"`
 	DryRun   bool            `json:"dryRun,omitempty"`
 	// mask blanks the secret values found out of diffs.
-	mask *diffMask
+	mask *migrate.Mask
 }
 
 func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
@@ -169,7 +166,9 @@ func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
 		}
 		if o.dryRun {
 			for _, f := range res.Files {
-				writeDiff(out, f, res.mask)
+				if err := writeDiff(out, f, res.mask); err != nil {
+					return err
+				}
 			}
 		}
 		switch {
@@ -188,141 +187,14 @@ func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
 	})
 }
 
-// diffMask blanks secret values out of a diff, two ways: every line a
-// secret value is written on (found by Detect's positions, so a value
-// written with quotes or escapes is caught too) shows its key and
-// ********, and any other occurrence of a value, or of a line of a
-// multi-line value, becomes ********.
-type diffMask struct {
-	lines map[string][]int // file -> 1-based lines holding a value
-	// blank replaces every value with asterisks in one pass over a line,
-	// the longest value winning where several start at one place.
-	blank *strings.Replacer
-}
-
-func newDiffMask(r *compose.Report) *diffMask {
-	m := &diffMask{lines: map[string][]int{}}
-	var values []string
-	seen := map[string]bool{}
-	add := func(v string) {
-		if v = strings.TrimSpace(v); v != "" && !seen[v] {
-			seen[v] = true
-			values = append(values, v)
-		}
-	}
-	addValue := func(v []byte) {
-		add(string(v))
-		if bytes.ContainsAny(v, "\r\n") {
-			for _, l := range strings.FieldsFunc(string(v), func(r rune) bool { return r == '\n' || r == '\r' }) {
-				add(l)
-			}
-		}
-	}
-	addLine := func(p compose.Position) {
-		if p.File != "" && p.Line > 0 {
-			m.lines[p.File] = append(m.lines[p.File], p.Line)
-		}
-	}
-	for _, f := range r.Findings {
-		if f.Verdict != compose.VerdictSecret {
-			continue
-		}
-		addValue(f.Value)
-		if f.Source.Kind != compose.SourceInterpolated && f.Source.Kind != compose.SourcePassThrough {
-			// The line holds the value itself (not a ${VAR}).
-			addLine(f.Source.Position)
-		}
-		for _, ref := range f.Source.Refs {
-			addLine(ref.Position)
-		}
-	}
-	for _, s := range r.Secrets {
-		addValue(s.Value)
-	}
-	sort.SliceStable(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
-	pairs := make([]string, 0, 2*len(values))
-	for _, v := range values {
-		pairs = append(pairs, v, "********")
-	}
-	m.blank = strings.NewReplacer(pairs...)
-	return m
-}
-
-// maskedLine keeps what comes before a line's value (indentation, "- ",
-// the key and its ": " or "=") and blanks the rest.
-func maskedLine(line string) string {
-	body := strings.TrimRight(line, "\r\n")
-	eol := line[len(body):]
-	cut := -1
-	if i := strings.Index(body, ": "); i >= 0 {
-		cut = i + 2
-	}
-	if i := strings.IndexByte(body, '='); i >= 0 && (cut < 0 || i+1 < cut) {
-		cut = i + 1
-	}
-	if cut < 0 {
-		return strings.Repeat(" ", len(body)-len(strings.TrimLeft(body, " "))) + "********" + eol
-	}
-	return body[:cut] + "********" + eol
-}
-
-// apply masks the lines of one file's old and new content alike, so that
-// the diff of the masked texts is the diff of the texts.
-func (m *diffMask) apply(path string, old, new []string) {
-	raw := map[string]string{}
-	for _, n := range m.lines[path] {
-		if n <= len(old) {
-			raw[old[n-1]] = maskedLine(old[n-1])
-		}
-	}
-	for _, lines := range [][]string{old, new} {
-		for i, l := range lines {
-			if masked, ok := raw[l]; ok {
-				l = masked
-			}
-			lines[i] = m.blank.Replace(l)
-		}
-	}
-}
-
-// splitLines splits a file into lines that keep their line break. A last
-// line without one gets one, so that the diff shows the same text; the
-// note below the diff says so.
-func splitLines(b []byte) []string {
-	if len(b) == 0 {
-		return nil
-	}
-	lines := strings.SplitAfter(string(b), "\n")
-	if lines[len(lines)-1] == "" {
-		lines = lines[:len(lines)-1]
-	} else {
-		lines[len(lines)-1] += "\n"
-	}
-	return lines
-}
-
-// writeDiff prints a unified diff of one file with every secret value
-// blanked out; a secret file's content is never shown.
-func writeDiff(out io.Writer, f *migrate.File, mask *diffMask) {
+// writeDiff prints one file's diff, values masked, under its path
+// relative to the current directory when it is below it.
+func writeDiff(out io.Writer, f *migrate.File, mask *migrate.Mask) error {
 	name := f.Path
 	if wd, err := os.Getwd(); err == nil {
 		if rel, err := filepath.Rel(wd, f.Path); err == nil && !strings.HasPrefix(rel, "..") {
 			name = rel
 		}
 	}
-	if f.Kind == "secret" {
-		fmt.Fprintf(out, "--- /dev/null\n+++ %s\n(new secret file, mode 0600, %d bytes; content not shown)\n", name, len(f.New))
-		return
-	}
-	from := "a/" + name
-	if f.Created {
-		from = "/dev/null"
-	}
-	a, b := splitLines(f.Old), splitLines(f.New)
-	mask.apply(f.Path, a, b)
-	diff, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: a, B: b,
-		FromFile: from, ToFile: "b/" + name, Context: 3,
-	})
-	fmt.Fprint(out, diff)
+	return migrate.WriteDiff(out, f, name, mask)
 }

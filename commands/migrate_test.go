@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -16,7 +15,6 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
-	"github.com/docker-vault/docker-vault/compose"
 	"github.com/docker-vault/docker-vault/keyvault"
 	"github.com/docker-vault/docker-vault/keyvault/kvtest"
 )
@@ -277,29 +275,4 @@ func TestMigratePushSameValue(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Contains(out, "stored 2 values in Key Vault"))
 	assert.Check(t, is.Equal(s.Count(kvtest.RouteSetSecret), 2))
-}
-
-// The diff mask blanks every value in one pass, the longest value first
-// where several start at one place, and leaves no value whole when values
-// overlap or contain one another.
-func TestDiffMaskOverlappingValues(t *testing.T) {
-	r := &compose.Report{Secrets: []compose.Secret{
-		{Name: "a", Value: []byte("abc")},
-		{Name: "b", Value: []byte("abcdef")},
-		{Name: "c", Value: []byte("cdefg")},
-		{Name: "d", Value: []byte("line1\nline2")},
-	}}
-	m := newDiffMask(r)
-	old := []string{"A=abcdefgh\n", "B: x abc y\n", "C: cdefg abcdef\n", "D: line2\n"}
-	upd := slices.Clone(old)
-	m.apply("/p/compose.yaml", old, upd)
-	for _, l := range append(old, upd...) {
-		for _, s := range r.Secrets {
-			for _, v := range strings.Split(string(s.Value), "\n") {
-				assert.Check(t, !strings.Contains(l, v), "%q holds %q", l, v)
-			}
-		}
-	}
-	assert.Check(t, is.DeepEqual(old, []string{"A=********gh\n", "B: x ******** y\n", "C: ******** ********\n", "D: ********\n"}))
-	assert.Check(t, is.DeepEqual(old, upd), "old and new lines are masked alike")
 }

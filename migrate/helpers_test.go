@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -171,6 +172,33 @@ func secretValues(r *compose.Report) []string {
 	for _, f := range r.Findings {
 		if f.Verdict == compose.VerdictSecret && len(f.Value) >= 4 {
 			out = append(out, string(f.Value))
+		}
+	}
+	return out
+}
+
+// dryRunDiff renders the masked diff of every file of a plan, as
+// `migrate --dry-run` prints it, with paths relative to dir.
+func dryRunDiff(t testing.TB, p *compose.Project, r *compose.Report, plan *Plan, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	m := NewMask(p, r)
+	for _, f := range plan.Files {
+		rel, err := filepath.Rel(dir, f.Path)
+		assert.NilError(t, err)
+		assert.NilError(t, WriteDiff(&b, f, filepath.ToSlash(rel), m))
+	}
+	return b.String()
+}
+
+// valueLines adds to values each line of the multi-line ones.
+func valueLines(values []string) []string {
+	out := slices.Clone(values)
+	for _, v := range values {
+		for _, l := range strings.Split(v, "\n") {
+			if l = strings.TrimSpace(l); len(l) >= 4 {
+				out = append(out, l)
+			}
 		}
 	}
 	return out
