@@ -107,14 +107,17 @@ func (p *Plan) Counts() map[Status]int {
 }
 
 type planner struct {
-	p        *compose.Project
-	r        *compose.Report
-	opts     Options
-	docs     map[string]*yamledit.Doc
-	envs     map[string]*yamledit.EnvFile
-	main     *compose.File
-	declared map[string]bool
-	values   map[string][]byte
+	p    *compose.Project
+	r    *compose.Report
+	opts Options
+	docs map[string]*yamledit.Doc
+	envs map[string]*yamledit.EnvFile
+	main *compose.File
+	// declared are the secrets the plan declares, by name; declaredIn by
+	// compose file and name (path+"\x00"+name).
+	declared   map[string]bool
+	declaredIn map[string]bool
+	values     map[string][]byte
 	// refs are .env / env file variables the migrated values came from:
 	// removed once nothing uses them any more.
 	refs []compose.VarRef
@@ -176,7 +179,7 @@ var errBatch = errors.New("batched edits failed")
 // (errBatch).
 func makePlan(p *compose.Project, r *compose.Report, opts Options, batched bool) (*Plan, error) {
 	pl := &planner{p: p, r: r, opts: opts, docs: map[string]*yamledit.Doc{}, envs: map[string]*yamledit.EnvFile{},
-		declared: map[string]bool{}, values: map[string][]byte{}}
+		declared: map[string]bool{}, declaredIn: map[string]bool{}, values: map[string][]byte{}}
 	for _, f := range p.Files {
 		if f.Role == compose.RoleMain {
 			pl.main = f
@@ -396,10 +399,11 @@ func (pl *planner) migrate(f compose.Finding) (int, error) {
 	default:
 		return 0, cannotEdit{"not rewritten: not an environment entry"}
 	}
-	if err := pl.addServiceSecret(f.Service, path, f.SecretName); err != nil {
+	in, err := pl.addServiceSecret(f.Service, path, f.SecretName)
+	if err != nil {
 		return 1, err
 	}
-	if err := pl.declare(f.SecretName); err != nil {
+	if err := pl.declare(f.SecretName, in); err != nil {
 		return 2, err
 	}
 	pl.refs = append(pl.refs, f.Source.Refs...)
@@ -418,7 +422,7 @@ func (pl *planner) migrateAlone(group []int) error {
 	for path, e := range pl.envs {
 		envs[path] = e.Bytes()
 	}
-	declared := maps.Clone(pl.declared)
+	declared, declaredIn := maps.Clone(pl.declared), maps.Clone(pl.declaredIn)
 	nrefs := len(pl.refs)
 	var err error
 	edited := false
@@ -457,18 +461,21 @@ func (pl *planner) migrateAlone(group []int) error {
 			delete(pl.envs, path)
 		}
 	}
-	pl.declared, pl.refs = declared, pl.refs[:nrefs]
+	pl.declared, pl.declaredIn, pl.refs = declared, declaredIn, pl.refs[:nrefs]
 	return err
 }
 
 // addServiceSecret lists the secret in the service, in the compose file the
 // variable was written in when the service is defined there, else in the
-// first main file that defines the service.
-func (pl *planner) addServiceSecret(service, path, secret string) error {
+// first main file that defines the service, else in the included file that
+// does. It returns the file it edited.
+func (pl *planner) addServiceSecret(service, path, secret string) (string, error) {
 	candidates := []string{path}
-	for _, f := range pl.p.Files {
-		if f.Role == compose.RoleMain {
-			candidates = append(candidates, f.Path)
+	for _, role := range []compose.FileRole{compose.RoleMain, compose.RoleInclude} {
+		for _, f := range pl.p.Files {
+			if f.Role == role {
+				candidates = append(candidates, f.Path)
+			}
 		}
 	}
 	for _, c := range candidates {
@@ -480,18 +487,31 @@ func (pl *planner) addServiceSecret(service, path, secret string) error {
 			continue
 		}
 		if err := d.AddServiceSecret(service, secret); err != nil {
-			return notRewritten(err)
+			return "", notRewritten(err)
 		}
-		return nil
+		return c, nil
 	}
-	return cannotEdit{fmt.Sprintf("not rewritten: service %s is not defined in a compose file of the project (extends?)", service)}
+	return "", cannotEdit{fmt.Sprintf("not rewritten: service %s is not defined in a compose file of the project (extends?)", service)}
 }
 
-func (pl *planner) declare(name string) error {
-	if pl.declared[name] {
+// declare declares the secret at the top level of the file that lists it
+// in a service, where compose looks for it. An included file is loaded by
+// compose as a project of its own, which must declare every secret its
+// services use (the main project then imports the declarations: the same
+// secret declared in several files is one secret when the declarations
+// resolve alike, which they do, since a file: path is written relative to
+// each file's own directory). Every other file (the main files, an extends
+// base) is merged into the main project: the secret goes in the first main
+// file.
+func (pl *planner) declare(name, listedIn string) error {
+	target := pl.main
+	if f := fileOf(pl.p, listedIn); f != nil && f.Role == compose.RoleInclude {
+		target = f
+	}
+	if pl.declaredIn[target.Path+"\x00"+name] {
 		return nil
 	}
-	d, err := pl.doc(pl.main.Path)
+	d, err := pl.doc(target.Path)
 	if err != nil {
 		return err
 	}
@@ -500,7 +520,16 @@ func (pl *planner) declare(name string) error {
 	case ToExternal:
 		fields = [][2]string{{"external", "true"}, {"x-vault", "name: " + mapping.DeriveKVName(name)}}
 	default:
-		fields = [][2]string{{"file", "./" + filepath.ToSlash(filepath.Join(pl.opts.SecretsDir, name))}}
+		file := filepath.Join(pl.main.Dir, pl.opts.SecretsDir, name)
+		rel, err := filepath.Rel(target.Dir, file)
+		if err != nil {
+			return cannotEdit{fmt.Sprintf("not rewritten: %s cannot point at %s", target.Path, file)}
+		}
+		rel = filepath.ToSlash(rel)
+		if !strings.HasPrefix(rel, "../") {
+			rel = "./" + rel
+		}
+		fields = [][2]string{{"file", rel}}
 	}
 	if err := d.AddTopLevelSecret(name, fields); err != nil {
 		if errors.Is(err, yamledit.ErrConflict) {
@@ -509,6 +538,7 @@ func (pl *planner) declare(name string) error {
 		return notRewritten(err)
 	}
 	pl.declared[name] = true
+	pl.declaredIn[target.Path+"\x00"+name] = true
 	return nil
 }
 
