@@ -61,6 +61,15 @@ var goldenCases = []struct {
 	// already rewritten when adding the secret fails, so the finding's
 	// edits are undone (all or none) and it is reported.
 	{name: "alias-secrets"},
+	// Services in an included file: their secrets are declared in that
+	// file (compose loads it as a project of its own) with a file: path
+	// relative to it; a value shared with the main file is one secret
+	// declared in both; an env_file of the included project.
+	{name: "include"},
+	// Values written over several lines (folded, literal, double-quoted,
+	// plain): moved whole, and every line masked in the diff, the
+	// reported one's context lines too.
+	{name: "multiline"},
 }
 
 func TestGolden(t *testing.T) {
@@ -69,13 +78,18 @@ func TestGolden(t *testing.T) {
 			dir := t.TempDir()
 			copyProject(t, tc.name, dir)
 			before := readTree(t, dir)
-			_, r, plan := makePlanIn(t, dir, tc.load, tc.opts)
+			p, r, plan := makePlanIn(t, dir, tc.load, tc.opts)
 			values := secretValues(r)
 			assert.Assert(t, len(values) > 0, "the case has no secret")
 
 			table := itemTable(plan, dir)
 			assertNoValueIn(t, table, values, "the plan")
 			assertGoldenBytes(t, []byte(table), tc.name+"/plan.golden")
+
+			// What --dry-run prints: every value masked.
+			diff := dryRunDiff(t, p, r, plan, dir)
+			assertNoValueIn(t, diff, valueLines(values), "the diff")
+			assertGoldenBytes(t, []byte(diff), tc.name+"/diff.golden")
 
 			assert.NilError(t, Write(plan.Files))
 			after := readTree(t, dir)
