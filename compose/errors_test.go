@@ -187,3 +187,12 @@ func TestSafeReason(t *testing.T) {
 		assert.Check(t, is.Equal(safeReason(in, []string{"S3cret is what"}), want), in)
 	}
 }
+
+// A file that cannot be read is named once, not again by the
+// *fs.PathError under it.
+func TestReadErrorNamesTheFileOnce(t *testing.T) {
+	dir := writeFiles(t, map[string]string{}, "")
+	assert.NilError(t, os.Mkdir(filepath.Join(dir, "prod.env"), 0o700))
+	_, err := Load(context.Background(), LoadOptions{WorkingDir: dir, EnvFiles: []string{"prod.env"}, Environ: []string{}})
+	assert.Check(t, is.Error(err, "failed to read env file "+filepath.Join(dir, "prod.env")+": is a directory"))
+}
