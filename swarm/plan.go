@@ -407,7 +407,7 @@ func planOne(d Desired, vault map[string]VaultItem, fetched map[string]Fetched, 
 		// The engine refuses empty secret data ("secret data must be
 		// larger than 0"). A file secret may be empty: only swarm's
 		// are refused.
-		a.Kind, a.Reason = ActionError, fmt.Sprintf("Key Vault secret %s is empty: swarm secrets cannot be empty", d.KVName)
+		a.Kind, a.Reason = ActionError, fmt.Sprintf("Key Vault secret %q is empty: swarm secrets cannot be empty", d.KVName)
 		return a
 	}
 	if f.Size > MaxSecretSize {

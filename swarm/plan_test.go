@@ -299,7 +299,7 @@ func TestPlanEmptyValue(t *testing.T) {
 	}
 	plan := MakePlan(desired, vault, fetched, obs, PlanOptions{Source: src, Keep: 0})
 	assert.Equal(t, plan.String(), strings.TrimLeft(`
-error     db_password: Key Vault secret db-password is empty: swarm secrets cannot be empty
+error     db_password: Key Vault secret "db-password" is empty: swarm secrets cannot be empty
 create    api -> api_aaaaaaaa
 `, "\n"))
 }
