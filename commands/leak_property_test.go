@@ -331,11 +331,12 @@ var leakPaths = []struct {
 	}},
 	{"Key Vault: reply cut short", func(dir, v string) leakCase {
 		f := filepath.Join(dir, "compose.yaml")
-		return leakCase{files: map[string]string{"compose.yaml": leakExternal("")}, vault: map[string]string{"db-password": v},
+		return leakCase{files: map[string]string{"compose.yaml": leakExternal(""), "Dockerfile": leakDockerfile}, vault: map[string]string{"db-password": v},
 			faults: kvtest.Faults{Malformed: []string{"GET /secrets/{name}/{version}"}}, engine: &leakEngine{},
 			runs: []leakStep{
 				{args: []string{"sync", "-p", "leak", "-f", f}, wantErr: true},
 				{args: []string{"build", "--compose", "--no-leak-check", "-f", f}, wantErr: true},
+				{args: []string{"build", "--no-leak-check", dir}, wantErr: true},
 			}}
 	}},
 	{"Key Vault: disabled, push refused", func(dir, v string) leakCase {
@@ -388,10 +389,13 @@ const leakDockerfile = "FROM busybox\nRUN --mount=type=secret,id=db_password tru
 
 const emulatorURL = "https://emulator.vault.azure.net"
 
-// leakExternal is a project whose db_password is an external secret,
-// with more services when given.
+// leakExternal is a project whose db_password is an external secret, and
+// whose builder service builds with the same Key Vault secret, with more
+// services when given.
 func leakExternal(more string) string {
-	return leakService + "    secrets: [db_password]\n" + more + "secrets:\n  db_password:\n    external: true\n"
+	return leakService + "    secrets: [db_password]\n" +
+		"  builder:\n    build:\n      context: .\n      secrets: [db_build]\n" + more +
+		"secrets:\n  db_password:\n    external: true\n  db_build:\n    environment: DB_PASSWORD\n    x-vault: {name: db-password}\n"
 }
 
 const leakBuild = `services:
@@ -537,8 +541,8 @@ func TestSyncEmptyValue(t *testing.T) {
 	assert.NilError(t, os.WriteFile(f, []byte(leakExternal("")), 0o600))
 	eng := &leakEngine{}
 	out, err := runLeakStep(t, eng, "", nil, []string{"sync", "-p", "leak", "-f", f})
-	assert.Check(t, is.ErrorContains(err, "Key Vault secret db-password is empty: swarm secrets cannot be empty"))
-	assert.Check(t, is.Contains(out, "db_password   error                       Key Vault secret db-password is empty: swarm secrets cannot be empty"))
+	assert.Check(t, is.ErrorContains(err, `Key Vault secret "db-password" is empty: swarm secrets cannot be empty`))
+	assert.Check(t, is.Contains(out, `db_password   error                       Key Vault secret "db-password" is empty: swarm secrets cannot be empty`))
 	assert.Check(t, !strings.Contains(out+err.Error(), "larger than 0"))
 	assert.Check(t, is.Len(eng.secrets, 0))
 }
