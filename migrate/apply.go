@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
+	"slices"
+	"strings"
 
+	"github.com/docker-vault/docker-vault/internal/atomicfile"
 	"github.com/docker-vault/docker-vault/keyvault"
 )
 
@@ -48,166 +51,130 @@ func PushAll(ctx context.Context, store keyvault.Store, pushes []Push, opts Push
 	return set, nil
 }
 
-// Write writes every file of the plan, all or nothing: each new content goes
-// to a temporary file beside its target first; only when all are written are
-// they renamed into place, and a failed rename puts back the files already
-// replaced. A file that changed, vanished or became read-only since it was
-// read, or one to create that appeared, stops everything before anything is
-// replaced. A symlinked file is written at its target, so the link stays.
+// WriteOptions tune Write.
+type WriteOptions struct {
+	// Dir is the project directory: the work folder of the write goes
+	// there, and the leftovers of an interrupted write are looked for
+	// there. Empty: the folder every file of the plan is in.
+	Dir string
+	// Log receives one line per leftover removed first; nil discards them.
+	Log io.Writer
+	// step is atomicfile.Options.Step, for tests.
+	step func(i int)
+}
+
+// Write writes every file of the plan, all or nothing (see
+// internal/atomicfile): each new content is written and synced in a work
+// folder inside the project first; only when all are written, and every
+// file to replace still holds what the plan read, are they put in place,
+// and a failure puts back the files already replaced. A file that changed,
+// vanished or became read-only since it was read, or one to create that
+// appeared, stops everything before anything is replaced. A symlinked file
+// is written at its target, so the link stays. New files are created by a
+// link, never renamed over a file that appeared.
 //
-// Read-only is judged by the mode bits, not by a write attempt: renaming
-// over a file needs only the directory to be writable (and root may write
-// anything), but a user who made compose.yaml read-only does not want it
-// replaced.
-func Write(files []*File) error {
-	type staged struct {
-		f        *File
-		target   string
-		tmp      string
-		backup   string
-		replaced bool
+// First it removes what an interrupted write left in the project, and says
+// so on Log. When that puts back files the interrupted write had already
+// replaced, the plan was made on files that are no longer there: Write
+// stops, and migrate must run again.
+//
+// Takes at most one WriteOptions.
+func Write(files []*File, opts ...WriteOptions) error {
+	var o WriteOptions
+	if len(opts) > 0 {
+		o = opts[0]
 	}
-	var all []*staged
-	var dirs []string // created here, removed again on failure
-	cleanup := func() {
-		for _, s := range all {
-			if s.tmp != "" {
-				os.Remove(s.tmp)
-			}
-			if s.backup != "" {
-				os.Remove(s.backup)
-			}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.Dir == "" {
+		if len(files) == 0 {
+			return nil
+		}
+		o.Dir = commonDir(files)
+	}
+	left, err := atomicfile.Clean(o.Dir)
+	var putBack []string
+	for _, l := range left {
+		name := l.Name
+		if name == "" {
+			name = "docker vault"
+		}
+		switch {
+		case l.Running:
+			fmt.Fprintf(o.Log, "left %s alone: a docker vault %s is still writing there\n", l.Folder, name)
+		case len(l.PutBack) > 0:
+			fmt.Fprintf(o.Log, "put back %s that an interrupted %s had written, and removed its %d leftover files\n", fewPaths(l.PutBack), name, l.Files)
+			putBack = append(putBack, l.PutBack...)
+		default:
+			fmt.Fprintf(o.Log, "removed %d leftover files of an interrupted %s\n", l.Files, name)
 		}
 	}
-	fail := func(err error) error {
-		cleanup()
-		for i := len(dirs) - 1; i >= 0; i-- {
-			os.Remove(dirs[i])
-		}
+	if err != nil {
 		return fmt.Errorf("nothing was written: %w", err)
 	}
-	for _, f := range files {
-		target := f.Path
-		if real, err := filepath.EvalSymlinks(f.Path); err == nil {
-			target = real
+	if len(putBack) > 0 {
+		return errors.New("nothing was written: the files an interrupted write had written were put back (see above), so the project changed since it was read: run migrate again")
+	}
+	if len(files) == 0 {
+		return nil
+	}
+
+	changes := make([]atomicfile.Change, 0, len(files))
+	for _, f := range writeOrder(files) {
+		c := atomicfile.Change{Path: f.Path, Data: f.New, Create: f.Created, Perm: f.Mode, Old: f.Old}
+		if c.Create && c.Perm == 0 {
+			c.Perm = 0o644
 		}
-		st, statErr := os.Lstat(target)
-		switch {
-		case f.Created && statErr == nil:
-			return fail(fmt.Errorf("%s appeared since the project was read; run migrate again", f.Path))
-		case f.Created && !errors.Is(statErr, os.ErrNotExist):
-			return fail(statErr)
-		case !f.Created && errors.Is(statErr, os.ErrNotExist):
-			return fail(fmt.Errorf("%s vanished since the project was read", f.Path))
-		case !f.Created && statErr != nil:
-			return fail(statErr)
-		case !f.Created && !st.Mode().IsRegular():
-			return fail(fmt.Errorf("%s is not a regular file", f.Path))
-		case !f.Created && (st.Mode().Perm()&0o222 == 0 || !writable(target)):
-			return fail(fmt.Errorf("%s is read-only: make it writable to migrate it", f.Path))
-		}
-		mode := f.Mode
-		if !f.Created {
-			cur, err := os.ReadFile(target)
-			if err != nil {
-				return fail(err)
-			}
-			if !bytes.Equal(cur, f.Old) {
-				return fail(fmt.Errorf("%s changed since the project was read; run migrate again", f.Path))
-			}
-			mode = st.Mode().Perm()
-		} else if mode == 0 {
-			mode = 0o644
-		}
-		dir := filepath.Dir(target)
 		if f.Kind == "secret" {
-			made, err := mkdirAll(dir, 0o700)
-			dirs = append(dirs, made...)
-			if err != nil {
-				return fail(err)
-			}
+			c.DirPerm = 0o700
 		}
-		tmp, err := os.CreateTemp(dir, "."+filepath.Base(target)+".docker-vault-*")
-		if err != nil {
-			return fail(fmt.Errorf("cannot write in %s: %w", dir, err))
-		}
-		s := &staged{f: f, target: target, tmp: tmp.Name()}
-		all = append(all, s)
-		err = tmp.Chmod(mode)
-		if err == nil {
-			_, err = tmp.Write(f.New)
-		}
-		if err == nil {
-			err = tmp.Sync()
-		}
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fail(fmt.Errorf("%s: %w", f.Path, err))
-		}
-		if !f.Created {
-			// A second name for the old content, to put it back if a
-			// later rename fails.
-			s.backup = s.tmp + ".orig"
-			if err := os.Link(target, s.backup); err != nil {
-				s.backup = ""
-				return fail(fmt.Errorf("%s: %w", f.Path, err))
-			}
-		}
+		changes = append(changes, c)
 	}
-	for i, s := range all {
-		if err := rename(s.tmp, s.target); err != nil {
-			// Put back what was already replaced.
-			for _, done := range all[:i] {
-				if done.backup != "" {
-					os.Rename(done.backup, done.target)
-					done.backup = ""
-				} else {
-					os.Remove(done.target)
-				}
-			}
-			return fail(fmt.Errorf("%s: %w", s.f.Path, err))
-		}
-		s.tmp, s.replaced = "", true
+	err = atomicfile.Replace(o.Dir, changes, atomicfile.Options{Name: "migrate", Step: o.step})
+	var rb *atomicfile.RollbackError
+	var fe *atomicfile.FileError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &rb):
+		return err
+	case errors.As(err, &fe) && fe.Err == atomicfile.ErrReadOnly:
+		return fmt.Errorf("nothing was written: %w: make it writable to migrate it", err)
+	case errors.As(err, &fe):
+		what := map[error]string{atomicfile.ErrChanged: "changed", atomicfile.ErrVanished: "vanished", atomicfile.ErrAppeared: "appeared"}[fe.Err]
+		return fmt.Errorf("%s %s while migrate ran; nothing was written: run it again", fe.Path, what)
+	default:
+		return fmt.Errorf("nothing was written: %w", err)
 	}
-	cleanup()
-	return nil
 }
 
-// rename is os.Rename; tests make it fail to check the rollback.
-var rename = os.Rename
-
-// mkdirAll is os.MkdirAll that returns the directories it created, outermost
-// first.
-func mkdirAll(dir string, perm os.FileMode) ([]string, error) {
-	var missing []string
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(d); err == nil {
-			break
-		}
-		missing = append([]string{d}, missing...)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	var made []string
-	for _, d := range missing {
-		if err := os.Mkdir(d, perm); err != nil && !errors.Is(err, os.ErrExist) {
-			return made, err
-		}
-		made = append(made, d)
-	}
-	return made, nil
+// writeOrder is the order files are put in place, for a write killed
+// half-way (the next run undoes it, but until then): the .gitignore before
+// the secret files it ignores, the secret files before the compose files
+// that point at them, and the env files, whose values go away, last.
+func writeOrder(files []*File) []*File {
+	rank := map[string]int{"gitignore": 0, "secret": 1, "compose": 2, "env": 3}
+	out := slices.Clone(files)
+	slices.SortStableFunc(out, func(a, b *File) int { return rank[a.Kind] - rank[b.Kind] })
+	return out
 }
 
-// writable tells whether this process may write path. Opening for writing
-// without truncating changes nothing.
-func writable(path string) bool {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return false
+// fewPaths names up to three paths, and counts the others.
+func fewPaths(paths []string) string {
+	if len(paths) <= 3 {
+		return strings.Join(paths, ", ")
 	}
-	f.Close()
-	return true
+	return fmt.Sprintf("%s and %d other files", strings.Join(paths[:3], ", "), len(paths)-3)
+}
+
+// commonDir is the deepest folder holding every file.
+func commonDir(files []*File) string {
+	dir := filepath.Dir(files[0].Path)
+	for _, f := range files[1:] {
+		for !strings.HasPrefix(f.Path, dir+string(filepath.Separator)) && filepath.Dir(dir) != dir {
+			dir = filepath.Dir(dir)
+		}
+	}
+	return dir
 }

@@ -1,11 +1,14 @@
 package migrate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"strings"
 	"testing"
 
 	"gotest.tools/v3/assert"
@@ -31,7 +34,7 @@ const badDotEnv = "ROOT_PW=Bad-Input-Root-302\n"
 var badValues = []string{"Bad-Input-Pw-301", "Bad-Input-Root-302"}
 
 // writeProject writes files (slash path -> content) into a new directory.
-func writeProject(t *testing.T, files map[string]string) string {
+func writeProject(t testing.TB, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for rel, content := range files {
@@ -125,7 +128,7 @@ func TestWriteVanishedOrChangedFile(t *testing.T) {
 		{".env vanished", func(dir string) error { return os.Remove(filepath.Join(dir, ".env")) }, ".env vanished"},
 		{"compose file changed", func(dir string) error {
 			return os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(badProject+"# edited\n"), 0o644)
-		}, "compose.yaml changed since"},
+		}, "compose.yaml changed while migrate ran; nothing was written: run it again"},
 		{"secret file appeared", func(dir string) error {
 			assert.NilError(t, os.Mkdir(filepath.Join(dir, "secrets"), 0o700))
 			return os.WriteFile(filepath.Join(dir, "secrets", "postgres_password"), []byte("x"), 0o600)
@@ -151,28 +154,127 @@ func TestWriteVanishedOrChangedFile(t *testing.T) {
 	}
 }
 
-// TestWriteRollsBack makes the last rename fail after the compose file,
-// .env and the first secret file were put in place: all of them must be put
-// back, the secrets folder removed, no temporary file left.
+// TestWriteRollsBack appends to .env just before it is replaced, the last
+// file written: the .gitignore, the secret files and the compose file,
+// already in place, are put back, the secrets folder removed, no work file
+// left, and the append is intact.
 func TestWriteRollsBack(t *testing.T) {
 	dir := writeProject(t, map[string]string{"compose.yaml": badProject, ".env": badDotEnv, ".gitignore": "/build/\n"})
 	plan := planBad(t, dir)
-	before := readTree(t, dir)
-	n := 0
-	rename = func(from, to string) error {
-		n++
-		if n == len(plan.Files) {
-			return errors.New("injected rename failure")
+	assert.Assert(t, len(plan.Files) >= 4, "the rollback must cover several files")
+	env := filepath.Join(dir, ".env")
+	var before map[string][]byte
+	steps := 0
+	err := Write(plan.Files, WriteOptions{Dir: dir, step: func(i int) {
+		steps++
+		if i == len(plan.Files)-1 {
+			f, err := os.OpenFile(env, os.O_APPEND|os.O_WRONLY, 0)
+			assert.NilError(t, err)
+			_, err = f.WriteString("ADDED=1\n")
+			assert.NilError(t, err)
+			assert.NilError(t, f.Close())
+			before = readTree(t, dir)
+			for rel := range before {
+				if strings.HasPrefix(rel, ".docker-vault-tmp-") {
+					delete(before, rel)
+				}
+			}
+			// What the rollback must restore.
+			before["compose.yaml"] = []byte(badProject)
+			before[".gitignore"] = []byte("/build/\n")
+			for rel := range before {
+				if strings.HasPrefix(rel, "secrets/") {
+					delete(before, rel)
+				}
+			}
 		}
-		return os.Rename(from, to)
-	}
-	defer func() { rename = os.Rename }()
-	err := Write(plan.Files)
-	assert.ErrorContains(t, err, "nothing was written")
-	assert.ErrorContains(t, err, "injected rename failure")
-	assert.Check(t, is.Equal(n, len(plan.Files)))
-	assert.Check(t, len(plan.Files) >= 4, "the rollback must cover several files")
+	}})
+	assert.Check(t, is.Equal(steps, len(plan.Files)))
+	assert.Check(t, is.Error(err, env+" changed while migrate ran; nothing was written: run it again"))
 	assertNothingWritten(t, dir, before)
+	b, rerr := os.ReadFile(env)
+	assert.NilError(t, rerr)
+	assert.Check(t, is.Equal(string(b), badDotEnv+"ADDED=1\n"))
+}
+
+// TestWriteRollbackError: a file already replaced that cannot be put back
+// is named, and the error does not claim nothing was written.
+func TestWriteRollbackError(t *testing.T) {
+	dir := writeProject(t, map[string]string{"compose.yaml": badProject, ".env": badDotEnv})
+	plan := planBad(t, dir)
+	compose := filepath.Join(dir, "compose.yaml")
+	err := Write(plan.Files, WriteOptions{Dir: dir, step: func(i int) {
+		if i == len(plan.Files)-1 {
+			assert.NilError(t, os.Remove(compose))
+			assert.NilError(t, os.Mkdir(compose, 0o755))
+			assert.NilError(t, os.WriteFile(filepath.Join(dir, ".env"), []byte("EDITED=1\n"), 0o644))
+		}
+	}})
+	assert.Assert(t, err != nil)
+	assert.Check(t, is.Contains(err.Error(), ".env changed since it was read; putting back the files already written failed: "+compose+" changed after it was written: left as it is; its old content is "))
+	assert.Check(t, !strings.Contains(err.Error(), "nothing was written"), err.Error())
+	assertNoValueIn(t, err.Error(), badValues, "the error")
+}
+
+// interruptWrite runs Write and stops it dead (as kill -9 would: nothing
+// deferred removes the work folder) before file stop is put in place.
+func interruptWrite(t *testing.T, dir string, files []*File, stop int) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Write(files, WriteOptions{Dir: dir, step: func(i int) {
+			if i == stop {
+				runtime.Goexit()
+			}
+		}})
+		t.Error("Write returned")
+	}()
+	<-done
+}
+
+// TestWriteAfterInterruptedWrite: the next Write removes what an
+// interrupted one left, and says so. When the interrupted one had
+// replaced files, they are put back and Write stops: the plan was made on
+// them. Either way nothing of the work folder is left, and a new plan
+// writes the project as an uninterrupted run does.
+func TestWriteAfterInterruptedWrite(t *testing.T) {
+	clean := writeProject(t, map[string]string{"compose.yaml": badProject, ".env": badDotEnv})
+	assert.NilError(t, Write(planBad(t, clean).Files))
+	want := readTree(t, clean)
+
+	for _, tc := range []struct {
+		stop    int
+		log     string
+		wantErr string
+	}{
+		{stop: 0, log: `^removed 9 leftover files of an interrupted migrate\n$`},
+		{stop: 2, log: `^put back \S+/\.gitignore, \S+/secrets/mariadb_root_password that an interrupted migrate had written, and removed its 9 leftover files\n$`,
+			wantErr: "nothing was written: the files an interrupted write had written were put back (see above), so the project changed since it was read: run migrate again"},
+	} {
+		dir := writeProject(t, map[string]string{"compose.yaml": badProject, ".env": badDotEnv})
+		before := readTree(t, dir)
+		plan := planBad(t, dir)
+		interruptWrite(t, dir, plan.Files, tc.stop)
+		var log bytes.Buffer
+		err := Write(plan.Files, WriteOptions{Dir: dir, Log: &log})
+		assert.Check(t, is.Regexp(tc.log, log.String()))
+		assertNoValueIn(t, log.String(), badValues, "the log")
+		if tc.wantErr != "" {
+			assert.Check(t, is.Error(err, tc.wantErr))
+			assertNothingWritten(t, dir, before)
+			plan = planBad(t, dir)
+			log.Reset()
+			err = Write(plan.Files, WriteOptions{Dir: dir, Log: &log})
+			assert.Check(t, is.Equal(log.String(), ""))
+		}
+		assert.NilError(t, err)
+		got := readTree(t, dir)
+		assert.Check(t, is.DeepEqual(sortedKeys(got), sortedKeys(want)))
+		for rel, b := range want {
+			assert.Check(t, is.Equal(string(got[rel]), string(b)), rel)
+		}
+	}
 }
 
 // TestSecretFileWithOtherContent: an existing secret file that holds
