@@ -115,7 +115,7 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 		}
 		fallthrough
 	default:
-		if err := migrate.Write(plan.Files); err != nil {
+		if err := migrate.Write(plan.Files, migrate.WriteOptions{Dir: p.Compose.WorkingDir, Log: dockerCLI.Err()}); err != nil {
 			return err
 		}
 	}
