@@ -203,6 +203,11 @@ func (e *leakEngine) TaskList(context.Context, client.TaskListOptions) (client.T
 	return client.TaskListResult{}, nil
 }
 
+// ContainerList: no container runs, so a file sync restarts none.
+func (e *leakEngine) ContainerList(context.Context, client.ContainerListOptions) (client.ContainerListResult, error) {
+	return client.ContainerListResult{}, nil
+}
+
 // withDeployed gives the engine version old of db_password, managed for
 // vault, and a service of stack "leak" that uses it: a sync rotates it.
 func (e *leakEngine) withDeployed(vault string) *leakEngine {
@@ -531,8 +536,9 @@ func TestNoValueLeaksFromFailingPaths(t *testing.T) {
 	}
 }
 
-// The empty value: sync says so for the secret, and nothing reaches the
-// engine.
+// The empty value: a swarm secret cannot hold one, so sync says so for the
+// secret and nothing reaches the engine; a secret file can, and is
+// written empty.
 func TestSyncEmptyValue(t *testing.T) {
 	kv := useSyncEmulator(t, nil)
 	kv.SetSecret("db-password", "")
@@ -545,6 +551,19 @@ func TestSyncEmptyValue(t *testing.T) {
 	assert.Check(t, is.Contains(out, `db_password   error                       Key Vault secret "db-password" is empty: swarm secrets cannot be empty`))
 	assert.Check(t, !strings.Contains(out+err.Error(), "larger than 0"))
 	assert.Check(t, is.Len(eng.secrets, 0))
+
+	// A file secret may be empty: compose mounts an empty file.
+	assert.NilError(t, os.WriteFile(f, []byte(leakService+`    secrets: [db_password]
+secrets:
+  db_password:
+    file: ./secrets/db_password
+    x-vault: {name: db-password}
+`), 0o600))
+	_, err = runLeakStep(t, eng, "", nil, []string{"sync", "-p", "leak", "-f", f})
+	assert.NilError(t, err)
+	b, err := os.ReadFile(filepath.Join(dir, "secrets", "db_password"))
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(b, 0))
 }
 
 // TestValueTypesPrintNoValue formats every type that holds a value, as
