@@ -103,7 +103,9 @@ func Scan(archive io.Reader, secrets []Secret) (Report, error) {
 	ns := Needles(secrets)
 	defer redact.Clear(ns)
 	s := &scanner{m: redact.NewMatcher(ns), secrets: secrets, read: map[string]bool{}, links: map[string]string{}}
-	tr := tar.NewReader(archive)
+	ra := newReadAhead(archive)
+	defer ra.stop()
+	tr := tar.NewReader(ra)
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -370,4 +372,108 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// readAhead reads the archive in a goroutine of its own, a few chunks
+// ahead of the search: the engine streams `docker save` while the last
+// chunk is searched, instead of waiting for it.
+type readAhead struct {
+	chunks chan []byte
+	free   chan []byte
+	done   chan struct{}
+	err    error // set before chunks is closed
+	cur    []byte
+	buf    []byte
+}
+
+const readAheadChunk, readAheadDepth = 1 << 20, 4
+
+func newReadAhead(r io.Reader) *readAhead {
+	ra := &readAhead{chunks: make(chan []byte, readAheadDepth), free: make(chan []byte, readAheadDepth+1), done: make(chan struct{})}
+	for range readAheadDepth + 1 {
+		ra.free <- make([]byte, readAheadChunk)
+	}
+	go func() {
+		defer func() {
+			close(ra.chunks)
+			select {
+			case <-ra.done:
+				// Stopped early: wipe what the search will not read.
+				for b := range ra.chunks {
+					clear(b)
+				}
+			default:
+			}
+		}()
+		for {
+			var b []byte
+			select {
+			case b = <-ra.free:
+			case <-ra.done:
+				return
+			}
+			n, err := io.ReadFull(r, b)
+			if n > 0 {
+				select {
+				case ra.chunks <- b[:n]:
+				case <-ra.done:
+					clear(b)
+					return
+				}
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				// ReadFull's short last chunk: the reader said EOF.
+				// A reader that fails with ErrUnexpectedEOF itself
+				// (a truncated stream) is caught by the tar reader,
+				// which finds the archive cut short.
+				ra.err = io.EOF
+				return
+			}
+			if err != nil {
+				ra.err = err
+				return
+			}
+		}
+	}()
+	return ra
+}
+
+func (ra *readAhead) Read(p []byte) (int, error) {
+	for len(ra.cur) == 0 {
+		if ra.buf != nil {
+			ra.free <- ra.buf[:cap(ra.buf)]
+			ra.buf = nil
+		}
+		b, ok := <-ra.chunks
+		if !ok {
+			return 0, ra.err
+		}
+		ra.buf, ra.cur = b, b
+	}
+	n := copy(p, ra.cur)
+	ra.cur = ra.cur[n:]
+	return n, nil
+}
+
+// stop ends the goroutine without waiting for it (it may be blocked on
+// the reader, which the caller closes next) and wipes the chunks: they
+// held the image, values and all.
+func (ra *readAhead) stop() {
+	close(ra.done)
+	if ra.buf != nil {
+		clear(ra.buf[:cap(ra.buf)])
+	}
+	for {
+		select {
+		case b, ok := <-ra.chunks:
+			if !ok {
+				return
+			}
+			clear(b)
+		case b := <-ra.free:
+			clear(b)
+		default:
+			return
+		}
+	}
 }
