@@ -138,7 +138,10 @@ type explainer struct {
 	// envFiles are the env files read, whose values may appear in
 	// compose-go's messages after interpolation.
 	envFiles []*EnvFile
-	taint    []string
+	// taint are the values of the files; written where each compose
+	// value is (see readValues).
+	taint   []string
+	written map[string]Position
 }
 
 // explain rewrites an error of compose-go (or of this package) so that it
@@ -285,7 +288,9 @@ func (x *explainer) one(err error) error {
 			return e
 		}
 	}
-	return &LoadError{Reason: safeReason(msg, x.tainted()), kind: kind}
+	e := &LoadError{Reason: safeReason(msg, x.tainted()), kind: kind}
+	x.placeByValue(e, msg)
+	return e
 }
 
 // fileIn finds which of the files compose-go may name starts s (a path
@@ -544,43 +549,70 @@ func walkKey(n *yaml.Node, segs []string, hits *[]hit) {
 // tainted returns what the project's files hold as values (4 bytes or
 // more), which a message of compose-go not known here must not contain.
 func (x *explainer) tainted() []string {
+	x.readValues()
+	return x.taint
+}
+
+// readValues gathers the values of the compose files (scalars that are
+// not keys) and of the env files, and where each compose value is written.
+func (x *explainer) readValues() {
 	if x.taint != nil {
-		return x.taint
+		return
 	}
 	x.taint = []string{}
-	add := func(s string) {
-		if len(s) >= 4 {
-			x.taint = append(x.taint, s)
-		}
-	}
-	var walk func(n *yaml.Node)
-	walk = func(n *yaml.Node) {
+	x.written = map[string]Position{}
+	var walk func(f *File, n *yaml.Node)
+	walk = func(f *File, n *yaml.Node) {
 		switch n.Kind {
 		case yaml.ScalarNode:
-			add(n.Value)
+			if len(n.Value) >= 4 {
+				x.taint = append(x.taint, n.Value)
+				if _, ok := x.written[n.Value]; !ok {
+					x.written[n.Value] = nodePos(f, n)
+				}
+			}
 		case yaml.MappingNode:
 			for i := 1; i < len(n.Content); i += 2 {
-				walk(n.Content[i])
+				walk(f, n.Content[i])
 			}
 		default:
 			for _, c := range n.Content {
-				walk(c)
+				walk(f, c)
 			}
 		}
 	}
 	for _, f := range x.files {
 		for _, d := range f.Docs {
 			if d != nil {
-				walk(d)
+				walk(f, d)
 			}
 		}
 	}
 	for _, ef := range x.envFiles {
 		for _, v := range ef.values {
-			add(v)
+			if len(v) >= 4 {
+				x.taint = append(x.taint, v)
+			}
 		}
 	}
-	return x.taint
+}
+
+// placeByValue places e where the value msg quotes is written, for a
+// message of compose-go that names no key ("invalid containerPort: X"):
+// the longest value of the compose files msg holds whole. The message
+// itself is never kept.
+func (x *explainer) placeByValue(e *LoadError, msg string) {
+	x.readValues()
+	best := ""
+	for v := range x.written {
+		if len(v) > len(best) && strings.Contains(msg, v) {
+			best = v
+		}
+	}
+	if best != "" {
+		pos := x.written[best]
+		e.File, e.Line, e.Column = pos.File, pos.Line, pos.Column
+	}
 }
 
 var reasonRules = []struct {
