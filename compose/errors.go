@@ -260,7 +260,7 @@ func (x *explainer) one(err error) error {
 			}
 			e.Reason = missingRequired(mre, "in "+key, []byte(written))
 		case strings.HasPrefix(detail, "failed to cast to expected type: "):
-			e.Reason = key + " " + safeReason(strings.TrimPrefix(detail, "failed to cast to expected type: "), nil)
+			e.Reason = key + " " + safeReason(strings.TrimPrefix(detail, "failed to cast to expected type: "), x.tainted())
 		default:
 			e.Reason = "failed to interpolate " + key
 		}
