@@ -206,6 +206,14 @@ func Replace(dir string, changes []Change, opts Options) error {
 			return fail(i, err)
 		}
 	}
+	// The links and renames reach the disk before the journal goes.
+	synced := map[string]bool{}
+	for _, s := range all {
+		if d := filepath.Dir(s.target); !synced[d] {
+			synced[d] = true
+			syncDir(d)
+		}
+	}
 	// Done: without its journal the folder is only leftovers to remove.
 	// While the journal is there, the next run would undo this one.
 	if err := os.Remove(filepath.Join(w.dir, journalFile)); err != nil {
@@ -561,7 +569,19 @@ func (w *work) writeJournal(j journal) error {
 	if err := os.Rename(tmp, filepath.Join(w.dir, journalFile)); err != nil {
 		return fmt.Errorf("failed to write in %s: %w", w.dir, err)
 	}
+	syncDir(w.dir)
 	return nil
+}
+
+// syncDir makes a folder's entries durable where the system allows it
+// (not on Windows, where a folder cannot be opened to sync): a power cut
+// then finds the journal before any change, the changes before its
+// removal.
+func syncDir(dir string) {
+	if f, err := os.Open(dir); err == nil {
+		f.Sync()
+		f.Close()
+	}
 }
 
 // writeSynced creates path (it must not exist) with data and perm, and
