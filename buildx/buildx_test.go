@@ -62,7 +62,7 @@ func TestSecretMounts(t *testing.T) {
 	assert.Check(t, is.ErrorContains(err, `target stage "nope" could not be found`))
 
 	_, err = SecretMounts([]byte("FROM busybox\nRUN --mount=type=secret,id=x,bogus=1 true\n"), "")
-	assert.Check(t, is.ErrorContains(err, "dockerfile parse error on line 2: unexpected key 'bogus'"))
+	assert.Check(t, is.ErrorContains(err, "dockerfile parse error on line 2: unexpected key"))
 	_, err = SecretMounts([]byte("FROM busybox\nRUN --mount=type=secret,id=x true\nCOPY\n"), "")
 	assert.Check(t, is.ErrorContains(err, "line 3"))
 }

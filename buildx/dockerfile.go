@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -155,20 +157,45 @@ func SecretMounts(dockerfile []byte, target string) ([]SecretMount, error) {
 	return out, nil
 }
 
-// withLine gives a parse error the line number BuildKit reports with it.
-// instructions.Parse says "dockerfile parse error on line N" itself; errors
-// of the lexer and of RUN flags carry the line only as a location, which
-// BuildKit prints next to the message when it builds: the user needs it
-// here as much.
+// withLine turns a parse error into its line number and a reason that
+// quotes none of the Dockerfile: BuildKit's messages repeat the text they
+// stumbled on ("unknown instruction: X", "unexpected key 'k' in 'k=v'"),
+// and a value in an ENV or ARG that spans lines, or in a mount option, is
+// then printed back. The line is what the user needs to find it.
 func withLine(err error) error {
-	if strings.Contains(err.Error(), "dockerfile parse error") {
-		return err
+	msg := err.Error()
+	line := 0
+	if m := parseErrorLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
 	}
 	var le *parser.LocationError
-	if !errors.As(err, &le) || len(le.Locations) == 0 || len(le.Locations[0]) == 0 {
-		return fmt.Errorf("dockerfile parse error: %w", err)
+	if line == 0 && errors.As(err, &le) && len(le.Locations) > 0 && len(le.Locations[0]) > 0 {
+		line = le.Locations[0][0].Start.Line
 	}
-	return fmt.Errorf("dockerfile parse error on line %d: %w", le.Locations[0][0].Start.Line, err)
+	reason := unquotedReason(msg)
+	if line == 0 {
+		return fmt.Errorf("dockerfile parse error: %s", reason)
+	}
+	return fmt.Errorf("dockerfile parse error on line %d: %s", line, reason)
+}
+
+var parseErrorLine = regexp.MustCompile(`^dockerfile parse error on line (\d+): (.*)$`)
+
+// unquotedReason keeps the words of a BuildKit message up to the first text
+// it quotes: after a colon, a quote, or an "in" that introduces it.
+func unquotedReason(msg string) string {
+	cut := len(msg)
+	for _, sep := range []string{": ", "'", "\"", " in "} {
+		if i := strings.Index(msg, sep); i >= 0 && i < cut {
+			cut = i
+		}
+	}
+	reason := strings.TrimSpace(msg[:cut])
+	if reason == "" {
+		return "invalid syntax"
+	}
+	return reason
 }
 
 func stageIndex(ref string) (int, bool) {

@@ -375,6 +375,16 @@ var leakPaths = []struct {
 				{args: []string{"sync", "-p", "leak", "-f", f}, wantErr: true},
 			}}
 	}},
+	{"build: the Dockerfile does not parse", func(dir, v string) leakCase {
+		// A quoted ENV value left open runs onto the next line, which
+		// BuildKit then reads as an instruction and names.
+		return leakCase{files: map[string]string{
+			"Dockerfile": "FROM busybox\nENV PW=\"" + v + "\nX" + v + "\"\nRUN --mount=type=secret,id=db_password true\n",
+		}, vault: map[string]string{"db-password": v},
+			runs: []leakStep{
+				{args: []string{"build", "--no-leak-check", dir}, wantErr: true},
+			}}
+	}},
 	{"build: the child fails", func(dir, v string) leakCase {
 		f := filepath.Join(dir, "compose.yaml")
 		return leakCase{files: map[string]string{"compose.yaml": leakBuild, "Dockerfile": leakDockerfile},
