@@ -29,9 +29,8 @@ const masked = "********"
 //   - in a compose file, every environment entry's value (all of its lines,
 //     for a value spanning lines) unless Detect judged that very entry not
 //     a secret: a value Detect did not judge (an entry a later file
-//     overrides, a duplicate in a list, a service behind an inactive
-//     profile) is hidden too. A `${VAR}` entry without a default shows,
-//     the value is not written there;
+//     overrides, a duplicate in a list) is hidden too. A `${VAR}` entry
+//     shows, the value is not written there, unless it writes a default;
 //   - every node Detect found a secret in (build args, a healthcheck or
 //     command holding a copy);
 //   - every value written in a service whose profile is not active: it was
