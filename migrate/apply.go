@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -113,6 +115,9 @@ func Write(files []*File, opts ...WriteOptions) error {
 	if err != nil {
 		return fmt.Errorf("nothing was written: %w", err)
 	}
+	if n := removeOldLeftovers(o.Dir, files); n > 0 {
+		fmt.Fprintf(o.Log, "removed %d leftover files of an interrupted migrate of an earlier version\n", n)
+	}
 	if len(putBack) > 0 {
 		return errors.New("nothing was written: the files an interrupted write had written were put back (see above), so the project changed since it was read: run migrate again")
 	}
@@ -147,6 +152,32 @@ func Write(files []*File, opts ...WriteOptions) error {
 	default:
 		return fmt.Errorf("nothing was written: %w", err)
 	}
+}
+
+// oldLeftover names the temporary files (and their .orig backups) that
+// Write made beside each target before it had a work folder: an earlier
+// version's run killed mid-way left them, values and all, where git sees
+// them.
+var oldLeftover = regexp.MustCompile(`^\..+\.docker-vault-[0-9]+(\.orig)?$`)
+
+// removeOldLeftovers removes them from the project folder, its secrets
+// folder and the folders of the files to write, and counts them.
+func removeOldLeftovers(dir string, files []*File) int {
+	dirs := []string{dir, filepath.Join(dir, "secrets")}
+	for _, f := range files {
+		dirs = append(dirs, filepath.Dir(f.Path))
+	}
+	slices.Sort(dirs)
+	n := 0
+	for _, d := range slices.Compact(dirs) {
+		entries, _ := os.ReadDir(d)
+		for _, e := range entries {
+			if e.Type().IsRegular() && oldLeftover.MatchString(e.Name()) && os.Remove(filepath.Join(d, e.Name())) == nil {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // writeOrder is the order files are put in place, for a write killed

@@ -316,3 +316,23 @@ func TestSymlinkedComposeFile(t *testing.T) {
 	_, _, again := makePlanIn(t, dir, compose.LoadOptions{}, Options{})
 	assert.Check(t, !again.Changed())
 }
+
+// TestWriteRemovesOldLeftovers: the temporary and backup files an earlier
+// version left beside the files it wrote, when killed, are removed, and
+// nothing else.
+func TestWriteRemovesOldLeftovers(t *testing.T) {
+	dir := writeProject(t, map[string]string{
+		"compose.yaml":                              badProject,
+		".env":                                      badDotEnv,
+		".compose.yaml.docker-vault-2871533":        badProject,
+		"..env.docker-vault-99120.orig":             badDotEnv,
+		"secrets/.postgres_password.docker-vault-4": badValues[0],
+		".compose.yaml.docker-vault-notes":          "mine\n",
+	})
+	plan := planBad(t, dir)
+	var log bytes.Buffer
+	assert.NilError(t, Write(plan.Files, WriteOptions{Dir: dir, Log: &log}))
+	assert.Check(t, is.Equal(log.String(), "removed 3 leftover files of an interrupted migrate of an earlier version\n"))
+	got := readTree(t, dir)
+	assert.Check(t, is.DeepEqual(sortedKeys(got), []string{".compose.yaml.docker-vault-notes", ".env", ".gitignore", "compose.yaml", "secrets/mariadb_root_password", "secrets/postgres_password"}))
+}
