@@ -519,7 +519,7 @@ func (r resolved) read(src fileSource) (*pending, error) {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("couldn't find env file: %s", path)
 			}
-			return nil, readFailed("env file", path, err)
+			return nil, ReadFailed("env file", path, err)
 		}
 		ef := &EnvFile{Path: path, Kind: r.envKind, Content: b}
 		// Later files see what earlier ones defined, as GetEnvFromFile does.
@@ -568,7 +568,7 @@ func (r resolved) read(src fileSource) (*pending, error) {
 	for _, path := range r.files {
 		b, err := src.read(path)
 		if err != nil {
-			return nil, readFailed("compose file", path, err)
+			return nil, ReadFailed("compose file", path, err)
 		}
 		f := &File{Path: path, Role: RoleMain, Dir: r.projectDir, Content: b, env: env, envSources: projectEnv}
 		p.addFile(f)
@@ -738,7 +738,7 @@ func (p *Project) serviceEnvFile(ref types.EnvFile, src fileSource, lookup doten
 	}
 	b, err := src.read(ref.Path)
 	if err != nil {
-		return nil, readFailed("env file", ref.Path, err)
+		return nil, ReadFailed("env file", ref.Path, err)
 	}
 	ef.Content = b
 	if err := ef.parse(lookup, ref.Format); err != nil {
@@ -748,10 +748,10 @@ func (p *Project) serviceEnvFile(ref types.EnvFile, src fileSource, lookup doten
 	return ef, nil
 }
 
-// readFailed says that a file could not be read, naming it once: an
+// ReadFailed says that a file could not be read, naming it once: an
 // *fs.PathError would name it again ("failed to read env file X: open X:
 // permission denied").
-func readFailed(what, path string, err error) error {
+func ReadFailed(what, path string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		err = pe.Err

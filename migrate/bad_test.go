@@ -337,3 +337,14 @@ func TestWriteRemovesOldLeftovers(t *testing.T) {
 	got := readTree(t, dir)
 	assert.Check(t, is.DeepEqual(sortedKeys(got), []string{".compose.yaml.docker-vault-notes", ".env", ".gitignore", "compose.yaml", "secrets/mariadb_root_password", "secrets/postgres_password"}))
 }
+
+// TestUnreadableFileNamedOnce: a file the plan must read and cannot is
+// named once, with the reason.
+func TestUnreadableFileNamedOnce(t *testing.T) {
+	dir := writeProject(t, map[string]string{"compose.yaml": badProject, ".env": badDotEnv})
+	assert.NilError(t, os.Mkdir(filepath.Join(dir, ".gitignore"), 0o755))
+	p, r := load(t, dir, compose.LoadOptions{})
+	_, err := Make(context.Background(), p, r, Options{})
+	path := filepath.Join(dir, ".gitignore")
+	assert.Error(t, err, "failed to read file "+path+": is a directory")
+}

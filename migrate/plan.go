@@ -591,7 +591,7 @@ func (pl *planner) files(plan *Plan) error {
 		case err == nil:
 			return fmt.Errorf("secret file %s already exists with other content: remove it, or rename the secret with x-vault", path)
 		case !errors.Is(err, os.ErrNotExist):
-			return fmt.Errorf("failed to read %s: %w", path, err)
+			return compose.ReadFailed("secret file", path, err)
 		}
 		plan.Files = append(plan.Files, &File{Path: path, Kind: "secret", Created: true, Mode: 0o600, New: value})
 	}
@@ -604,7 +604,7 @@ func (pl *planner) gitignore(plan *Plan) error {
 	entry := "/" + filepath.ToSlash(pl.opts.SecretsDir) + "/"
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("failed to read %s: %w", path, err)
+		return compose.ReadFailed("file", path, err)
 	}
 	for _, line := range strings.Split(string(old), "\n") {
 		l := strings.TrimSpace(strings.TrimSuffix(line, "\r"))
