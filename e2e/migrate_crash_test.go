@@ -149,9 +149,9 @@ func (r *migrateRun) wait(t *testing.T) int {
 	return r.cmd.ProcessState.ExitCode()
 }
 
-// killPlugin kills the docker-vault process the docker CLI runs for this
-// migrate with SIGKILL, and returns false when there is none (any more).
-func (r *migrateRun) killPlugin(t *testing.T) bool {
+// pluginPID is the docker-vault process the docker CLI runs for this
+// migrate, 0 when there is none (any more).
+func (r *migrateRun) pluginPID(t *testing.T) int {
 	t.Helper()
 	ppid := strconv.Itoa(r.cmd.Process.Pid)
 	procs, err := filepath.Glob("/proc/[0-9]*/stat")
@@ -173,9 +173,9 @@ func (r *migrateRun) killPlugin(t *testing.T) bool {
 		}
 		pid, err := strconv.Atoi(strings.TrimSpace(s[:open]))
 		assert.NilError(t, err)
-		return syscall.Kill(pid, syscall.SIGKILL) == nil
+		return pid
 	}
-	return false
+	return 0
 }
 
 // workFolder is migrate's work folder in dir, "" when there is none.
@@ -270,6 +270,9 @@ func TestMigrateKilledMidWrite(t *testing.T) {
 			run := startMigrate(t, dir)
 			_, ok := run.waitFor(func() bool { return workFolder(dir) != "" })
 			assert.Assert(t, ok, "no work folder seen: %s", run.stderr.String())
+			// Found now, so that the kill is one system call.
+			pid := run.pluginPID(t)
+			assert.Assert(t, pid != 0, "no docker-vault process under docker")
 			if k.atJournal {
 				_, ok = run.waitFor(func() bool {
 					_, err := os.Stat(filepath.Join(workFolder(dir), "journal"))
@@ -278,7 +281,7 @@ func TestMigrateKilledMidWrite(t *testing.T) {
 			} else {
 				time.Sleep(k.delay)
 			}
-			killed := ok && run.killPlugin(t)
+			killed := ok && syscall.Kill(pid, syscall.SIGKILL) == nil
 			code := run.wait(t)
 			t.Logf("killed after %v: %v (docker exit %d)", k.delay, killed, code)
 			assert.Check(t, killed || code == 0, "migrate failed on its own: %s", run.stderr.String())
@@ -289,8 +292,9 @@ func TestMigrateKilledMidWrite(t *testing.T) {
 			// Before any re-run: git shows no work file, and a leftover
 			// folder is private.
 			assertNoWorkFiles(t, git(t, dir, "status", "--porcelain", "--untracked-files=all"))
-			if wf := workFolder(dir); wf != "" {
-				st, err := os.Stat(wf)
+			leftover := workFolder(dir)
+			if leftover != "" {
+				st, err := os.Stat(leftover)
 				assert.NilError(t, err)
 				assert.Check(t, is.Equal(st.Mode().Perm(), os.FileMode(0o700)))
 			}
@@ -309,7 +313,7 @@ func TestMigrateKilledMidWrite(t *testing.T) {
 				assert.Check(t, is.Contains(res.Stderr(), "run migrate again"))
 			}
 			t.Logf("re-runs said: %q", notes)
-			if killed {
+			if leftover != "" {
 				assert.Check(t, is.Regexp(`^(removed \d+ leftover files of an interrupted migrate|put back .* that an interrupted migrate had written, and removed its \d+ leftover files)\n`, notes[0]+"\n"))
 			}
 			got := snapshotTree(t, dir)
