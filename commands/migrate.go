@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/docker-vault/docker-vault/compose"
+	"github.com/docker-vault/docker-vault/internal/atomicfile"
 	"github.com/docker-vault/docker-vault/mapping"
 	"github.com/docker-vault/docker-vault/migrate"
 	"github.com/docker/cli/cli"
@@ -83,9 +84,29 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 	if err != nil {
 		return err
 	}
-	prep, err := migrate.Prepare(ctx, lo, compose.DetectOptions{Include: o.include, Exclude: o.exclude}, migrate.Options{To: to})
+	detect, opts := compose.DetectOptions{Include: o.include, Exclude: o.exclude}, migrate.Options{To: to}
+	prep, err := migrate.Prepare(ctx, lo, detect, opts)
 	if err != nil {
 		return err
+	}
+	dir := prep.Project.Compose.WorkingDir
+	if o.check || o.dryRun {
+		for _, f := range atomicfile.Pending(dir) {
+			fmt.Fprintf(dockerCLI.Err(), "note: %s was left by an interrupted migrate; the next migrate without --dry-run puts back what it had written first\n", f)
+		}
+	} else {
+		// What an interrupted run left goes first; when it had already
+		// replaced files, they are back as before and the plan is made
+		// again on them.
+		putBack, err := migrate.Recover(dir, dockerCLI.Err())
+		if err != nil {
+			return err
+		}
+		if putBack {
+			if prep, err = migrate.Prepare(ctx, lo, detect, opts); err != nil {
+				return err
+			}
+		}
 	}
 	p, report, plan := prep.Project, prep.Report, prep.Plan
 	res := migrateResult{Findings: plan.Items, Files: plan.Files, Secrets: plan.Secrets, DryRun: o.dryRun || o.check, Warnings: report.Warnings}
@@ -115,7 +136,7 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 		}
 		fallthrough
 	default:
-		if err := migrate.Write(plan.Files, migrate.WriteOptions{Dir: p.Compose.WorkingDir, Log: dockerCLI.Err()}); err != nil {
+		if err := migrate.Write(plan.Files, migrate.WriteOptions{Dir: dir, Log: dockerCLI.Err()}); err != nil {
 			return err
 		}
 	}

@@ -65,6 +65,41 @@ type WriteOptions struct {
 	step func(i int)
 }
 
+// Recover removes what an interrupted write left in the project folder dir
+// and says so on log (nil discards). A run killed while it put files in
+// place is undone first, so the project is as it was before that run:
+// putBack is then true, and a plan made before Recover must be made again.
+// A live run's folder is left alone. Old-style leftovers of earlier
+// versions (temporary files beside the targets) are removed too.
+func Recover(dir string, log io.Writer) (putBack bool, err error) {
+	if log == nil {
+		log = io.Discard
+	}
+	left, err := atomicfile.Clean(dir)
+	for _, l := range left {
+		name := l.Name
+		if name == "" {
+			name = "docker vault"
+		}
+		switch {
+		case l.Running:
+			fmt.Fprintf(log, "left %s alone: a docker vault %s is still writing there\n", l.Folder, name)
+		case len(l.PutBack) > 0:
+			fmt.Fprintf(log, "put back %s that an interrupted %s had written, and removed its %d leftover files\n", fewPaths(l.PutBack), name, l.Files)
+			putBack = true
+		default:
+			fmt.Fprintf(log, "removed %d leftover files of an interrupted %s\n", l.Files, name)
+		}
+	}
+	if err != nil {
+		return putBack, fmt.Errorf("nothing was written: %w", err)
+	}
+	if n := removeOldLeftovers(dir); n > 0 {
+		fmt.Fprintf(log, "removed %d leftover files of an interrupted migrate of an earlier version\n", n)
+	}
+	return putBack, nil
+}
+
 // Write writes every file of the plan, all or nothing (see
 // internal/atomicfile): each new content is written and synced in a work
 // folder inside the project first; only when all are written, and every
@@ -75,50 +110,21 @@ type WriteOptions struct {
 // is written at its target, so the link stays. New files are created by a
 // link, never renamed over a file that appeared.
 //
-// First it removes what an interrupted write left in the project, and says
-// so on Log. When that puts back files the interrupted write had already
-// replaced, the plan was made on files that are no longer there: Write
-// stops, and migrate must run again.
-//
-// Takes at most one WriteOptions.
-func Write(files []*File, opts ...WriteOptions) error {
-	var o WriteOptions
-	if len(opts) > 0 {
-		o = opts[0]
-	}
-	if o.Log == nil {
-		o.Log = io.Discard
-	}
-	if o.Dir == "" {
+// It runs Recover first. A caller that planned before its own Recover gets
+// an error when that put files back: the plan was made on files that are no
+// longer there, and migrate must run again.
+func Write(files []*File, opts WriteOptions) error {
+	if opts.Dir == "" {
 		if len(files) == 0 {
 			return nil
 		}
-		o.Dir = commonDir(files)
+		opts.Dir = commonDir(files)
 	}
-	left, err := atomicfile.Clean(o.Dir)
-	var putBack []string
-	for _, l := range left {
-		name := l.Name
-		if name == "" {
-			name = "docker vault"
-		}
-		switch {
-		case l.Running:
-			fmt.Fprintf(o.Log, "left %s alone: a docker vault %s is still writing there\n", l.Folder, name)
-		case len(l.PutBack) > 0:
-			fmt.Fprintf(o.Log, "put back %s that an interrupted %s had written, and removed its %d leftover files\n", fewPaths(l.PutBack), name, l.Files)
-			putBack = append(putBack, l.PutBack...)
-		default:
-			fmt.Fprintf(o.Log, "removed %d leftover files of an interrupted %s\n", l.Files, name)
-		}
-	}
+	putBack, err := Recover(opts.Dir, opts.Log)
 	if err != nil {
-		return fmt.Errorf("nothing was written: %w", err)
+		return err
 	}
-	if n := removeOldLeftovers(o.Dir, files); n > 0 {
-		fmt.Fprintf(o.Log, "removed %d leftover files of an interrupted migrate of an earlier version\n", n)
-	}
-	if len(putBack) > 0 {
+	if putBack {
 		return errors.New("nothing was written: the files an interrupted write had written were put back (see above), so the project changed since it was read: run migrate again")
 	}
 	if len(files) == 0 {
@@ -136,7 +142,7 @@ func Write(files []*File, opts ...WriteOptions) error {
 		}
 		changes = append(changes, c)
 	}
-	err = atomicfile.Replace(o.Dir, changes, atomicfile.Options{Name: "migrate", Step: o.step})
+	err = atomicfile.Replace(opts.Dir, changes, atomicfile.Options{Name: "migrate", Step: opts.step})
 	var rb *atomicfile.RollbackError
 	var fe *atomicfile.FileError
 	switch {
@@ -160,13 +166,10 @@ func Write(files []*File, opts ...WriteOptions) error {
 // them.
 var oldLeftover = regexp.MustCompile(`^\..+\.docker-vault-[0-9]+(\.orig)?$`)
 
-// removeOldLeftovers removes them from the project folder, its secrets
-// folder and the folders of the files to write, and counts them.
-func removeOldLeftovers(dir string, files []*File) int {
+// removeOldLeftovers removes them from the project folder and its secrets
+// folder, and counts them.
+func removeOldLeftovers(dir string) int {
 	dirs := []string{dir, filepath.Join(dir, "secrets")}
-	for _, f := range files {
-		dirs = append(dirs, filepath.Dir(f.Path))
-	}
 	slices.Sort(dirs)
 	n := 0
 	for _, d := range slices.Compact(dirs) {

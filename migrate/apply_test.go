@@ -45,6 +45,6 @@ func BenchmarkWrite(b *testing.B) {
 		b.StopTimer()
 		reset()
 		b.StartTimer()
-		assert.NilError(b, Write(plan.Files))
+		assert.NilError(b, Write(plan.Files, WriteOptions{}))
 	}
 }

@@ -109,7 +109,7 @@ func TestWriteReadOnlyComposeFile(t *testing.T) {
 	compose := filepath.Join(dir, "compose.yaml")
 	assert.NilError(t, os.Chmod(compose, 0o444))
 	before := readTree(t, dir)
-	err := Write(plan.Files)
+	err := Write(plan.Files, WriteOptions{})
 	assert.ErrorContains(t, err, "nothing was written")
 	assert.ErrorContains(t, err, compose+" is read-only")
 	assertNoValueIn(t, err.Error(), badValues, "the error")
@@ -143,7 +143,7 @@ func TestWriteVanishedOrChangedFile(t *testing.T) {
 			plan := planBad(t, dir)
 			assert.NilError(t, tc.change(dir))
 			before := readTree(t, dir)
-			err := Write(plan.Files)
+			err := Write(plan.Files, WriteOptions{})
 			assert.ErrorContains(t, err, "nothing was written")
 			assert.ErrorContains(t, err, tc.want)
 			after := readTree(t, dir)
@@ -241,7 +241,7 @@ func interruptWrite(t *testing.T, dir string, files []*File, stop int) {
 // writes the project as an uninterrupted run does.
 func TestWriteAfterInterruptedWrite(t *testing.T) {
 	clean := writeProject(t, map[string]string{"compose.yaml": badProject, ".env": badDotEnv})
-	assert.NilError(t, Write(planBad(t, clean).Files))
+	assert.NilError(t, Write(planBad(t, clean).Files, WriteOptions{}))
 	want := readTree(t, clean)
 
 	for _, tc := range []struct {
@@ -292,7 +292,7 @@ func TestSecretFileWithOtherContent(t *testing.T) {
 	for _, f := range plan.Files {
 		assert.Check(t, f.Path != filepath.Join(dir, "secrets", "postgres_password"), "the same value is written again")
 	}
-	assert.NilError(t, Write(plan.Files))
+	assert.NilError(t, Write(plan.Files, WriteOptions{}))
 }
 
 // TestSymlinkedComposeFile: the file a link points at is edited, the link
@@ -302,7 +302,7 @@ func TestSymlinkedComposeFile(t *testing.T) {
 	link := filepath.Join(dir, "compose.yaml")
 	assert.NilError(t, os.Symlink(filepath.Join("real", "compose.yaml"), link))
 	plan := planBad(t, dir)
-	assert.NilError(t, Write(plan.Files))
+	assert.NilError(t, Write(plan.Files, WriteOptions{}))
 	st, err := os.Lstat(link)
 	assert.NilError(t, err)
 	assert.Check(t, st.Mode()&os.ModeSymlink != 0, "the link was replaced by a file")

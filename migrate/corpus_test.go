@@ -171,7 +171,7 @@ func TestCorpus(t *testing.T) {
 			assert.NilError(t, err, name)
 			plan, err := Make(ctx, p, r, Options{})
 			assert.NilError(t, err, name)
-			assert.NilError(t, Write(plan.Files), name)
+			assert.NilError(t, Write(plan.Files, WriteOptions{}), name)
 
 			// The result loads with compose-go, and the compose CLI says
 			// what it said before.

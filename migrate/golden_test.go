@@ -91,7 +91,7 @@ func TestGolden(t *testing.T) {
 			assertNoValueIn(t, diff, valueLines(values), "the diff")
 			assertGoldenBytes(t, []byte(diff), tc.name+"/diff.golden")
 
-			assert.NilError(t, Write(plan.Files))
+			assert.NilError(t, Write(plan.Files, WriteOptions{}))
 			after := readTree(t, dir)
 			want := filepath.Join("testdata", tc.name, "want")
 			if golden.FlagUpdate() {
@@ -128,7 +128,7 @@ func TestGolden(t *testing.T) {
 			_, _, again := makePlanIn(t, dir, tc.load, tc.opts)
 			assert.Check(t, !again.Changed(), "second run: %s", itemTable(again, dir))
 			assert.Check(t, is.Equal(again.Counts()[Migrated], 0))
-			assert.NilError(t, Write(again.Files))
+			assert.NilError(t, Write(again.Files, WriteOptions{}))
 			assert.Check(t, is.DeepEqual(readTree(t, dir), after))
 		})
 	}
@@ -146,7 +146,7 @@ func TestGoldenSecretFilesHoldTheValues(t *testing.T) {
 			dir := t.TempDir()
 			copyProject(t, tc.name, dir)
 			p, _, plan := makePlanIn(t, dir, tc.load, tc.opts)
-			assert.NilError(t, Write(plan.Files))
+			assert.NilError(t, Write(plan.Files, WriteOptions{}))
 			p2, _ := load(t, dir, tc.load)
 			for _, it := range plan.Items {
 				if it.Action != Migrated {

@@ -27,6 +27,19 @@ type Leftover struct {
 	PutBack []string
 }
 
+// Pending lists the work folders in dir that runs left behind (or that a
+// live run is using), without touching them.
+func Pending(dir string) []string {
+	entries, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), prefix) {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
+}
+
 // Clean removes the work folders that runs in dir left behind, and returns
 // what it found. A run killed while it put files in place (it had written
 // its journal) is undone first, so the files are as they were before it;
