@@ -12,9 +12,9 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker-vault/docker-vault/buildx"
+	"github.com/docker-vault/docker-vault/internal/build"
+	"github.com/docker-vault/docker-vault/internal/keyvault"
 	"github.com/docker-vault/docker-vault/internal/redact"
-	"github.com/docker-vault/docker-vault/keyvault"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli-plugins/manager"
 	"github.com/docker/cli/cli/command"
@@ -33,7 +33,7 @@ type buildOptions struct {
 	buildxArgs        []string
 	// runner runs the docker CLI child; findPlugin looks a CLI plugin up
 	// as the docker CLI does. Tests replace both.
-	runner     buildx.Runner
+	runner     build.Runner
 	findPlugin func(name string) (*manager.Plugin, error)
 }
 
@@ -41,12 +41,12 @@ type buildOptions struct {
 const minBuildxVersion = "v0.8.0"
 
 func newBuildCommand(dockerCLI command.Cli) *cobra.Command {
-	return newBuildCommandWith(dockerCLI, buildx.ExecRunner{}, func(name string) (*manager.Plugin, error) {
+	return newBuildCommandWith(dockerCLI, build.ExecRunner{}, func(name string) (*manager.Plugin, error) {
 		return manager.GetPlugin(name, dockerCLI, &cobra.Command{})
 	})
 }
 
-func newBuildCommandWith(dockerCLI command.Cli, runner buildx.Runner, findPlugin func(string) (*manager.Plugin, error)) *cobra.Command {
+func newBuildCommandWith(dockerCLI command.Cli, runner build.Runner, findPlugin func(string) (*manager.Plugin, error)) *cobra.Command {
 	options := buildOptions{runner: runner, findPlugin: findPlugin}
 	ours := buildFlags(&options)
 	cmd := &cobra.Command{
@@ -98,7 +98,7 @@ func buildFlags(o *buildOptions) *pflag.FlagSet {
 	addVaultFlags(flags, &o.vault)
 	flags.StringArrayVar(&o.mappings, "vault-secret", nil, "Map a secret id to a Key Vault secret: id=ID,name=NAME[,version=VERSION]")
 	flags.BoolVar(&o.noLeakCheck, "no-leak-check", false, "Do not search the loaded image for the values used")
-	flags.IntVar(&o.leakCheckVersions, "leak-check-versions", buildx.DefaultPreviousVersions, "Previous versions of each secret the leak check also searches for (0: the current value only)")
+	flags.IntVar(&o.leakCheckVersions, "leak-check-versions", build.DefaultPreviousVersions, "Previous versions of each secret the leak check also searches for (0: the current value only)")
 	flags.BoolVar(&o.compose, "compose", false, "Build a compose project's services, filling their build.secrets")
 	flags.IntVar(&o.parallel, "vault-parallel", 8, "Key Vault values read at once")
 	return flags
@@ -147,7 +147,7 @@ func splitBuildArgs(ours *pflag.FlagSet, args []string) (rest []string, help boo
 }
 
 func runBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error {
-	ba := buildx.ParseBuildArgs(o.buildxArgs)
+	ba := build.ParseBuildArgs(o.buildxArgs)
 	switch {
 	case ba.Dockerfile == "-":
 		return errors.New("docker vault build reads the Dockerfile to find its secret ids: give it as a file (-f PATH), not on stdin")
@@ -160,13 +160,13 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error 
 	if err != nil {
 		return fmt.Errorf("failed to read the Dockerfile: %w", err)
 	}
-	mounts, err := buildx.SecretMounts(df, ba.Target)
+	mounts, err := build.SecretMounts(df, ba.Target)
 	if err != nil {
 		return fmt.Errorf("%s: %w", ba.Dockerfile, err)
 	}
-	var mappings []buildx.Mapping
+	var mappings []build.Mapping
 	for _, s := range o.mappings {
-		m, err := buildx.ParseMapping(s)
+		m, err := build.ParseMapping(s)
 		if err != nil {
 			return err
 		}
@@ -179,7 +179,7 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error 
 	// image lands in the engine (buildx's docker driver loads it): check
 	// it whenever it does.
 	leakCheck := (ba.Load || !ba.Output) && !o.noLeakCheck
-	var secrets, searched []buildx.Secret
+	var secrets, searched []build.Secret
 	defer func() {
 		for _, s := range searched {
 			clear(s.Value)
@@ -192,8 +192,8 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error 
 		}
 		rctx, cancel := o.vault.withTimeout(ctx)
 		defer cancel()
-		var notes []buildx.Note
-		secrets, notes, err = buildx.Resolve(rctx, store, mounts, mappings, buildx.UserSecretIDs(o.buildxArgs), o.parallel)
+		var notes []build.Note
+		secrets, notes, err = build.Resolve(rctx, store, mounts, mappings, build.UserSecretIDs(o.buildxArgs), o.parallel)
 		printNotes(dockerCLI.Err(), notes)
 		if err != nil {
 			return fmt.Errorf("no build was started: %w", err)
@@ -204,9 +204,9 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error 
 		}
 		cancel()
 	}
-	declares := buildx.DeclaresVersionsArg(df)
+	declares := build.DeclaresVersionsArg(df)
 	if len(secrets) > 0 && !declares {
-		fmt.Fprintf(dockerCLI.Err(), "note: declare 'ARG %s' before the RUN steps that use secrets to rebuild them when a secret rotates\n", buildx.VersionsArg)
+		fmt.Fprintf(dockerCLI.Err(), "note: declare 'ARG %s' before the RUN steps that use secrets to rebuild them when a secret rotates\n", build.VersionsArg)
 	}
 	userArgs := o.buildxArgs
 	iidFile := ba.IIDFile
@@ -222,7 +222,7 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error 
 		iidFile = filepath.Join(dir, "iid")
 		userArgs = append([]string{"--iidfile", iidFile}, userArgs...)
 	}
-	inv, err := buildx.Prepare(globalArgs(), userArgs, secrets, os.Environ(), declares && len(secrets) > 0)
+	inv, err := build.Prepare(globalArgs(), userArgs, secrets, os.Environ(), declares && len(secrets) > 0)
 	if err != nil {
 		return err
 	}
@@ -266,30 +266,30 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error 
 // withPrevious returns secrets and, when the leak check is to run, the
 // values of their previous versions (--leak-check-versions), printing the
 // notes on what cannot be searched.
-func withPrevious(ctx context.Context, log io.Writer, store keyvault.Store, secrets []buildx.Secret, leakCheck bool, o buildOptions) ([]buildx.Secret, error) {
+func withPrevious(ctx context.Context, log io.Writer, store keyvault.Store, secrets []build.Secret, leakCheck bool, o buildOptions) ([]build.Secret, error) {
 	searched := slices.Clone(secrets)
 	if leakCheck && len(secrets) > 0 {
-		previous, notes, err := buildx.Previous(ctx, store, secrets, o.leakCheckVersions, o.parallel)
+		previous, notes, err := build.Previous(ctx, store, secrets, o.leakCheckVersions, o.parallel)
 		printNotes(log, notes)
 		if err != nil {
 			return searched, err
 		}
 		searched = append(searched, previous...)
 	}
-	printNotes(log, buildx.ShortNotes(searched))
+	printNotes(log, build.ShortNotes(searched))
 	return searched, nil
 }
 
-func printNotes(w io.Writer, notes []buildx.Note) {
+func printNotes(w io.Writer, notes []build.Note) {
 	for _, n := range notes {
 		fmt.Fprintln(w, "note:", n)
 	}
 }
 
 // runMasked runs the docker CLI child with what it prints masked
-// (buildx.RunMasked), and says which secrets' values it printed.
-func runMasked(ctx context.Context, dockerCLI command.Cli, runner buildx.Runner, inv buildx.Invocation, secrets []buildx.Secret, maskStdout bool) error {
-	printed, err := buildx.RunMasked(ctx, runner, dockerBinary(), inv, dockerCLI.In(), dockerCLI.Out(), dockerCLI.Err(), secrets, maskStdout)
+// (build.RunMasked), and says which secrets' values it printed.
+func runMasked(ctx context.Context, dockerCLI command.Cli, runner build.Runner, inv build.Invocation, secrets []build.Secret, maskStdout bool) error {
+	printed, err := build.RunMasked(ctx, runner, dockerBinary(), inv, dockerCLI.In(), dockerCLI.Out(), dockerCLI.Err(), secrets, maskStdout)
 	if len(printed) > 0 {
 		fmt.Fprintf(dockerCLI.Err(), "note: the build printed the value of %s (masked above): a step writes it to its output, which the builder may keep (docker buildx history)\n", strings.Join(printed, ", "))
 	}
@@ -298,8 +298,8 @@ func runMasked(ctx context.Context, dockerCLI command.Cli, runner buildx.Runner,
 
 // leakCheckImage searches image id (shown as name) for every value of
 // secrets.
-func leakCheckImage(ctx context.Context, api client.ImageAPIClient, log io.Writer, id, name string, secrets []buildx.Secret) error {
-	if !slices.ContainsFunc(secrets, func(s buildx.Secret) bool { return len(s.Value) >= redact.MinLen }) {
+func leakCheckImage(ctx context.Context, api client.ImageAPIClient, log io.Writer, id, name string, secrets []build.Secret) error {
+	if !slices.ContainsFunc(secrets, func(s build.Secret) bool { return len(s.Value) >= redact.MinLen }) {
 		fmt.Fprintf(log, "note: leak check of %s skipped: every value is shorter than %d bytes\n", name, redact.MinLen)
 		return nil
 	}
@@ -310,14 +310,14 @@ func leakCheckImage(ctx context.Context, api client.ImageAPIClient, log io.Write
 	}
 	defer rc.Close()
 	counter := &countingReader{r: rc}
-	report, err := buildx.Scan(counter, secrets)
+	report, err := build.Scan(counter, secrets)
 	if err != nil {
 		return fmt.Errorf("leak check failed: image %s was not searched to its end, so it may hold a value: %w (--no-leak-check skips the check)", name, oneLineError(err))
 	}
 	if len(report.Leaks) > 0 {
 		return cli.StatusError{StatusCode: 1, Status: "leak check failed: " + report.Failure(name)}
 	}
-	fmt.Fprintf(log, "leak check: %s; %.1f MB in %s\n", buildx.Summary(secrets, report, name), float64(counter.n)/1e6, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(log, "leak check: %s; %.1f MB in %s\n", build.Summary(secrets, report, name), float64(counter.n)/1e6, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

@@ -14,8 +14,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker-vault/docker-vault/buildx"
-	"github.com/docker-vault/docker-vault/mapping"
+	"github.com/docker-vault/docker-vault/internal/build"
+	"github.com/docker-vault/docker-vault/internal/mapping"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 )
@@ -138,12 +138,12 @@ func runComposeBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions)
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var mounts []buildx.SecretMount
-	var mappings []buildx.Mapping
+	var mounts []build.SecretMount
+	var mappings []build.Mapping
 	for _, k := range keys {
 		n := needs[k]
-		mounts = append(mounts, buildx.SecretMount{ID: k, Required: true})
-		mappings = append(mappings, buildx.Mapping{ID: k, KVName: n.kv, Version: n.version})
+		mounts = append(mounts, build.SecretMount{ID: k, Required: true})
+		mappings = append(mappings, build.Mapping{ID: k, KVName: n.kv, Version: n.version})
 	}
 	projectURL, err := mapping.VaultURL(p)
 	if err != nil {
@@ -155,7 +155,7 @@ func runComposeBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions)
 	}
 	rctx, cancel := o.vault.withTimeout(ctx)
 	defer cancel()
-	secrets, _, err := buildx.Resolve(rctx, store, mounts, mappings, nil, o.parallel)
+	secrets, _, err := build.Resolve(rctx, store, mounts, mappings, nil, o.parallel)
 	if err != nil {
 		return fmt.Errorf("no build was started: %w", err)
 	}
@@ -181,7 +181,7 @@ func runComposeBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions)
 	}
 	var versions []string
 	for _, s := range secrets {
-		kv, err := buildx.EnvEntry(needs[s.ID].env, s)
+		kv, err := build.EnvEntry(needs[s.ID].env, s)
 		if err != nil {
 			return err
 		}
@@ -211,24 +211,24 @@ func runComposeBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions)
 		// the steps that declare the arg instead of being served from
 		// cache. The user's own --build-arg comes after and wins.
 		sort.Strings(versions)
-		cmdArgs = append(cmdArgs, "--build-arg", buildx.VersionsArg+"="+strings.Join(versions, ","))
+		cmdArgs = append(cmdArgs, "--build-arg", build.VersionsArg+"="+strings.Join(versions, ","))
 	}
 	cmdArgs = append(cmdArgs, ca.build...)
 	cmdArgs = append(cmdArgs, ca.services...)
-	inv := buildx.Invocation{Args: cmdArgs, Env: env}
+	inv := build.Invocation{Args: cmdArgs, Env: env}
 	if err := exitError("docker compose build", runMasked(ctx, dockerCLI, o.runner, inv, searched, true)); err != nil {
 		return err
 	}
 	if o.noLeakCheck {
 		return nil
 	}
-	byID := map[string][]buildx.Secret{}
+	byID := map[string][]build.Secret{}
 	for _, s := range searched {
 		byID[s.ID] = append(byID[s.ID], s)
 	}
 	var first error
 	for _, name := range slices.Sorted(maps.Keys(users)) {
-		var used []buildx.Secret
+		var used []build.Secret
 		for _, id := range users[name] {
 			used = append(used, byID[id]...)
 		}
@@ -245,7 +245,7 @@ func runComposeBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions)
 // <project>-<service>), so a build of the same name running meanwhile
 // could move it. An image compose did not load into the engine (--push, a
 // builder without --load) is not checked, and the note says so.
-func leakCheckService(ctx context.Context, dockerCLI command.Cli, svc types.ServiceConfig, project string, secrets []buildx.Secret) error {
+func leakCheckService(ctx context.Context, dockerCLI command.Cli, svc types.ServiceConfig, project string, secrets []build.Secret) error {
 	name := svc.Image
 	if name == "" {
 		name = project + "-" + svc.Name
@@ -262,11 +262,11 @@ func leakCheckService(ctx context.Context, dockerCLI command.Cli, svc types.Serv
 }
 
 // declaresVersionsArg tells whether a service's Dockerfile declares
-// buildx.VersionsArg. A Dockerfile that cannot be read is left to compose
+// build.VersionsArg. A Dockerfile that cannot be read is left to compose
 // to report.
 func declaresVersionsArg(b *types.BuildConfig) bool {
 	if b.DockerfileInline != "" {
-		return buildx.DeclaresVersionsArg([]byte(b.DockerfileInline))
+		return build.DeclaresVersionsArg([]byte(b.DockerfileInline))
 	}
 	df := b.Dockerfile
 	if df == "" {
@@ -279,7 +279,7 @@ func declaresVersionsArg(b *types.BuildConfig) bool {
 	if err != nil {
 		return false
 	}
-	return buildx.DeclaresVersionsArg(data)
+	return build.DeclaresVersionsArg(data)
 }
 
 // exitError turns a child's failure into the plugin's exit status.

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker-vault/docker-vault/buildx"
+	"github.com/docker-vault/docker-vault/internal/build"
+	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
 	"github.com/docker-vault/docker-vault/internal/redact"
-	"github.com/docker-vault/docker-vault/keyvault/kvtest"
 	"github.com/docker/cli/cli-plugins/manager"
 	"github.com/docker/cli/cli-plugins/metadata"
 	"github.com/moby/moby/client"
@@ -54,18 +54,18 @@ func startBuildEmulator(t *testing.T, opts kvtest.Options) *kvtest.Server {
 type recordingRunner struct {
 	calls []recordedRun
 	print func(stdout, stderr io.Writer)
-	run   func(inv buildx.Invocation) error
+	run   func(inv build.Invocation) error
 }
 
 type recordedRun struct {
 	bin string
-	inv buildx.Invocation
+	inv build.Invocation
 	// maskedStdout tells whether the child's stdout went through the
 	// filter that masks values.
 	maskedStdout bool
 }
 
-func (r *recordingRunner) Run(_ context.Context, bin string, inv buildx.Invocation, _ io.Reader, stdout, stderr io.Writer) error {
+func (r *recordingRunner) Run(_ context.Context, bin string, inv build.Invocation, _ io.Reader, stdout, stderr io.Writer) error {
 	_, masked := stdout.(*redact.Writer)
 	r.calls = append(r.calls, recordedRun{bin: bin, inv: inv, maskedStdout: masked})
 	if r.print != nil {
@@ -401,7 +401,7 @@ func TestBuildLeakCheck(t *testing.T) {
 		return io.NopCloser(bytes.NewReader(tarBytes(t, archive))), nil
 	}}
 	var iidFile string
-	runner := &recordingRunner{run: func(inv buildx.Invocation) error {
+	runner := &recordingRunner{run: func(inv build.Invocation) error {
 		for i, a := range inv.Args {
 			if a == "--iidfile" {
 				iidFile = inv.Args[i+1]
@@ -666,7 +666,7 @@ func leakRun(t *testing.T, archive []byte, args ...string) buildRun {
 	api := &saveClient{imageSaveFunc: func(_ context.Context, _ []string) (client.ImageSaveResult, error) {
 		return io.NopCloser(bytes.NewReader(archive)), nil
 	}}
-	runner := &recordingRunner{run: func(inv buildx.Invocation) error {
+	runner := &recordingRunner{run: func(inv build.Invocation) error {
 		for i, a := range inv.Args {
 			if a == "--iidfile" {
 				return os.WriteFile(inv.Args[i+1], []byte("sha256:0123abcd"), 0o600)

@@ -8,8 +8,8 @@ import (
 	"os"
 	"os/exec"
 
-	"github.com/docker-vault/docker-vault/mapping"
-	"github.com/docker-vault/docker-vault/swarm"
+	"github.com/docker-vault/docker-vault/internal/mapping"
+	"github.com/docker-vault/docker-vault/internal/swarm"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli-plugins/metadata"
 	"github.com/docker/cli/cli/command"

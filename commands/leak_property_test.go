@@ -18,13 +18,13 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/docker-vault/docker-vault/buildx"
 	"github.com/docker-vault/docker-vault/compose"
-	"github.com/docker-vault/docker-vault/keyvault"
-	"github.com/docker-vault/docker-vault/keyvault/kvtest"
-	"github.com/docker-vault/docker-vault/migrate"
-	"github.com/docker-vault/docker-vault/swarm"
-	"github.com/docker-vault/docker-vault/yamledit"
+	"github.com/docker-vault/docker-vault/internal/build"
+	"github.com/docker-vault/docker-vault/internal/keyvault"
+	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
+	"github.com/docker-vault/docker-vault/internal/migrate"
+	"github.com/docker-vault/docker-vault/internal/swarm"
+	"github.com/docker-vault/docker-vault/internal/yamledit"
 	"github.com/docker/cli/cli-plugins/manager"
 	swarmtypes "github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
@@ -455,7 +455,7 @@ func runLeakStep(t *testing.T, api client.APIClient, buildxDir string, runner fu
 // leakRunner stands for the docker CLI child of build.
 type leakRunner struct{ run func(io.Writer) error }
 
-func (r *leakRunner) Run(_ context.Context, _ string, _ buildx.Invocation, _ io.Reader, stdout, _ io.Writer) error {
+func (r *leakRunner) Run(_ context.Context, _ string, _ build.Invocation, _ io.Reader, stdout, _ io.Writer) error {
 	if r.run == nil {
 		return errors.New("exit status 1")
 	}
@@ -607,8 +607,8 @@ func TestValueTypesPrintNoValue(t *testing.T) {
 	assert.NilError(t, err)
 	envFile, err := yamledit.ParseEnvFile(".env", p.EnvFiles[0].Content)
 	assert.NilError(t, err)
-	secret := buildx.Secret{ID: "token", Version: "v1", Value: []byte(v)}
-	inv, err := buildx.Prepare(nil, []string{"."}, []buildx.Secret{secret}, nil, false)
+	secret := build.Secret{ID: "token", Version: "v1", Value: []byte(v)}
+	inv, err := build.Prepare(nil, []string{"."}, []build.Secret{secret}, nil, false)
 	assert.NilError(t, err)
 
 	values := []any{

@@ -16,8 +16,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/docker-vault/docker-vault/keyvault"
-	"github.com/docker-vault/docker-vault/mapping"
+	"github.com/docker-vault/docker-vault/internal/keyvault"
+	"github.com/docker-vault/docker-vault/internal/mapping"
 )
 
 type lsOptions struct {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/docker-vault/docker-vault/compose"
 	"github.com/docker-vault/docker-vault/internal/atomicfile"
-	"github.com/docker-vault/docker-vault/mapping"
-	"github.com/docker-vault/docker-vault/migrate"
+	"github.com/docker-vault/docker-vault/internal/mapping"
+	"github.com/docker-vault/docker-vault/internal/migrate"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"

@@ -15,8 +15,8 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
-	"github.com/docker-vault/docker-vault/keyvault"
-	"github.com/docker-vault/docker-vault/keyvault/kvtest"
+	"github.com/docker-vault/docker-vault/internal/keyvault"
+	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
 )
 
 // migrateProject has a literal, a ${VAR} from .env (escaped there, so the

@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/docker-vault/docker-vault/keyvault"
+	"github.com/docker-vault/docker-vault/internal/keyvault"
 	"github.com/spf13/pflag"
 )
 

@@ -15,7 +15,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/errdefs"
 	"github.com/compose-spec/compose-go/v2/template"
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/docker-vault/docker-vault/yamledit"
+	"github.com/docker-vault/docker-vault/internal/yamledit"
 	yaml "go.yaml.in/yaml/v3"
 )
 

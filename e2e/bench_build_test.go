@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker-vault/docker-vault/keyvault/kvtest"
+	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
 	"gotest.tools/v3/icmd"
 )
 

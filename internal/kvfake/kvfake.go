@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/docker-vault/docker-vault/keyvault"
+	"github.com/docker-vault/docker-vault/internal/keyvault"
 )
 
 // Store is a fake vault. Lists, Gets and Sets count the calls.

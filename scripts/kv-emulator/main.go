@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/docker-vault/docker-vault/keyvault/kvtest"
+	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
 )
 
 type options struct {

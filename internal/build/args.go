@@ -1,4 +1,4 @@
-package buildx
+package build
 
 import (
 	"path/filepath"

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker-vault/docker-vault/keyvault/kvtest"
+	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
 )
 
 // BenchmarkList lists a 1,000-secret vault whose every request takes 20ms,

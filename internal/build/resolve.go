@@ -1,4 +1,4 @@
-package buildx
+package build
 
 import (
 	"bytes"
@@ -8,8 +8,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/docker-vault/docker-vault/keyvault"
-	"github.com/docker-vault/docker-vault/mapping"
+	"github.com/docker-vault/docker-vault/internal/keyvault"
+	"github.com/docker-vault/docker-vault/internal/mapping"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"golang.org/x/sync/errgroup"

@@ -15,7 +15,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/docker-vault/docker-vault/keyvault/kvtest"
+	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
 )
 
 func TestAzureGetLatestAndVersion(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
-	"github.com/docker-vault/docker-vault/keyvault/kvtest"
+	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
 )
 
 var (

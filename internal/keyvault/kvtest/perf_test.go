@@ -11,7 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"gotest.tools/v3/assert"
 
-	"github.com/docker-vault/docker-vault/keyvault/kvtest"
+	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
 )
 
 const perfLatency = 20 * time.Millisecond

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/docker-vault/docker-vault/compose"
-	"github.com/docker-vault/docker-vault/yamledit"
+	"github.com/docker-vault/docker-vault/internal/yamledit"
 )
 
 // This file is what `migrate --dry-run` prints: a unified diff of every file

@@ -3,7 +3,7 @@
 //
 // Values reach buildx only through the child process's environment
 // (`--secret id=X,env=VAR`): never a file, never argv.
-package buildx
+package build
 
 import (
 	"bytes"

@@ -63,7 +63,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/docker-vault/docker-vault/keyvault"
+	"github.com/docker-vault/docker-vault/internal/keyvault"
 	"golang.org/x/sync/errgroup"
 )
 

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker-vault/docker-vault/internal/keyvault"
 	"github.com/docker-vault/docker-vault/internal/kvfake"
-	"github.com/docker-vault/docker-vault/keyvault"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )

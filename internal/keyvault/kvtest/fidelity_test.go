@@ -21,7 +21,7 @@ import (
 	"gotest.tools/v3/assert"
 
 	"github.com/docker-vault/docker-vault/internal/corpus"
-	"github.com/docker-vault/docker-vault/keyvault/kvtest"
+	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
 )
 
 // The fidelity test replays every request of the real service's recordings

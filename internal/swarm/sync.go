@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/docker-vault/docker-vault/keyvault"
-	"github.com/docker-vault/docker-vault/mapping"
+	"github.com/docker-vault/docker-vault/internal/keyvault"
+	"github.com/docker-vault/docker-vault/internal/mapping"
 	"golang.org/x/sync/errgroup"
 )
 

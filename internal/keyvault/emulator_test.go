@@ -10,7 +10,7 @@ import (
 
 	"gotest.tools/v3/assert"
 
-	"github.com/docker-vault/docker-vault/keyvault/kvtest"
+	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
 )
 
 // clearAzureEnv unsets, for the test, everything that would change which

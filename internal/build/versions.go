@@ -1,4 +1,4 @@
-package buildx
+package build
 
 import (
 	"cmp"
@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/docker-vault/docker-vault/keyvault"
+	"github.com/docker-vault/docker-vault/internal/keyvault"
 	"golang.org/x/sync/errgroup"
 )
 

@@ -23,8 +23,8 @@ import (
 	"strings"
 
 	"github.com/docker-vault/docker-vault/compose"
-	"github.com/docker-vault/docker-vault/mapping"
-	"github.com/docker-vault/docker-vault/yamledit"
+	"github.com/docker-vault/docker-vault/internal/mapping"
+	"github.com/docker-vault/docker-vault/internal/yamledit"
 )
 
 // Target is where migrated secrets live.

@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/docker-vault/docker-vault/internal/atomicfile"
-	"github.com/docker-vault/docker-vault/keyvault"
+	"github.com/docker-vault/docker-vault/internal/keyvault"
 )
 
 // PushOptions tune Push.

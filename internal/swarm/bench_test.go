@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker-vault/docker-vault/keyvault"
-	"github.com/docker-vault/docker-vault/keyvault/kvtest"
+	"github.com/docker-vault/docker-vault/internal/keyvault"
+	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
 	"github.com/moby/moby/client"
 	"golang.org/x/sync/errgroup"
 )

@@ -1,4 +1,4 @@
-package buildx
+package build
 
 import (
 	"archive/tar"
@@ -18,7 +18,7 @@ import (
 	"testing/iotest"
 	"time"
 
-	"github.com/docker-vault/docker-vault/keyvault"
+	"github.com/docker-vault/docker-vault/internal/keyvault"
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
