@@ -1,7 +1,7 @@
 // Package keyvault is docker vault's access to Azure Key Vault secrets.
 //
 // Everything outside this package talks to Key Vault through the Store
-// interface; only azure.go imports the Azure SDK. Values travel as []byte so
+// interface; only azure*.go imports the Azure SDK. Values travel as []byte so
 // callers can clear them, and no type here has a String or Format method that
 // prints one.
 package keyvault
