@@ -187,31 +187,11 @@ type resolved struct {
 }
 
 // Load finds and loads a project as `docker compose` would, and keeps the
-// raw material Detect traces sources with.
+// raw material Detect traces sources with. compose-go loads the project on
+// its own goroutine while Load parses the compose files for positions, so
+// the two cost the time of the longer one on a machine with a spare core. A
+// file that is not valid YAML is reported with file:line:column.
 func Load(ctx context.Context, opts LoadOptions) (*Project, error) {
-	l, err := Start(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	return l.Wait()
-}
-
-// Loading is a Load under way: compose-go loads the project in the
-// background while the caller goes on (see Guess).
-type Loading struct {
-	pd     *pending
-	done   chan struct{}
-	proj   *types.Project
-	err    error
-	cancel context.CancelFunc
-}
-
-// Start reads a project's files and starts compose-go loading it. compose-go
-// runs on its own goroutine while Start parses the compose files for
-// positions, so the two cost the time of the longer one on a machine with a
-// spare core. A file that is not valid YAML is reported by Start, with
-// file:line:column.
-func Start(ctx context.Context, opts LoadOptions) (*Loading, error) {
 	r, err := resolveOptions(opts)
 	if err != nil {
 		return nil, err
@@ -221,27 +201,28 @@ func Start(ctx context.Context, opts LoadOptions) (*Loading, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	l := &Loading{pd: pd, done: make(chan struct{}), cancel: cancel}
+	defer cancel()
+	type loaded struct {
+		proj *types.Project
+		err  error
+	}
+	done := make(chan loaded, 1)
 	go func() {
-		defer close(l.done)
-		l.proj, l.err = pd.compose(ctx)
+		proj, err := pd.compose(ctx)
+		done <- loaded{proj, err}
 	}()
 	if err := pd.parse(); err != nil {
+		// compose-go does not stop on cancel: wait, so that no load is
+		// left running after Load returns.
 		cancel()
-		<-l.done
+		<-done
 		return nil, err
 	}
-	return l, nil
-}
-
-// Wait waits for compose-go and returns the loaded project. Call it once.
-func (l *Loading) Wait() (*Project, error) {
-	<-l.done
-	l.cancel()
-	if l.err != nil {
-		return nil, l.pd.explain(l.err)
+	res := <-done
+	if res.err != nil {
+		return nil, pd.explain(res.err)
 	}
-	return l.pd.finish(l.proj)
+	return pd.finish(res.proj)
 }
 
 // Reload loads p again with some files replaced by overlay (absolute path ->

@@ -303,28 +303,3 @@ func TestCorpus(t *testing.T) {
 	assert.Check(t, is.Equal(migrated+reported, yes), "recall below 100%%")
 	assert.Check(t, is.Equal(fp, 0))
 }
-
-// Prepare plans what Load, Detect and Make plan on every corpus project too
-// (each load docker compose accepts).
-func TestPrepareMatchesMakeCorpus(t *testing.T) {
-	var cases []prepareCase
-	src := corpus.Dir(t)
-	entries, err := os.ReadDir(src)
-	assert.NilError(t, err)
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		loads, ok := corpusLoads[e.Name()]
-		if !ok {
-			loads = []corpusLoad{{}}
-		}
-		for _, l := range loads {
-			if l.err != "" {
-				continue
-			}
-			cases = append(cases, prepareCase{name: e.Name(), dir: filepath.Join(src, e.Name()), lo: compose.LoadOptions{Files: l.files, NoConsistency: l.noConsistency}})
-		}
-	}
-	checkPrepareMatchesMake(t, cases)
-}
