@@ -1,12 +1,10 @@
 package compose
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
-	yaml "go.yaml.in/yaml/v3"
 )
 
 // Verdict is whether a value is a secret.

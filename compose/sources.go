@@ -1,0 +1,142 @@
+package compose
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// Where Detect looks for secrets: each service's environment, its build
+// args, and the Dockerfiles the project builds.
+
+func (d *detector) environment(name string, svc types.ServiceConfig, layers []layer) {
+	env := serviceEnv(layers)
+	var envFiles []*EnvFile
+	for _, ref := range svc.EnvFiles {
+		if ef := d.p.envByPath[ref.Path]; ef != nil {
+			envFiles = append(envFiles, ef)
+		}
+	}
+	for variable, v := range svc.Environment {
+		f := Finding{Service: name, Variable: variable, Image: svc.Image, Source: d.p.traceEnv(env, envFiles, variable)}
+		if v != nil {
+			f.Value = []byte(*v)
+		} else {
+			f.Unset = true
+		}
+		rule := d.judge(&f)
+		d.decide(&f, rule, svc)
+		if f.Verdict == VerdictNotSecret && len(f.Value) > 0 {
+			if d.plain[name] == nil {
+				d.plain[name] = map[string]bool{}
+			}
+			d.plain[name][string(f.Value)] = true
+		}
+		d.r.Findings = append(d.r.Findings, f)
+	}
+}
+
+func (d *detector) buildArgs(name string, svc types.ServiceConfig, layers []layer) {
+	if svc.Build == nil {
+		return
+	}
+	file, node, _ := lastField(layers, "build", "args")
+	for arg, v := range svc.Build.Args {
+		f := Finding{Service: name, Variable: arg, Image: svc.Image, Source: Source{Kind: SourceBuildArg, Field: "build.args"}}
+		if v != nil {
+			f.Value = []byte(*v)
+		} else {
+			f.Unset = true
+		}
+		if file != nil {
+			f.Source.Position = argPosition(file, node, arg)
+		}
+		if d.judge(&f); f.Verdict != VerdictSecret {
+			continue // build args are only listed when they matter
+		}
+		f.Action = ActionReport
+		f.Reason += "; build args are kept in the image history: pass it as a build secret (build.secrets and RUN --mount=type=secret,id=" + secretName(arg) + ")"
+		d.r.Findings = append(d.r.Findings, f)
+	}
+}
+
+// argPosition finds a build.args entry in its map or list node.
+func argPosition(f *File, n *yaml.Node, arg string) Position {
+	n, _ = deref(n)
+	if n == nil {
+		return Position{File: f.Path}
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for _, p := range mapPairs(n, false) {
+			if p.key.Value == arg {
+				return nodePos(f, p.value)
+			}
+		}
+	case yaml.SequenceNode:
+		for _, item := range n.Content {
+			if it, _ := deref(item); it.Kind == yaml.ScalarNode && (it.Value == arg || strings.HasPrefix(it.Value, arg+"=")) {
+				return nodePos(f, it)
+			}
+		}
+	}
+	return nodePos(f, n)
+}
+
+func (d *detector) dockerfiles() {
+	for _, df := range d.p.Dockerfiles {
+		if df.Err != "" {
+			d.r.Warnings = append(d.r.Warnings, fmt.Sprintf("Dockerfile %s of %s not checked: %s", df.Path, strings.Join(df.Services, ", "), df.Err))
+			continue
+		}
+		vars, err := dockerfileVars(df.Content)
+		if err != nil {
+			d.r.Warnings = append(d.r.Warnings, fmt.Sprintf("Dockerfile %s of %s not checked: %v", df.Path, strings.Join(df.Services, ", "), err))
+			continue
+		}
+		service := df.Services[0]
+		for _, v := range vars {
+			why := ""
+			if buildkitSecretName(v.key) {
+				why = "name matches BuildKit's SecretsUsedInArgOrEnv rule"
+			}
+			if what, _, ok := tokenShape(v.value); ok && v.hasValue {
+				why = "value holds " + what
+			}
+			if why == "" {
+				continue
+			}
+			f := Finding{
+				Service:  service,
+				Variable: v.key,
+				Image:    d.m.Services[service].Image,
+				Source:   Source{Kind: SourceDockerfile, Field: v.instr, Position: Position{File: df.Path, Line: v.lines[0], Column: 1}},
+				Verdict:  VerdictSecret,
+				Action:   ActionReport,
+			}
+			if df.Inline {
+				f.Source.Position.Line += df.Line - 1
+				f.Source.Position.Column = 0
+			}
+			if v.hasValue {
+				f.Value = []byte(v.value)
+			}
+			if d.excluded(service, v.key) {
+				f.Verdict, f.Action, f.Reason = VerdictNotSecret, ActionSkip, "excluded by x-vault"
+				d.r.Findings = append(d.r.Findings, f)
+				continue
+			}
+			f.Reason = v.instr + " " + why
+			if len(v.lines) > 1 {
+				f.Reason += fmt.Sprintf(" (set %d times)", len(v.lines))
+			}
+			if len(df.Services) > 1 {
+				f.Reason += "; built by " + strings.Join(df.Services, ", ")
+			}
+			f.Reason += "; ARG and ENV values are kept in the image and its history: use RUN --mount=type=secret,id=" + secretName(v.key) + " (docker vault build fills it)"
+			d.r.Findings = append(d.r.Findings, f)
+		}
+	}
+}
