@@ -1,0 +1,254 @@
+package migrate
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"strings"
+
+	"github.com/docker-vault/docker-vault/compose"
+	"github.com/docker-vault/docker-vault/internal/mapping"
+	"github.com/docker-vault/docker-vault/internal/yamledit"
+)
+
+// The edits of one finding: its variable, the service's secrets: list and
+// the top-level declaration, in the parsed compose and env files the
+// planner keeps.
+
+// errCannotEdit marks a finding that cannot be rewritten in place; it is
+// reported instead.
+var errCannotEdit = errors.New("cannot rewrite")
+
+type cannotEdit struct{ msg string }
+
+func (e cannotEdit) Error() string { return e.msg }
+func (e cannotEdit) Is(target error) bool {
+	return target == errCannotEdit
+}
+
+// notRewritten turns a yamledit refusal into a finding to report; any other
+// error stays an error.
+func notRewritten(err error) error {
+	if errors.Is(err, yamledit.ErrUnsupported) || errors.Is(err, yamledit.ErrNotFound) || errors.Is(err, yamledit.ErrConflict) {
+		return cannotEdit{fmt.Sprintf("not rewritten: %v", err)}
+	}
+	return err
+}
+
+func (pl *planner) doc(path string) (*yamledit.Doc, error) {
+	if d, ok := pl.docs[path]; ok {
+		return d, nil
+	}
+	f := fileOf(pl.p, path)
+	if f == nil {
+		return nil, cannotEdit{fmt.Sprintf("not rewritten: %s is not a compose file of the project", path)}
+	}
+	// Load parsed the file already; the rewrite is loaded by compose-go
+	// before it is used, which proves compose's parser accepts it.
+	o := yamledit.ParseOptions{NoV4Check: true}
+	if len(f.Docs) == 1 {
+		o.Node = f.Docs[0]
+	}
+	d, err := yamledit.ParseWith(path, f.Content, o)
+	if err != nil {
+		return nil, cannotEdit{fmt.Sprintf("not rewritten: %v", err)}
+	}
+	pl.docs[path] = d
+	return d, nil
+}
+
+func (pl *planner) env(path string) (*yamledit.EnvFile, error) {
+	if e, ok := pl.envs[path]; ok {
+		return e, nil
+	}
+	var content []byte
+	found := false
+	for _, f := range pl.p.EnvFiles {
+		if f.Path == path && !f.Missing {
+			content, found = f.Content, true
+		}
+	}
+	if !found {
+		return nil, cannotEdit{fmt.Sprintf("not rewritten: %s is not an env file of the project", path)}
+	}
+	e, err := yamledit.ParseEnvFile(path, content)
+	if err != nil {
+		return nil, cannotEdit{fmt.Sprintf("not rewritten: %v", err)}
+	}
+	pl.envs[path] = e
+	return e, nil
+}
+
+// migrate makes a finding's three edits: the variable, the service's
+// secrets: list, the top-level declaration. It returns how many it made
+// before an error, so that a caller can tell a finding left untouched from
+// one half edited.
+func (pl *planner) migrate(f compose.Finding) (int, error) {
+	target := "/run/secrets/" + f.SecretName
+	if f.FileVariableKind == compose.FileVarName {
+		target = f.SecretName
+	}
+	path := f.Source.Position.File
+	switch f.Source.Kind {
+	case compose.SourceLiteral, compose.SourceInterpolated, compose.SourcePassThrough:
+		d, err := pl.doc(path)
+		if err != nil {
+			return 0, err
+		}
+		if err := d.ReplaceEnv(f.Service, f.Variable, f.FileVariable, target); err != nil {
+			return 0, notRewritten(err)
+		}
+	case compose.SourceEnvFile:
+		e, err := pl.env(path)
+		if err != nil {
+			return 0, err
+		}
+		if err := e.Replace(f.Variable, f.FileVariable, target); err != nil {
+			return 0, notRewritten(err)
+		}
+	default:
+		return 0, cannotEdit{"not rewritten: not an environment entry"}
+	}
+	in, err := pl.addServiceSecret(f.Service, path, f.SecretName)
+	if err != nil {
+		return 1, err
+	}
+	if err := pl.declare(f.SecretName, in); err != nil {
+		return 2, err
+	}
+	pl.refs = append(pl.refs, f.Source.Refs...)
+	return 3, nil
+}
+
+// migrateAlone makes a group's edits outside any batch, all or none: when
+// one fails, every file is put back as it was before the group.
+func (pl *planner) migrateAlone(group []int) error {
+	docs := map[string][]byte{}
+	for path, d := range pl.docs {
+		b, _ := d.Bytes()
+		docs[path] = b
+	}
+	envs := map[string][]byte{}
+	for path, e := range pl.envs {
+		envs[path] = e.Bytes()
+	}
+	declared, declaredIn := maps.Clone(pl.declared), maps.Clone(pl.declaredIn)
+	nrefs := len(pl.refs)
+	var err error
+	edited := false
+	for _, i := range group {
+		var done int
+		done, err = pl.migrate(pl.r.Findings[i])
+		edited = edited || done > 0
+		if err != nil {
+			break
+		}
+	}
+	if err == nil || !edited {
+		return err
+	}
+	for path, b := range docs {
+		d, perr := yamledit.Parse(path, b)
+		if perr != nil {
+			return perr
+		}
+		pl.docs[path] = d
+	}
+	for path := range pl.docs {
+		if _, ok := docs[path]; !ok {
+			delete(pl.docs, path)
+		}
+	}
+	for path, b := range envs {
+		e, perr := yamledit.ParseEnvFile(path, b)
+		if perr != nil {
+			return perr
+		}
+		pl.envs[path] = e
+	}
+	for path := range pl.envs {
+		if _, ok := envs[path]; !ok {
+			delete(pl.envs, path)
+		}
+	}
+	pl.declared, pl.declaredIn, pl.refs = declared, declaredIn, pl.refs[:nrefs]
+	return err
+}
+
+// addServiceSecret lists the secret in the service, in the compose file the
+// variable was written in when the service is defined there, else in the
+// first main file that defines the service, else in the included file that
+// does. It returns the file it edited.
+func (pl *planner) addServiceSecret(service, path, secret string) (string, error) {
+	candidates := []string{path}
+	for _, role := range []compose.FileRole{compose.RoleMain, compose.RoleInclude} {
+		for _, f := range pl.p.Files {
+			if f.Role == role {
+				candidates = append(candidates, f.Path)
+			}
+		}
+	}
+	for _, c := range candidates {
+		d, err := pl.doc(c)
+		if err != nil {
+			continue
+		}
+		if d.Node("services", service) == nil {
+			continue
+		}
+		if err := d.AddServiceSecret(service, secret); err != nil {
+			return "", notRewritten(err)
+		}
+		return c, nil
+	}
+	return "", cannotEdit{fmt.Sprintf("not rewritten: service %s is not defined in a compose file of the project (extends?)", service)}
+}
+
+// declare declares the secret at the top level of the file that lists it
+// in a service, where compose looks for it. An included file is loaded by
+// compose as a project of its own, which must declare every secret its
+// services use (the main project then imports the declarations: the same
+// secret declared in several files is one secret when the declarations
+// resolve alike, which they do, since a file: path is written relative to
+// each file's own directory). Every other file (the main files, an extends
+// base) is merged into the main project: the secret goes in the first main
+// file.
+func (pl *planner) declare(name, listedIn string) error {
+	target := pl.main
+	if f := fileOf(pl.p, listedIn); f != nil && f.Role == compose.RoleInclude {
+		target = f
+	}
+	if pl.declaredIn[target.Path+"\x00"+name] {
+		return nil
+	}
+	d, err := pl.doc(target.Path)
+	if err != nil {
+		return err
+	}
+	var fields [][2]string
+	switch pl.opts.To {
+	case ToExternal:
+		fields = [][2]string{{"external", "true"}, {"x-vault", "name: " + mapping.DeriveKVName(name)}}
+	default:
+		file := filepath.Join(pl.main.Dir, pl.opts.SecretsDir, name)
+		rel, err := filepath.Rel(target.Dir, file)
+		if err != nil {
+			return cannotEdit{fmt.Sprintf("not rewritten: %s cannot point at %s", target.Path, file)}
+		}
+		rel = filepath.ToSlash(rel)
+		if !strings.HasPrefix(rel, "../") {
+			rel = "./" + rel
+		}
+		fields = [][2]string{{"file", rel}}
+	}
+	if err := d.AddTopLevelSecret(name, fields); err != nil {
+		if errors.Is(err, yamledit.ErrConflict) {
+			return fmt.Errorf("the project already declares a secret %s that differs from the one migrate would add: rename it or map the variables with x-vault: %w", name, err)
+		}
+		return notRewritten(err)
+	}
+	pl.declared[name] = true
+	pl.declaredIn[target.Path+"\x00"+name] = true
+	return nil
+}
