@@ -44,6 +44,43 @@ func main() {
 }
 
 func run(args []string, stdout io.Writer) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	opts, err := o.emulatorOptions()
+	if err != nil {
+		return err
+	}
+	srv, err := kvtest.Start(opts)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	caFile, cleanup, err := writeCA(srv, o.caOut)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	exports := exportLines(srv.Env(caFile))
+	if o.envOut != "" {
+		if err := writePrivate(o.envOut, exports); err != nil {
+			return err
+		}
+	}
+	// Comment lines keep the whole output valid shell. The seed lets a run
+	// be repeated with --rand-seed.
+	fmt.Fprintf(stdout, "# vault: %s\n# admin: %s\n# rand seed: %d\n%s", srv.VaultURL(), srv.AdminURL(), srv.RandSeed(), exports)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	return nil
+}
+
+func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("kv-emulator", flag.ContinueOnError)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "loopback address of the proxy, token and admin listener (port 0 picks one)")
@@ -62,12 +99,16 @@ func run(args []string, stdout io.Writer) error {
 	fs.BoolVar(&o.emptyPages, "empty-pages", false, "serve an empty page with a nextLink before every page")
 	fs.BoolVar(&o.endlessPages, "endless-pages", false, "give every page a nextLink")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return o, err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	return o, nil
+}
 
+// emulatorOptions checks the flags and reads the seed file.
+func (o options) emulatorOptions() (kvtest.Options, error) {
 	opts := kvtest.Options{
 		VaultName:       o.name,
 		Latency:         o.latency,
@@ -84,57 +125,46 @@ func run(args []string, stdout io.Writer) error {
 	}
 	// Checked here too, so the refusal names the flag.
 	if err := kvtest.CheckLoopback(o.listen); err != nil {
-		return fmt.Errorf("--listen: %w", err)
+		return opts, fmt.Errorf("--listen: %w", err)
 	}
 	if o.admin != "" {
 		if err := kvtest.CheckLoopback(o.admin); err != nil {
-			return fmt.Errorf("--admin: %w", err)
+			return opts, fmt.Errorf("--admin: %w", err)
 		}
 	}
 	if o.seedFile != "" {
 		seed, err := readSeed(o.seedFile)
 		if err != nil {
-			return err
+			return opts, err
 		}
 		opts.Seed = seed
 	}
+	return opts, nil
+}
 
-	srv, err := kvtest.Start(opts)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-
-	caFile := o.caOut
+// writeCA writes the emulator's CA certificate to caOut or, when it is
+// empty, into a new temporary directory that cleanup removes, and returns
+// the file's absolute path (a relative SSL_CERT_FILE would break in a child
+// started elsewhere).
+func writeCA(srv *kvtest.Server, caOut string) (caFile string, cleanup func(), err error) {
+	cleanup = func() {}
+	caFile = caOut
 	if caFile == "" {
 		dir, err := os.MkdirTemp("", "kv-emulator-")
 		if err != nil {
-			return fmt.Errorf("failed to create a directory for the CA: %w", err)
+			return "", cleanup, fmt.Errorf("failed to create a directory for the CA: %w", err)
 		}
-		defer os.RemoveAll(dir)
+		cleanup = func() { os.RemoveAll(dir) }
 		caFile = filepath.Join(dir, "ca.pem")
 	}
-	if caFile, err = filepath.Abs(caFile); err != nil {
-		return err
+	if caFile, err = filepath.Abs(caFile); err == nil {
+		err = srv.WriteCA(caFile)
 	}
-	if err := srv.WriteCA(caFile); err != nil {
-		return err
+	if err != nil {
+		cleanup()
+		return "", func() {}, err
 	}
-
-	exports := exportLines(srv.Env(caFile))
-	if o.envOut != "" {
-		if err := writePrivate(o.envOut, exports); err != nil {
-			return err
-		}
-	}
-	// Comment lines keep the whole output valid shell. The seed lets a run
-	// be repeated with --rand-seed.
-	fmt.Fprintf(stdout, "# vault: %s\n# admin: %s\n# rand seed: %d\n%s", srv.VaultURL(), srv.AdminURL(), srv.RandSeed(), exports)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	<-ctx.Done()
-	return nil
+	return caFile, cleanup, nil
 }
 
 // readSeed reads the initial secrets. Errors name the file, never a value.
