@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
+	"github.com/docker-vault/docker-vault/internal/fetch"
 	"github.com/docker-vault/docker-vault/internal/keyvault"
 	"github.com/docker-vault/docker-vault/internal/mapping"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
-	"golang.org/x/sync/errgroup"
 )
 
 // Mapping ties a secret id to a Key Vault secret.
@@ -66,9 +65,6 @@ func Resolve(ctx context.Context, store keyvault.Store, mounts []SecretMount, ma
 	for _, m := range mappings {
 		byID[m.ID] = m
 	}
-	if parallel < 1 {
-		parallel = 8
-	}
 	// Everything that needs no request is settled first, so that a bad
 	// mapping fails before any value is read.
 	type job struct {
@@ -100,49 +96,38 @@ func Resolve(ctx context.Context, store keyvault.Store, mounts []SecretMount, ma
 		jobs = append(jobs, job{m, mp})
 	}
 
-	out := make([]Secret, len(jobs))
-	have := make([]bool, len(jobs))
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(parallel)
+	reqs := make([]fetch.Request, len(jobs))
 	for i, j := range jobs {
-		m, mp := j.mount, j.kv
-		g.Go(func() error {
-			s, err := store.Get(gctx, mp.KVName, mp.Version)
-			if errors.Is(err, keyvault.ErrNotFound) {
-				what := fmt.Sprintf("Key Vault secret %q", mp.KVName)
-				if mp.Version != "" {
-					what += " version " + mp.Version
-				}
-				if m.Required {
-					return fmt.Errorf("secret id %s (required, Dockerfile line %d): %s not found in %s; create it or map the id with --vault-secret id=%s,name=NAME", m.ID, m.Line, what, store.VaultURL(), m.ID)
-				}
-				mu.Lock()
-				notes = append(notes, Note(fmt.Sprintf("secret %s: %s not found; skipped (the mount is not required)", m.ID, what)))
-				mu.Unlock()
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("secret id %s: %w", m.ID, err)
-			}
-			mu.Lock()
-			out[i] = Secret{ID: m.ID, KVName: mp.KVName, Version: s.Version, Value: s.Value}
-			have[i] = true
-			mu.Unlock()
-			return nil
-		})
+		reqs[i] = fetch.Request{Name: j.kv.KVName, Version: j.kv.Version}
 	}
-	if err := g.Wait(); err != nil {
-		for i := range out {
-			clear(out[i].Value)
+	notFound := func(mp Mapping) string {
+		what := fmt.Sprintf("Key Vault secret %q", mp.KVName)
+		if mp.Version != "" {
+			what += " version " + mp.Version
 		}
+		return what
+	}
+	res, err := fetch.Values(ctx, store, reqs, fetch.Options{Parallel: parallel, Stop: func(i int, err error) error {
+		m, mp := jobs[i].mount, jobs[i].kv
+		switch {
+		case !errors.Is(err, keyvault.ErrNotFound):
+			return fmt.Errorf("secret id %s: %w", m.ID, err)
+		case m.Required:
+			return fmt.Errorf("secret id %s (required, Dockerfile line %d): %s not found in %s; create it or map the id with --vault-secret id=%s,name=NAME", m.ID, m.Line, notFound(mp), store.VaultURL(), m.ID)
+		}
+		return nil
+	}})
+	if err != nil {
 		return nil, notes, err
 	}
 	var secrets []Secret
-	for i := range out {
-		if have[i] {
-			secrets = append(secrets, out[i])
+	for i, r := range res {
+		m, mp := jobs[i].mount, jobs[i].kv
+		if r.Err != nil {
+			notes = append(notes, Note(fmt.Sprintf("secret %s: %s not found; skipped (the mount is not required)", m.ID, notFound(mp))))
+			continue
 		}
+		secrets = append(secrets, Secret{ID: m.ID, KVName: mp.KVName, Version: r.Version, Value: r.Value})
 	}
 	return secrets, notes, nil
 }

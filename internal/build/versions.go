@@ -9,8 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/docker-vault/docker-vault/internal/fetch"
 	"github.com/docker-vault/docker-vault/internal/keyvault"
-	"golang.org/x/sync/errgroup"
 )
 
 // DefaultPreviousVersions is how many earlier versions of each secret the
@@ -32,17 +32,6 @@ const DefaultPreviousVersions = 5
 func Previous(ctx context.Context, store keyvault.Store, secrets []Secret, n, parallel int) ([]Secret, []Note, error) {
 	if n <= 0 {
 		return nil, nil, nil
-	}
-	if parallel < 1 {
-		parallel = 8
-	}
-	// One listing per Key Vault secret (names are case-insensitive), named
-	// in notes by the first id that uses it.
-	type source struct {
-		name string
-		id   string
-		ids  []string        // every id that uses it
-		used map[string]bool // versions the build used
 	}
 	var sources []*source
 	byName := map[string]*source{}
@@ -70,85 +59,92 @@ func Previous(ctx context.Context, store keyvault.Store, secrets []Secret, n, pa
 		notes = append(notes, Note(fmt.Sprintf(format, args...)))
 		mu.Unlock()
 	}
-	type read struct {
-		src     *source
-		version string
-	}
-	reads := make([][]read, len(sources))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(parallel)
-	for i, src := range sources {
-		g.Go(func() error {
-			versions, err := store.Versions(gctx, src.name)
-			if err != nil {
-				if ctx.Err() != nil {
-					return context.Cause(ctx)
-				}
-				note("leak check: secret %s: its previous versions could not be listed, only the current value is searched: %v", src.id, err)
-				return nil
-			}
-			versions = slices.DeleteFunc(versions, func(p keyvault.SecretProperties) bool { return src.used[p.Version] })
-			slices.SortFunc(versions, func(a, b keyvault.SecretProperties) int {
-				return cmp.Or(b.Created.Compare(a.Created), strings.Compare(b.Version, a.Version))
-			})
-			for _, p := range versions[:min(n, len(versions))] {
-				if !p.Enabled {
-					note("leak check: secret %s: previous version %s is disabled, so its value is not searched", src.id, shortVersion(p.Version))
-					continue
-				}
-				reads[i] = append(reads[i], read{src, p.Version})
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	reads, err := previousVersions(ctx, store, sources, n, parallel, note)
+	if err != nil {
 		return nil, notes, err
 	}
 
 	var all []read
+	var reqs []fetch.Request
 	for _, r := range reads {
 		all = append(all, r...)
+		for _, rr := range r {
+			reqs = append(reqs, fetch.Request{Name: rr.src.name, Version: rr.version})
+		}
 	}
-	out := make([]keyvault.Secret, len(all))
-	ok := make([]bool, len(all))
-	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(parallel)
-	for i, r := range all {
-		g.Go(func() error {
-			s, err := store.Get(gctx, r.src.name, r.version)
-			switch {
-			case err == nil:
-				out[i] = s
-				ok[i] = true
-			case ctx.Err() != nil:
-				return context.Cause(ctx)
-			case errors.Is(err, keyvault.ErrDisabled):
-				note("leak check: secret %s: previous version %s is disabled, so its value is not searched", r.src.id, shortVersion(r.version))
-			default:
-				note("leak check: secret %s: previous version %s could not be read, so its value is not searched: %v", r.src.id, shortVersion(r.version), err)
-			}
-			return nil
-		})
+	// Only a cancelled or timed-out ctx stops the reads: any other failure
+	// is a note, and that version is not searched.
+	res, err := fetch.Values(ctx, store, reqs, fetch.Options{Parallel: parallel, Stop: func(_ int, err error) error {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return nil
+	}})
+	if err != nil {
+		return nil, notes, err
 	}
-	err := g.Wait()
 	var previous []Secret
 	for i, r := range all {
-		if err != nil {
-			clear(out[i].Value)
+		switch err := res[i].Err; {
+		case errors.Is(err, keyvault.ErrDisabled):
+			note("leak check: secret %s: previous version %s is disabled, so its value is not searched", r.src.id, shortVersion(r.version))
 			continue
-		}
-		if !ok[i] {
+		case err != nil:
+			note("leak check: secret %s: previous version %s could not be read, so its value is not searched: %v", r.src.id, shortVersion(r.version), err)
 			continue
 		}
 		// One per id, so each id's leak check has them; the ids share
 		// the bytes.
 		for _, id := range r.src.ids {
-			previous = append(previous, Secret{ID: id, KVName: r.src.name, Version: r.version, Value: out[i].Value, Previous: true})
+			previous = append(previous, Secret{ID: id, KVName: r.src.name, Version: r.version, Value: res[i].Value, Previous: true})
 		}
-	}
-	if err != nil {
-		return nil, notes, err
 	}
 	slices.Sort(notes)
 	return previous, notes, nil
+}
+
+// source is one Key Vault secret whose previous versions are listed once
+// (names are case-insensitive), named in notes by the first id that uses
+// it.
+type source struct {
+	name string
+	id   string
+	ids  []string        // every id that uses it
+	used map[string]bool // versions the build used
+}
+
+// read is one previous version to read.
+type read struct {
+	src     *source
+	version string
+}
+
+// previousVersions lists the versions of every source, at most parallel at
+// a time, and returns per source the up to n previous versions to read.
+func previousVersions(ctx context.Context, store keyvault.Store, sources []*source, n, parallel int, note func(string, ...any)) ([][]read, error) {
+	reads := make([][]read, len(sources))
+	err := fetch.Each(ctx, len(sources), parallel, func(gctx context.Context, i int) error {
+		src := sources[i]
+		versions, err := store.Versions(gctx, src.name)
+		if err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			note("leak check: secret %s: its previous versions could not be listed, only the current value is searched: %v", src.id, err)
+			return nil
+		}
+		versions = slices.DeleteFunc(versions, func(p keyvault.SecretProperties) bool { return src.used[p.Version] })
+		slices.SortFunc(versions, func(a, b keyvault.SecretProperties) int {
+			return cmp.Or(b.Created.Compare(a.Created), strings.Compare(b.Version, a.Version))
+		})
+		for _, p := range versions[:min(n, len(versions))] {
+			if !p.Enabled {
+				note("leak check: secret %s: previous version %s is disabled, so its value is not searched", src.id, shortVersion(p.Version))
+				continue
+			}
+			reads[i] = append(reads[i], read{src, p.Version})
+		}
+		return nil
+	})
+	return reads, err
 }

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/docker-vault/docker-vault/internal/fetch"
 	"github.com/docker-vault/docker-vault/internal/keyvault"
 	"github.com/docker-vault/docker-vault/internal/mapping"
-	"golang.org/x/sync/errgroup"
 )
 
 // SyncOptions tune Sync.
@@ -75,7 +74,7 @@ func Sync(ctx context.Context, eng Engine, store keyvault.Store, desired []Desir
 		return Plan{}, vaultError(err, "failed to list secrets of "+store.VaultURL())
 	}
 
-	values, fetched, err := fetch(ctx, store, NeedsFetch(desired, items, obs, opts.PlanOptions.Source), opts)
+	values, fetched, err := readValues(ctx, store, NeedsFetch(desired, items, obs, opts.PlanOptions.Source), opts)
 	defer func() {
 		// Values live no longer than the sync: zero them, not just drop them.
 		for _, v := range values {
@@ -169,54 +168,43 @@ func mayMove(desired []Desired, obs Observed, fetched map[string]Fetched, opts P
 	return false
 }
 
-// fetch reads the values of need concurrently, at most opts.Parallel at a
-// time. A secret that is gone or disabled is a Fetched with Err, for that
-// secret alone; any other failure (outage, sign-in, permission) stops the
-// sync.
-func fetch(ctx context.Context, store keyvault.Store, need []Desired, opts SyncOptions) (map[string][]byte, map[string]Fetched, error) {
-	parallel := opts.Parallel
-	if parallel < 1 {
-		parallel = 8
+// readValues reads the values of need, at most opts.Parallel at a time. A
+// secret that is gone or disabled is a Fetched with Err, for that secret
+// alone; any other failure (outage, sign-in, permission) stops the sync.
+func readValues(ctx context.Context, store keyvault.Store, need []Desired, opts SyncOptions) (map[string][]byte, map[string]Fetched, error) {
+	reqs := make([]fetch.Request, len(need))
+	for i, d := range need {
+		reqs[i] = fetch.Request{Name: d.KVName, Version: d.Version}
 	}
-	var mu sync.Mutex
+	res, err := fetch.Values(ctx, store, reqs, fetch.Options{
+		Parallel: opts.Parallel, Progress: opts.Progress, Now: opts.Now,
+		Stop: func(i int, err error) error {
+			if errors.Is(err, keyvault.ErrNotFound) || errors.Is(err, keyvault.ErrDisabled) {
+				return nil
+			}
+			return fmt.Errorf("secret %s: %w", need[i].Name, err)
+		},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
 	values := map[string][]byte{}
 	fetched := map[string]Fetched{}
-	read := 0
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(parallel)
-	for _, d := range need {
-		g.Go(func() error {
-			start := opts.Now()
-			s, err := store.Get(ctx, d.KVName, d.Version)
-			var f Fetched
-			switch {
-			case errors.Is(err, keyvault.ErrNotFound) && d.Version != "":
-				f.Err = fmt.Sprintf("version %s of Key Vault secret %s does not exist", d.Version, d.KVName)
-			case errors.Is(err, keyvault.ErrNotFound):
-				f.Err = fmt.Sprintf("Key Vault secret %q does not exist in %s (deleted during the sync?)", d.KVName, store.VaultURL())
-			case errors.Is(err, keyvault.ErrDisabled):
-				f.Err = fmt.Sprintf("Key Vault secret %q is disabled", d.KVName)
-			case err != nil:
-				return fmt.Errorf("secret %s: %w", d.Name, err)
-			default:
-				// Key Vault times have a resolution of one second: a
-				// version read before its second is over may be followed
-				// by another that lists with the same time.
-				settled := d.Version != "" || !start.Before(s.Updated.Truncate(time.Second).Add(time.Second))
-				f = Fetched{Version: s.Version, Updated: s.Updated, Size: len(s.Value), Settled: settled}
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if f.Err == "" {
-				values[d.Name] = s.Value
-			}
-			fetched[d.Name] = f
-			if read++; opts.Progress != nil {
-				opts.Progress(read, len(need))
-			}
-			return nil
-		})
+	for i, d := range need {
+		r := res[i]
+		var f Fetched
+		switch {
+		case errors.Is(r.Err, keyvault.ErrNotFound) && d.Version != "":
+			f.Err = fmt.Sprintf("version %s of Key Vault secret %s does not exist", d.Version, d.KVName)
+		case errors.Is(r.Err, keyvault.ErrNotFound):
+			f.Err = fmt.Sprintf("Key Vault secret %q does not exist in %s (deleted during the sync?)", d.KVName, store.VaultURL())
+		case errors.Is(r.Err, keyvault.ErrDisabled):
+			f.Err = fmt.Sprintf("Key Vault secret %q is disabled", d.KVName)
+		default:
+			values[d.Name] = r.Value
+			f = Fetched{Version: r.Version, Updated: r.Updated, Size: len(r.Value), Settled: d.Version != "" || r.Settled()}
+		}
+		fetched[d.Name] = f
 	}
-	err := g.Wait()
-	return values, fetched, err
+	return values, fetched, nil
 }
