@@ -87,15 +87,10 @@ func NewAzureStore(vaultURL string, cred azcore.TokenCredential, opts AzureOptio
 
 func (s *azureStore) VaultURL() string { return s.url }
 
-// secretNameRE is the service's rule for secret names. Checking it here
-// turns a typo into a clear error instead of a 400 (or a request to an
-// unexpected path).
-var secretNameRE = regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`)
-
 var versionRE = regexp.MustCompile(`^[0-9A-Za-z]{1,64}$`)
 
 func (s *azureStore) checkName(op, name, version string) error {
-	if !secretNameRE.MatchString(name) {
+	if !ValidSecretName(name) {
 		return &Error{Op: op, Vault: s.url, Name: name,
 			Detail: "invalid secret name: Key Vault names are 1-127 letters, digits and hyphens"}
 	}

@@ -44,11 +44,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker-vault/docker-vault/internal/keyvault"
 )
 
 // Extension is the name of the compose extension docker vault reads.
@@ -78,50 +78,14 @@ type Secret struct {
 	Consumers []string `json:"services,omitempty"`
 }
 
-// Config is what mapping reads of the project's top-level x-vault. Other
-// keys (include, exclude, file-variables) belong to package compose.
-type Config struct {
-	// URL is the vault (`url:`), empty when the file names none.
-	URL string
-	// Files backs every file secret that has no x-vault of its own
-	// (`files: true`).
-	Files bool
-}
-
-var kvName = regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`)
-
-// ValidKVName tells whether s can name a Key Vault secret.
-func ValidKVName(s string) bool { return kvName.MatchString(s) }
+// ValidKVName tells whether s can name a Key Vault secret. It is
+// keyvault.ValidSecretName, kept for callers that check names of the mapping.
+func ValidKVName(s string) bool { return keyvault.ValidSecretName(s) }
 
 // DeriveKVName is the Key Vault name a compose secret maps to without an
 // x-vault name: '_' and '.' become '-'.
 func DeriveKVName(key string) string {
 	return strings.NewReplacer("_", "-", ".", "-").Replace(key)
-}
-
-// ReadConfig reads the project's top-level x-vault. Keys it does not know
-// are left alone: they belong to other commands.
-func ReadConfig(p *types.Project) (Config, error) {
-	var c Config
-	ext := p.Extensions[Extension]
-	if ext == nil {
-		return c, nil
-	}
-	m, ok := ext.(map[string]any)
-	if !ok {
-		return c, fmt.Errorf("top-level %s must be a mapping (url, files)", Extension)
-	}
-	if u, ok := m["url"]; ok {
-		if c.URL, ok = u.(string); !ok {
-			return c, fmt.Errorf("top-level %s.url must be a string", Extension)
-		}
-	}
-	if f, ok := m["files"]; ok {
-		if c.Files, ok = f.(bool); !ok {
-			return c, fmt.Errorf("top-level %s.files must be true or false", Extension)
-		}
-	}
-	return c, nil
 }
 
 // VaultURL returns the project's top-level x-vault url, if any.
@@ -140,17 +104,15 @@ func Secrets(p *types.Project) ([]Secret, error) {
 		return nil, err
 	}
 	var out []Secret
-	seen := map[string]string{}
+	claims := Claims{}
 	for _, s := range all {
 		if s.Kind == "" {
 			continue
 		}
 		if !s.Local {
-			id := strings.ToLower(s.KVName) + "@" + strings.ToLower(s.Version)
-			if other, dup := seen[id]; dup {
-				return nil, fmt.Errorf("secrets %s and %s both map to Key Vault secret %s: give one an x-vault name", other, s.Key, s.KVName)
+			if err := claims.Claim(s.Key, s.KVName, s.Version); err != nil {
+				return nil, err
 			}
-			seen[id] = s.Key
 		}
 		out = append(out, s)
 	}
@@ -209,8 +171,8 @@ func MapAll(p *types.Project) ([]Secret, error) {
 			if !m.named {
 				s.KVName = DeriveKVName(k)
 			}
-			if !ValidKVName(s.KVName) {
-				return nil, invalidName(k, s.KVName)
+			if err := CheckKVName(k, s.KVName); err != nil {
+				return nil, err
 			}
 		}
 		out = append(out, s)
@@ -237,15 +199,12 @@ func KeyVaultName(key string, sc types.SecretConfig) (name, version string, err 
 	if !m.named {
 		m.name = DeriveKVName(key)
 	}
-	if !ValidKVName(m.name) {
-		return "", "", invalidName(key, m.name)
+	if err := CheckKVName(key, m.name); err != nil {
+		return "", "", err
 	}
 	return m.name, m.version, nil
 }
 
-func invalidName(key, name string) error {
-	return fmt.Errorf("secret %s maps to %q, which is not a valid Key Vault secret name (1-127 letters, digits and '-'): set x-vault.name", key, name)
-}
 
 // marking is what a secret's own x-vault says.
 type marking struct {

@@ -158,7 +158,7 @@ func TestSecretsTopLevelFiles(t *testing.T) {
 x-vault:
   url: https://myvault.vault.azure.net
   files: true
-  include: [API_TOKEN]   # package compose's: left alone
+  include: [API_TOKEN]   # read here too: one model for every command
 services: {}
 secrets:
   db_password:
@@ -174,7 +174,7 @@ secrets:
 `)
 	cfg, err := ReadConfig(p)
 	assert.NilError(t, err)
-	assert.Check(t, is.DeepEqual(cfg, Config{URL: "https://myvault.vault.azure.net", Files: true}))
+	assert.Check(t, is.DeepEqual(cfg, Config{URL: "https://myvault.vault.azure.net", Files: true, Include: []string{"API_TOKEN"}}))
 	url, err := VaultURL(p)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(url, "https://myvault.vault.azure.net"))
