@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker-vault/docker-vault/internal/action"
 	"github.com/docker-vault/docker-vault/internal/keyvault"
 	"github.com/docker-vault/docker-vault/internal/kvfake"
 	"gotest.tools/v3/assert"
@@ -50,7 +51,7 @@ func TestSyncWritesRotatesAndSkipsUnchanged(t *testing.T) {
 
 	changes, err := Sync(ctx, store, desired, opts)
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(changes[0].Action, "create"))
+	assert.Check(t, is.Equal(changes[0].Action, action.Create))
 	assert.Check(t, is.Equal(changes[0].Version, v1))
 	assert.Check(t, is.Equal(store.Gets, 2))
 	assert.Check(t, is.Equal(readFile(t, desired[0].Path), "first-value-1234"))
@@ -67,7 +68,7 @@ func TestSyncWritesRotatesAndSkipsUnchanged(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(store.Lists, 1))
 	assert.Check(t, is.Equal(store.Gets, 0))
-	assert.Check(t, is.Equal(changes[0].Action, "unchanged"))
+	assert.Check(t, is.Equal(changes[0].Action, action.Unchanged))
 
 	// Rotate one: the file sync created and recorded is read and
 	// rewritten, on a new inode.
@@ -77,9 +78,9 @@ func TestSyncWritesRotatesAndSkipsUnchanged(t *testing.T) {
 	changes, err = Sync(ctx, store, desired, opts)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(store.Gets, 1))
-	assert.Check(t, is.Equal(changes[0].Action, "update"))
+	assert.Check(t, is.Equal(changes[0].Action, action.Update))
 	assert.Check(t, is.Equal(changes[0].Version, v2))
-	assert.Check(t, is.Equal(changes[1].Action, "unchanged"))
+	assert.Check(t, is.Equal(changes[1].Action, action.Unchanged))
 	assert.Check(t, is.Equal(readFile(t, desired[0].Path), "second-value-9999"))
 	after, _ := os.Stat(desired[0].Path)
 	assert.Check(t, !os.SameFile(before, after), "an atomic replace gives a new inode")
@@ -106,7 +107,7 @@ func TestSyncDryRunWritesNothing(t *testing.T) {
 	store.Put("x", "value-x")
 	changes, err := Sync(context.Background(), store, []Desired{{Name: "x", KVName: "x", Path: filepath.Join(dir, "x")}}, Options{DryRun: true, ProjectDir: dir})
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(changes[0].Action, "create"))
+	assert.Check(t, is.Equal(changes[0].Action, action.Create))
 	_, err = os.Stat(filepath.Join(dir, "x"))
 	assert.Check(t, os.IsNotExist(err))
 	_, err = os.Stat(filepath.Join(dir, StateFile))
@@ -154,7 +155,7 @@ func TestSyncPartialProgress(t *testing.T) {
 	assert.Check(t, is.Error(err, `1 of 3 secrets failed, the others were synced: b: Key Vault secret "b" is disabled: enable it, or map the secret to another with x-vault.name`))
 	assert.Check(t, is.Len(pe.Failed, 1))
 	assert.Check(t, is.Equal(pe.Failed[0].Secret, "b"))
-	assert.Check(t, is.DeepEqual([]string{changes[0].Action, changes[1].Action, changes[2].Action}, []string{"update", "error", "update"}))
+	assert.Check(t, is.DeepEqual([]action.Kind{changes[0].Action, changes[1].Action, changes[2].Action}, []action.Kind{action.Update, action.Error, action.Update}))
 	assert.Check(t, is.Equal(readFile(t, desired[0].Path), "value-a-2"))
 	assert.Check(t, is.Equal(readFile(t, desired[1].Path), "value-b-1"), "the disabled one keeps its old value")
 	assert.Check(t, is.Equal(readFile(t, desired[2].Path), "value-c-2"))
@@ -236,7 +237,7 @@ func TestSyncGetNotFoundIsOneSecretsFailure(t *testing.T) {
 	}
 	changes, err := Sync(context.Background(), store, desired, Options{ProjectDir: dir})
 	assert.Check(t, is.ErrorContains(err, `1 of 2 secrets failed, the others were synced: b: Key Vault secret "b" does not exist in https://fake.vault.azure.net (deleted during the sync?)`))
-	assert.Check(t, is.Equal(changes[0].Action, "create"))
+	assert.Check(t, is.Equal(changes[0].Action, action.Create))
 	assert.Check(t, is.Equal(readFile(t, desired[0].Path), "value-a"))
 }
 
@@ -269,7 +270,7 @@ func TestSyncRefusesFilesOutsideTheProject(t *testing.T) {
 	assert.Assert(t, errors.As(err, &pe), "%v", err)
 	assert.Check(t, is.Len(pe.Failed, 5))
 	assert.Check(t, is.ErrorContains(err, "5 of 6 secrets failed, the others were synced: dotdot: "))
-	assert.Check(t, is.Equal(changes[0].Action, "create"))
+	assert.Check(t, is.Equal(changes[0].Action, action.Create))
 	assert.Check(t, is.Equal(changes[1].Reason, filepath.Join(dir, "..", "outside", "victim")+" is outside the project directory "+dir+
 		": docker vault writes files only inside the project; move the file inside it, or mark the secret local with x-vault: false"))
 	assert.Check(t, is.Equal(changes[3].Reason, filepath.Join(dir, "secrets", "link")+" leads to "+victim+", outside the project directory "+dir+
@@ -299,7 +300,7 @@ func TestSyncFollowsSymlinksInsideTheProject(t *testing.T) {
 
 	changes, err := Sync(context.Background(), store, desired, opts)
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(changes[0].Action, "create"))
+	assert.Check(t, is.Equal(changes[0].Action, action.Create))
 	assert.Check(t, is.Equal(readFile(t, filepath.Join(dir, "real", "target")), "value-x-1"))
 	fi, err := os.Lstat(filepath.Join(dir, "real", "link"))
 	assert.NilError(t, err)
@@ -311,7 +312,7 @@ func TestSyncFollowsSymlinksInsideTheProject(t *testing.T) {
 	store.Put("x", "value-x-2")
 	changes, err = Sync(context.Background(), store, desired, opts)
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(changes[0].Action, "update"))
+	assert.Check(t, is.Equal(changes[0].Action, action.Update))
 	assert.Check(t, is.Equal(readFile(t, filepath.Join(dir, "real", "target")), "value-x-2"))
 }
 
@@ -330,7 +331,7 @@ func TestSyncForeignFile(t *testing.T) {
 
 	changes, err := Sync(context.Background(), store, desired, Options{ProjectDir: dir})
 	assert.Check(t, is.Error(err, "1 of 2 secrets failed, the others were synced: cert: "+path+" exists and was not written by docker vault; remove it, or pass --force-file "+path))
-	assert.Check(t, is.Equal(changes[1].Action, "create"), "the other secret is written")
+	assert.Check(t, is.Equal(changes[1].Action, action.Create), "the other secret is written")
 	assert.Check(t, is.Equal(readFile(t, path), "hand-made"))
 
 	// A --force-file that names no file of the project is a typo, and
@@ -340,14 +341,14 @@ func TestSyncForeignFile(t *testing.T) {
 
 	changes, err = Sync(context.Background(), store, desired, Options{ProjectDir: dir, ForceFiles: []string{path}})
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(changes[0].Action, "update"))
+	assert.Check(t, is.Equal(changes[0].Action, action.Update))
 	assert.Check(t, is.Equal(readFile(t, path), "value-cert-1"))
 
 	// Now it is recorded: a rotation needs no flag.
 	store.Put("cert", "value-cert-2")
 	changes, err = Sync(context.Background(), store, desired, Options{ProjectDir: dir})
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(changes[0].Action, "update"))
+	assert.Check(t, is.Equal(changes[0].Action, action.Update))
 	assert.Check(t, is.Equal(readFile(t, path), "value-cert-2"))
 
 	// Not a regular file: refused even when forced.
@@ -385,7 +386,7 @@ func TestSyncInterruptedCreate(t *testing.T) {
 	assert.NilError(t, writeState(dir, map[string]entry{"x": {Secret: "x"}}))
 	changes, err := Sync(context.Background(), store, []Desired{{Name: "x", KVName: "x", Path: path}}, Options{ProjectDir: dir})
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(changes[0].Action, "update"))
+	assert.Check(t, is.Equal(changes[0].Action, action.Update))
 	assert.Check(t, is.Equal(readFile(t, path), "value-x"))
 	var doc struct{ Files map[string]entry }
 	assert.NilError(t, json.Unmarshal([]byte(readFile(t, filepath.Join(dir, StateFile))), &doc))
@@ -477,7 +478,7 @@ func TestSyncDryRunPartial(t *testing.T) {
 		{Name: "b", KVName: "b", Path: filepath.Join(dir, "b")},
 	}, Options{ProjectDir: dir, DryRun: true})
 	assert.Check(t, is.ErrorContains(err, `1 of 2 secrets would fail, the others would be synced: b: Key Vault secret "b" does not exist`))
-	assert.Check(t, is.Equal(changes[0].Action, "create"))
+	assert.Check(t, is.Equal(changes[0].Action, action.Create))
 	entries, _ := os.ReadDir(dir)
 	assert.Check(t, is.Len(entries, 0))
 }
@@ -506,7 +507,7 @@ func TestSyncSameSecondRotation(t *testing.T) {
 	changes, err := Sync(context.Background(), store, desired, opts)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(store.Gets, 1))
-	assert.Check(t, is.Equal(changes[0].Action, "update"))
+	assert.Check(t, is.Equal(changes[0].Action, action.Update))
 	assert.Check(t, is.Equal(changes[0].Version, vb))
 	assert.Check(t, is.Equal(readFile(t, desired[0].Path), "value-x-b"))
 	assert.Check(t, !strings.Contains(readFile(t, filepath.Join(dir, StateFile)), "unsettled"))
@@ -516,5 +517,5 @@ func TestSyncSameSecondRotation(t *testing.T) {
 	changes, err = Sync(context.Background(), store, desired, opts)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(store.Gets, 0))
-	assert.Check(t, is.Equal(changes[0].Action, "unchanged"))
+	assert.Check(t, is.Equal(changes[0].Action, action.Unchanged))
 }

@@ -24,6 +24,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/docker-vault/docker-vault/internal/action"
 )
 
 // Labels of a managed swarm secret. No hash of a value is ever stored: a
@@ -148,20 +150,21 @@ type Fetched struct {
 	Err     string
 }
 
-// ActionKind is what the plan does with one secret.
-type ActionKind string
+// ActionKind is what the plan does with one secret: the vocabulary sync
+// shares with secret files (package action).
+type ActionKind = action.Kind
 
 const (
-	ActionCreate    ActionKind = "create"
-	ActionUnchanged ActionKind = "unchanged"
-	ActionRotate    ActionKind = "rotate"
-	ActionRelabel   ActionKind = "relabel"
-	ActionPrune     ActionKind = "prune"
-	ActionError     ActionKind = "error"
+	ActionCreate    = action.Create
+	ActionUnchanged = action.Unchanged
+	ActionRotate    = action.Rotate
+	ActionRelabel   = action.Relabel
+	ActionPrune     = action.Prune
+	ActionError     = action.Error
 	// ActionKeep is a prune that Apply did not carry out because a service
 	// or a running task still used the old version when it came to it. It
 	// is never the secret's current version: `deploy` must not use it.
-	ActionKeep ActionKind = "keep"
+	ActionKeep = action.Keep
 )
 
 // Action is one step of a Plan.
