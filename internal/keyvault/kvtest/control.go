@@ -37,7 +37,7 @@ func (s *Server) setEnabled(name string, enabled bool) *apiError {
 	}
 	v := sec.latest()
 	v.enabled = enabled
-	v.updated = time.Now().Unix()
+	v.updated = s.store.stamp(time.Now())
 	return nil
 }
 

@@ -113,7 +113,7 @@ func (s *Server) updateSecret(req request, r *http.Request, now time.Time) (int,
 			v.expires = exp
 		}
 	}
-	v.updated = now.Unix()
+	v.updated = s.store.stamp(now)
 	return http.StatusOK, marshal(s.bundle(sec, v, false, true)), nil
 }
 

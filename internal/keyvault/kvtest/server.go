@@ -47,6 +47,12 @@ type Options struct {
 	VaultName string
 	// Seed holds initial secrets, name to value.
 	Seed map[string]string
+	// Clock, when set, gives the created and updated times of the versions
+	// written and changed (tokens, deletion and faults keep the real
+	// time). Tests of what a client does with those times set it: several
+	// versions within one second, or versions long settled. Nil is the
+	// time of each request.
+	Clock func() time.Time
 
 	// Fault knobs; see Faults for their meaning. They can change at run time
 	// through SetFaults or the admin endpoint.
@@ -184,7 +190,7 @@ func Start(opts Options) (*Server, error) {
 		clientID:       randomGUID(),
 		objectID:       randomGUID(),
 		identityHeader: randomHex(24),
-		store:          newStore(),
+		store:          newStore(opts.Clock),
 		faults:         faultState{f: faults, rng: mathrand.New(mathrand.NewPCG(uint64(seed), 0x6661756c7473))},
 		idRNG:          mathrand.New(mathrand.NewPCG(uint64(seed), 0x76657273696f6e)),
 	}

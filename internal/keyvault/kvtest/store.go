@@ -70,9 +70,22 @@ func (s *secret) version(id string) *version {
 type store struct {
 	mu      sync.Mutex
 	secrets map[string]*secret
+	// clock is Options.Clock: nil is the request's own time.
+	clock func() time.Time
 }
 
-func newStore() *store { return &store{secrets: map[string]*secret{}} }
+func newStore(clock func() time.Time) *store {
+	return &store{secrets: map[string]*secret{}, clock: clock}
+}
+
+// stamp is the created or updated time, in the service's whole seconds, of
+// a version written at now.
+func (st *store) stamp(now time.Time) int64 {
+	if st.clock != nil {
+		return st.clock().Unix()
+	}
+	return now.Unix()
+}
 
 // setParams is a set request after validation.
 type setParams struct {
@@ -143,7 +156,7 @@ func (st *store) set(name string, p setParams, newID func() string, now time.Tim
 		s = &secret{name: name}
 		st.secrets[key] = s
 	}
-	ts := now.Unix()
+	ts := st.stamp(now)
 	v := &version{
 		id:          newID(),
 		value:       p.value,
