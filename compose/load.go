@@ -33,6 +33,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/errdefs"
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker-vault/docker-vault/internal/composeyaml"
 	yaml "go.yaml.in/yaml/v3"
 	yaml4 "go.yaml.in/yaml/v4"
 )
@@ -160,17 +161,9 @@ type Dockerfile struct {
 	Err string `json:"error,omitempty"`
 }
 
-// YAMLError is a compose file that is not valid YAML.
-type YAMLError struct {
-	File   string
-	Line   int
-	Column int
-	Msg    string
-}
-
-func (e *YAMLError) Error() string {
-	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
-}
+// YAMLError is a compose file that is not valid YAML, or whose aliases no
+// compose loader can expand: the one syntax error of the YAML layer.
+type YAMLError = composeyaml.SyntaxError
 
 // resolved is LoadOptions after discovery: what a Reload reuses.
 type resolved struct {
@@ -187,42 +180,16 @@ type resolved struct {
 }
 
 // Load finds and loads a project as `docker compose` would, and keeps the
-// raw material Detect traces sources with. compose-go loads the project on
-// its own goroutine while Load parses the compose files for positions, so
-// the two cost the time of the longer one on a machine with a spare core. A
-// file that is not valid YAML is reported with file:line:column.
+// raw material Detect traces sources with. A file that is not valid YAML,
+// or whose aliases cannot be expanded (one that includes itself, an alias
+// bomb), is reported with file:line:column before compose-go reads it:
+// compose-go takes seconds of CPU to refuse a self-including anchor.
 func Load(ctx context.Context, opts LoadOptions) (*Project, error) {
 	r, err := resolveOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	pd, err := r.read(nil)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type loaded struct {
-		proj *types.Project
-		err  error
-	}
-	done := make(chan loaded, 1)
-	go func() {
-		proj, err := pd.compose(ctx)
-		done <- loaded{proj, err}
-	}()
-	if err := pd.parse(); err != nil {
-		// compose-go does not stop on cancel: wait, so that no load is
-		// left running after Load returns.
-		cancel()
-		<-done
-		return nil, err
-	}
-	res := <-done
-	if res.err != nil {
-		return nil, pd.explain(res.err)
-	}
-	return pd.finish(res.proj)
+	return r.load(ctx, nil)
 }
 
 // Reload loads p again with some files replaced by overlay (absolute path ->
@@ -589,9 +556,8 @@ func (pd *pending) parse() error {
 	return nil
 }
 
-// compose loads the project with compose-go. It reads only pd.details, so
-// it may run while parse does. Its error is compose-go's, which may quote
-// the files: callers pass it through explain.
+// compose loads the project with compose-go. Its error is compose-go's,
+// which may quote the files: callers pass it through explain.
 func (pd *pending) compose(ctx context.Context) (_ *types.Project, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -786,7 +752,9 @@ func parseYAML(path string, b []byte) ([]*yaml.Node, error) {
 		var n yaml.Node
 		err := dec.Decode(&n)
 		if errors.Is(err, io.EOF) {
-			return docs, nil
+			// Before anything expands an alias: compose-go, or the
+			// merge-key walks of this package.
+			return docs, composeyaml.CheckAliases(path, docs...)
 		}
 		if err != nil {
 			return nil, yamlError(path, b, err)

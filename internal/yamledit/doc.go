@@ -32,6 +32,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/docker-vault/docker-vault/internal/composeyaml"
 	"go.yaml.in/yaml/v3"
 	yamlv4 "go.yaml.in/yaml/v4"
 )
@@ -49,19 +50,9 @@ var (
 	ErrUnsupported = errors.New("unsupported")
 )
 
-// SyntaxError is a YAML syntax error, formatted "file:line:column: message".
-type SyntaxError struct {
-	File         string
-	Line, Column int
-	Msg          string
-}
-
-func (e *SyntaxError) Error() string {
-	if e.Line == 0 {
-		return fmt.Sprintf("%s: %s", e.File, e.Msg)
-	}
-	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
-}
+// SyntaxError is a YAML syntax error, formatted "file:line:column: message":
+// the YAML layer's one type, which compose's loader returns too.
+type SyntaxError = composeyaml.SyntaxError
 
 // Doc is one compose file being edited. Edits are applied to its bytes as
 // they are made; Bytes returns the current result.
