@@ -15,6 +15,7 @@ import (
 	"github.com/docker-vault/docker-vault/internal/build"
 	"github.com/docker-vault/docker-vault/internal/keyvault"
 	"github.com/docker-vault/docker-vault/internal/redact"
+	"github.com/docker-vault/docker-vault/internal/runner"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli-plugins/manager"
 	"github.com/docker/cli/cli/command"
@@ -33,7 +34,7 @@ type buildOptions struct {
 	buildxArgs        []string
 	// runner runs the docker CLI child; findPlugin looks a CLI plugin up
 	// as the docker CLI does. Tests replace both.
-	runner     build.Runner
+	runner     build.RunFunc
 	findPlugin func(name string) (*manager.Plugin, error)
 }
 
@@ -41,13 +42,13 @@ type buildOptions struct {
 const minBuildxVersion = "v0.8.0"
 
 func newBuildCommand(dockerCLI command.Cli) *cobra.Command {
-	return newBuildCommandWith(dockerCLI, build.ExecRunner{}, func(name string) (*manager.Plugin, error) {
+	return newBuildCommandWith(dockerCLI, runner.Run, func(name string) (*manager.Plugin, error) {
 		return manager.GetPlugin(name, dockerCLI, &cobra.Command{})
 	})
 }
 
-func newBuildCommandWith(dockerCLI command.Cli, runner build.Runner, findPlugin func(string) (*manager.Plugin, error)) *cobra.Command {
-	options := buildOptions{runner: runner, findPlugin: findPlugin}
+func newBuildCommandWith(dockerCLI command.Cli, run build.RunFunc, findPlugin func(string) (*manager.Plugin, error)) *cobra.Command {
+	options := buildOptions{runner: run, findPlugin: findPlugin}
 	ours := buildFlags(&options)
 	cmd := &cobra.Command{
 		Use:   "build [OPTIONS] [BUILDX BUILD OPTIONS] PATH | --compose [-f FILE]... [SERVICE...]",
@@ -229,8 +230,8 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error 
 	if ba.ToStdout {
 		fmt.Fprintln(dockerCLI.Err(), "note: the build result goes to stdout as it is: values are masked only in what buildx prints to stderr, and the leak check does not read it")
 	}
-	if err := runMasked(ctx, dockerCLI, o.runner, inv, searched, !ba.ToStdout); err != nil {
-		return exitError("docker buildx build", err)
+	if err := runMasked(ctx, dockerCLI, o.runner, "docker buildx build", inv, searched, !ba.ToStdout); err != nil {
+		return childStatus(err)
 	}
 	if !leakCheck {
 		return nil
@@ -288,8 +289,9 @@ func printNotes(w io.Writer, notes []build.Note) {
 
 // runMasked runs the docker CLI child with what it prints masked
 // (build.RunMasked), and says which secrets' values it printed.
-func runMasked(ctx context.Context, dockerCLI command.Cli, runner build.Runner, inv build.Invocation, secrets []build.Secret, maskStdout bool) error {
-	printed, err := build.RunMasked(ctx, runner, dockerBinary(), inv, dockerCLI.In(), dockerCLI.Out(), dockerCLI.Err(), secrets, maskStdout)
+func runMasked(ctx context.Context, dockerCLI command.Cli, run build.RunFunc, name string, inv build.Invocation, secrets []build.Secret, maskStdout bool) error {
+	c := runner.Cmd{Name: name, Path: dockerBinary(), Args: inv.Args, Env: inv.Env, Stdin: dockerCLI.In(), Stdout: dockerCLI.Out(), Stderr: dockerCLI.Err()}
+	printed, err := build.RunMasked(ctx, run, c, secrets, maskStdout)
 	if len(printed) > 0 {
 		fmt.Fprintf(dockerCLI.Err(), "note: the build printed the value of %s (masked above): a step writes it to its output, which the builder may keep (docker buildx history)\n", strings.Join(printed, ", "))
 	}

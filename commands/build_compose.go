@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -16,7 +15,6 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker-vault/docker-vault/internal/build"
 	"github.com/docker-vault/docker-vault/internal/mapping"
-	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 )
 
@@ -216,7 +214,7 @@ func runComposeBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions)
 	cmdArgs = append(cmdArgs, ca.build...)
 	cmdArgs = append(cmdArgs, ca.services...)
 	inv := build.Invocation{Args: cmdArgs, Env: env}
-	if err := exitError("docker compose build", runMasked(ctx, dockerCLI, o.runner, inv, searched, true)); err != nil {
+	if err := childStatus(runMasked(ctx, dockerCLI, o.runner, "docker compose build", inv, searched, true)); err != nil {
 		return err
 	}
 	if o.noLeakCheck {
@@ -280,16 +278,4 @@ func declaresVersionsArg(b *types.BuildConfig) bool {
 		return false
 	}
 	return build.DeclaresVersionsArg(data)
-}
-
-// exitError turns a child's failure into the plugin's exit status.
-func exitError(what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return cli.StatusError{StatusCode: ee.ExitCode(), Status: what + " failed"}
-	}
-	return fmt.Errorf("failed to run %s: %w", what, err)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/docker-vault/docker-vault/internal/build"
 	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
 	"github.com/docker-vault/docker-vault/internal/redact"
+	"github.com/docker-vault/docker-vault/internal/runner"
 	"github.com/docker/cli/cli-plugins/manager"
 	"github.com/docker/cli/cli-plugins/metadata"
 	"github.com/moby/moby/client"
@@ -65,11 +66,12 @@ type recordedRun struct {
 	maskedStdout bool
 }
 
-func (r *recordingRunner) Run(_ context.Context, bin string, inv build.Invocation, _ io.Reader, stdout, stderr io.Writer) error {
-	_, masked := stdout.(*redact.Writer)
-	r.calls = append(r.calls, recordedRun{bin: bin, inv: inv, maskedStdout: masked})
+func (r *recordingRunner) Run(_ context.Context, c runner.Cmd) error {
+	_, masked := c.Stdout.(*redact.Writer)
+	inv := build.Invocation{Args: c.Args, Env: c.Env}
+	r.calls = append(r.calls, recordedRun{bin: c.Path, inv: inv, maskedStdout: masked})
 	if r.print != nil {
-		r.print(stdout, stderr)
+		r.print(c.Stdout, c.Stderr)
 	}
 	if r.run != nil {
 		return r.run(inv)
@@ -151,7 +153,7 @@ func runBuildCommand(t *testing.T, api client.APIClient, buildxVersion string, r
 			return manager.GetPlugin("docker-vault-test-no-such-plugin", dockerCLI, &cobra.Command{})
 		}
 	}
-	cmd := newBuildCommandWith(dockerCLI, runner, find)
+	cmd := newBuildCommandWith(dockerCLI, runner.Run, find)
 	cmd.SetArgs(args)
 	cmd.SetOut(out)
 	cmd.SetErr(out)

@@ -6,12 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 
 	"github.com/docker-vault/docker-vault/internal/mapping"
+	"github.com/docker-vault/docker-vault/internal/runner"
 	"github.com/docker-vault/docker-vault/internal/swarm"
 	"github.com/docker/cli/cli"
-	"github.com/docker/cli/cli-plugins/metadata"
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -157,10 +156,6 @@ func composeVersion(files []string) string {
 // stackDeploy runs `docker stack deploy` through the docker CLI that ran
 // the plugin, with the same global options (--context, -H, --config ...).
 func stackDeploy(ctx context.Context, dockerCLI command.Cli, files []string, override []byte, o deployOptions) error {
-	bin := os.Getenv(metadata.ReexecEnvvar)
-	if bin == "" {
-		bin = "docker"
-	}
 	args := globalArgs()
 	args = append(args, "stack", "deploy")
 	for _, f := range files {
@@ -185,17 +180,9 @@ func stackDeploy(ctx context.Context, dockerCLI command.Cli, files []string, ove
 		args = append(args, "--quiet")
 	}
 	args = append(args, o.stack)
-	cmd := exec.CommandContext(ctx, bin, args...)
+	c := runner.Cmd{Name: "docker stack deploy", Path: dockerBinary(), Args: args, Stdout: dockerCLI.Out(), Stderr: dockerCLI.Err()}
 	if override != nil {
-		cmd.Stdin = bytes.NewReader(override)
+		c.Stdin = bytes.NewReader(override)
 	}
-	cmd.Stdout, cmd.Stderr = dockerCLI.Out(), dockerCLI.Err()
-	if err := cmd.Run(); err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return cli.StatusError{StatusCode: ee.ExitCode(), Status: "docker stack deploy failed"}
-		}
-		return fmt.Errorf("failed to run docker stack deploy: %w", err)
-	}
-	return nil
+	return childStatus(runner.Run(ctx, c))
 }

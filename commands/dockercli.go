@@ -1,9 +1,12 @@
 package commands
 
 import (
+	"errors"
 	"os"
 	"strings"
 
+	"github.com/docker-vault/docker-vault/internal/runner"
+	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli-plugins/metadata"
 )
 
@@ -40,4 +43,14 @@ func globalArgsOf(args []string) []string {
 		}
 	}
 	return nil
+}
+
+// childStatus makes a child's exit code (runner.ExitError) the plugin's
+// own, as docker does for its plugins.
+func childStatus(err error) error {
+	var ee *runner.ExitError
+	if errors.As(err, &ee) {
+		return cli.StatusError{StatusCode: ee.Code, Status: ee.Error()}
+	}
+	return err
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/docker-vault/docker-vault/internal/keyvault"
 	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
 	"github.com/docker-vault/docker-vault/internal/migrate"
+	"github.com/docker-vault/docker-vault/internal/runner"
 	"github.com/docker-vault/docker-vault/internal/swarm"
 	"github.com/docker-vault/docker-vault/internal/yamledit"
 	"github.com/docker/cli/cli-plugins/manager"
@@ -442,7 +443,7 @@ func runLeakStep(t *testing.T, api client.APIClient, buildxDir string, runner fu
 		find := func(name string) (*manager.Plugin, error) {
 			return manager.GetPlugin(name, dockerCLI, &cobra.Command{})
 		}
-		cmd = newBuildCommandWith(dockerCLI, &leakRunner{run: runner}, find)
+		cmd = newBuildCommandWith(dockerCLI, (&leakRunner{run: runner}).Run, find)
 	}
 	cmd.SetArgs(args[1:])
 	cmd.SetOut(out)
@@ -455,11 +456,11 @@ func runLeakStep(t *testing.T, api client.APIClient, buildxDir string, runner fu
 // leakRunner stands for the docker CLI child of build.
 type leakRunner struct{ run func(io.Writer) error }
 
-func (r *leakRunner) Run(_ context.Context, _ string, _ build.Invocation, _ io.Reader, stdout, _ io.Writer) error {
+func (r *leakRunner) Run(_ context.Context, c runner.Cmd) error {
 	if r.run == nil {
 		return errors.New("exit status 1")
 	}
-	return r.run(stdout)
+	return r.run(c.Stdout)
 }
 
 // leakFiles reads every file under dir.

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -307,15 +306,6 @@ func sortStrings(s []string) []string {
 	}
 	return s
 }
-
-type recordingRunner struct{ got Invocation }
-
-func (r *recordingRunner) Run(_ context.Context, _ string, inv Invocation, _ io.Reader, _, _ io.Writer) error {
-	r.got = inv
-	return nil
-}
-
-var _ Runner = (*recordingRunner)(nil)
 
 func TestParseBuildArgs(t *testing.T) {
 	for _, tc := range []struct {

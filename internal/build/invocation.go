@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"errors"
 	"fmt"
-	"io"
-	"os/exec"
 	"sort"
 	"strings"
-	"time"
+
+	"github.com/docker-vault/docker-vault/internal/runner"
 )
 
 // VersionsArg is the build arg docker vault sets to the Key Vault versions
@@ -124,26 +122,5 @@ func UserSecretIDs(userArgs []string) map[string]bool {
 	return ids
 }
 
-// Runner runs the docker CLI; tests replace it.
-type Runner interface {
-	Run(ctx context.Context, bin string, inv Invocation, stdin io.Reader, stdout, stderr io.Writer) error
-}
-
-// ExecRunner runs the command as a child process.
-type ExecRunner struct{}
-
-// Run implements Runner.
-func (ExecRunner) Run(ctx context.Context, bin string, inv Invocation, stdin io.Reader, stdout, stderr io.Writer) error {
-	cmd := exec.CommandContext(ctx, bin, inv.Args...)
-	cmd.Env = inv.Env
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	// Output that goes through a filter goes through a pipe: a process the
-	// child leaves behind holding it open must not keep the command
-	// waiting once the child is done.
-	cmd.WaitDelay = 10 * time.Second
-	err := cmd.Run()
-	if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState.Success() {
-		return nil
-	}
-	return err
-}
+// RunFunc runs a child process: runner.Run, or a test's fake.
+type RunFunc func(ctx context.Context, c runner.Cmd) error

@@ -2,11 +2,12 @@ package build
 
 import (
 	"context"
-	"io"
+	"fmt"
 	"maps"
 	"slices"
 
 	"github.com/docker-vault/docker-vault/internal/redact"
+	"github.com/docker-vault/docker-vault/internal/runner"
 )
 
 // RunMasked runs the docker CLI child with what it prints passed through
@@ -18,21 +19,22 @@ import (
 //
 // The child then writes to pipes rather than a terminal, so buildx and
 // compose print plain progress.
-func RunMasked(ctx context.Context, runner Runner, bin string, inv Invocation, stdin io.Reader, stdout, stderr io.Writer, secrets []Secret, maskStdout bool) (printed []string, err error) {
+func RunMasked(ctx context.Context, run RunFunc, c runner.Cmd, secrets []Secret, maskStdout bool) (printed []string, err error) {
 	ns := Needles(secrets)
 	defer redact.Clear(ns)
-	errW := redact.NewWriter(stderr, ns)
+	errW := redact.NewWriter(c.Stderr, ns)
+	c.Stderr = errW
 	masked := []*redact.Writer{errW}
 	if maskStdout {
-		w := redact.NewWriter(stdout, ns)
-		stdout = w
+		w := redact.NewWriter(c.Stdout, ns)
+		c.Stdout = w
 		masked = append(masked, w)
 	}
-	err = runner.Run(ctx, bin, inv, stdin, stdout, errW)
+	err = run(ctx, c)
 	ids := map[string]bool{}
 	for _, w := range masked {
 		if cerr := w.Close(); cerr != nil && err == nil {
-			err = cerr
+			err = fmt.Errorf("failed to run %s: %w", c.Name, cerr)
 		}
 		for tag := range w.Hits() {
 			ids[secrets[tag].ID] = true
