@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker-vault/docker-vault/internal/kvfake"
+	"github.com/docker-vault/docker-vault/internal/keyvault"
+	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
+	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest/kvstore"
 	swarmtypes "github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 	"gotest.tools/v3/assert"
@@ -103,10 +105,10 @@ func TestSyncCreateNoopRotatePrune(t *testing.T) {
 	eng := engineForTest(t)
 	p := uniquePrefix()
 	cleanupManaged(t, eng.Engine, p)
-	store := kvfake.New()
-	store.Put("db-password", "value-one-"+p)
+	vault, store := kvstore.New(t, kvtest.Options{})
+	vault.SetSecret("db-password", "value-one-"+p)
 	desired := []Desired{{Name: p + "_db", KVName: "db-password"}}
-	opts := SyncOptions{PlanOptions: PlanOptions{Source: store.URL, Keep: 0}, ApplyOptions: ApplyOptions{Wait: true, Poll: 200 * time.Millisecond}}
+	opts := SyncOptions{PlanOptions: PlanOptions{Source: store.VaultURL(), Keep: 0}, ApplyOptions: ApplyOptions{Wait: true, Poll: 200 * time.Millisecond}}
 
 	plan, err := Sync(ctx, eng, store, desired, opts)
 	assert.NilError(t, err)
@@ -126,18 +128,18 @@ func TestSyncCreateNoopRotatePrune(t *testing.T) {
 	assert.NilError(t, err)
 
 	// Nothing changed: one Key Vault list, no value read, one secret list.
-	store.ResetCounts()
+	vault.ResetCounts()
 	eng.calls.Store(0)
 	plan, err = Sync(ctx, eng, store, desired, opts)
 	assert.NilError(t, err)
 	assert.Equal(t, plan.String(), "unchanged "+p+"_db -> "+first.Name+"\n")
-	assert.Check(t, is.Equal(store.Lists, 1))
-	assert.Check(t, is.Equal(store.Gets, 0))
+	assert.Check(t, is.Equal(vault.Count(kvtest.RouteListSecrets), 1))
+	assert.Check(t, is.Equal(vault.Count(kvtest.RouteGetSecret), 0))
 	assert.Check(t, is.Equal(eng.calls.Load(), int64(1)))
 
 	// Rotate: a new secret, the service moved onto it with the same file
 	// target, the old one pruned once nothing uses it.
-	store.Put("db-password", "value-two-"+p)
+	vault.SetSecret("db-password", "value-two-"+p)
 	plan, err = Sync(ctx, eng, store, desired, opts)
 	assert.NilError(t, err)
 	assert.Equal(t, plan.Actions[0].Kind, ActionRotate)
@@ -178,16 +180,16 @@ func TestSyncFailureHalfwayConverges(t *testing.T) {
 	eng := engineForTest(t)
 	p := uniquePrefix()
 	cleanupManaged(t, eng.Engine, p)
-	store := kvfake.New()
+	vault, store := kvstore.New(t, kvtest.Options{})
 	var desired []Desired
 	for i := range 4 {
 		kv := fmt.Sprintf("s%d", i)
-		store.Put(kv, "v-"+kv+p)
+		vault.SetSecret(kv, "v-"+kv+p)
 		desired = append(desired, Desired{Name: fmt.Sprintf("%s_s%d", p, i), KVName: kv})
 	}
 	// One create at a time, so that "the third" is well defined; with more,
 	// creates already sent when one fails are let finish.
-	opts := SyncOptions{PlanOptions: PlanOptions{Source: store.URL, Keep: 1}, Parallel: 1}
+	opts := SyncOptions{PlanOptions: PlanOptions{Source: store.VaultURL(), Keep: 1}, Parallel: 1}
 
 	eng.failCreate = 3
 	_, err := Sync(ctx, eng, store, desired, opts)
@@ -213,15 +215,32 @@ func TestSyncRefusesAValueOverTheSwarmLimit(t *testing.T) {
 	eng := engineForTest(t)
 	p := uniquePrefix()
 	cleanupManaged(t, eng.Engine, p)
-	store := kvfake.New()
-	store.Put("small", "a-small-value-"+p)
-	store.Put("big", strings.Repeat("x", MaxSecretSize+1))
+	vault, kv := kvstore.New(t, kvtest.Options{})
+	vault.SetSecret("small", "a-small-value-"+p)
+	vault.SetSecret("big", "grows-past-the-limit-"+p)
+	store := bigValueStore{Store: kv, name: "big"}
 	desired := []Desired{{Name: p + "_small", KVName: "small"}, {Name: p + "_big", KVName: "big"}}
 
-	plan, err := Sync(ctx, eng, store, desired, SyncOptions{PlanOptions: PlanOptions{Source: store.URL, Keep: 1}})
+	plan, err := Sync(ctx, eng, store, desired, SyncOptions{PlanOptions: PlanOptions{Source: store.VaultURL(), Keep: 1}})
 	assert.Check(t, is.Error(err, "1 of 2 secrets failed, the others were synced: "+p+"_big: value is 512001 bytes, over the swarm limit of 512000"))
 	assert.Check(t, is.Equal(plan.Actions[1].Kind, ActionError))
 	assert.Check(t, is.Equal(eng.creates.Load(), int64(1)), "the small one is synced all the same")
+}
+
+// bigValueStore reads a value over the swarm limit for one secret. Key
+// Vault holds at most 25,600 characters, so the emulator cannot: the limit
+// is checked all the same, since a Store is an interface.
+type bigValueStore struct {
+	keyvault.Store
+	name string
+}
+
+func (s bigValueStore) Get(ctx context.Context, name, version string) (keyvault.Secret, error) {
+	sec, err := s.Store.Get(ctx, name, version)
+	if err == nil && name == s.name {
+		sec.Value = bytes.Repeat([]byte("x"), MaxSecretSize+1)
+	}
+	return sec, err
 }
 
 // A create that an interrupted sync sent may land after that sync stopped
@@ -269,10 +288,10 @@ func TestSyncWaitConvergesAServiceScaledToZero(t *testing.T) {
 	eng := engineForTest(t)
 	p := uniquePrefix()
 	cleanupManaged(t, eng.Engine, p)
-	store := kvfake.New()
-	store.Put("db-password", "zero-one-"+p)
+	vault, store := kvstore.New(t, kvtest.Options{})
+	vault.SetSecret("db-password", "zero-one-"+p)
 	desired := []Desired{{Name: p + "_db", KVName: "db-password"}}
-	opts := SyncOptions{PlanOptions: PlanOptions{Source: store.URL, Keep: 1}, ApplyOptions: ApplyOptions{Wait: true, Poll: 100 * time.Millisecond}}
+	opts := SyncOptions{PlanOptions: PlanOptions{Source: store.VaultURL(), Keep: 1}, ApplyOptions: ApplyOptions{Wait: true, Poll: 100 * time.Millisecond}}
 	plan, err := Sync(ctx, eng, store, desired, opts)
 	assert.NilError(t, err)
 	zero := uint64(0)
@@ -288,7 +307,7 @@ func TestSyncWaitConvergesAServiceScaledToZero(t *testing.T) {
 	}})
 	assert.NilError(t, err)
 
-	store.Put("db-password", "zero-two-"+p)
+	vault.SetSecret("db-password", "zero-two-"+p)
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	plan, err = Sync(wctx, eng, store, desired, opts)
@@ -305,13 +324,12 @@ func TestSyncSameSecondRotation(t *testing.T) {
 	eng := engineForTest(t)
 	p := uniquePrefix()
 	cleanupManaged(t, eng.Engine, p)
-	store := kvfake.New()
 	second := time.Now().Truncate(time.Second)
-	store.Freeze(second)
-	store.Put("db-password", "value-a-"+p)
+	vault, store := kvstore.New(t, kvtest.Options{Clock: func() time.Time { return second }})
+	vault.SetSecret("db-password", "value-a-"+p)
 	desired := []Desired{{Name: p + "_db", KVName: "db-password"}}
 	at := func(d time.Duration) SyncOptions {
-		return SyncOptions{PlanOptions: PlanOptions{Source: store.URL, Keep: 1},
+		return SyncOptions{PlanOptions: PlanOptions{Source: store.VaultURL(), Keep: 1},
 			Now: func() time.Time { return second.Add(d) }}
 	}
 
@@ -324,27 +342,27 @@ func TestSyncSameSecondRotation(t *testing.T) {
 	assert.Check(t, is.Equal(sec.Secret.Spec.Labels[LabelUnsettled], "true"))
 
 	// B lands in the same second: the list looks the same as before.
-	b := store.Put("db-password", "value-b-"+p)
+	b := vault.SetSecret("db-password", "value-b-"+p)
 	plan, err = Sync(ctx, eng, store, desired, at(510*time.Millisecond))
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(plan.Actions[0].Kind, ActionRotate))
 	assert.Check(t, is.Equal(plan.Actions[0].Version, b))
 
 	// Later: B is confirmed with one read, then no read is needed.
-	store.ResetCounts()
+	vault.ResetCounts()
 	plan, err = Sync(ctx, eng, store, desired, at(2*time.Second))
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(plan.Actions[0].Kind, ActionUnchanged), plan.String())
 	assert.Check(t, plan.Actions[0].Confirm)
-	assert.Check(t, is.Equal(store.Gets, 1))
+	assert.Check(t, is.Equal(vault.Count(kvtest.RouteGetSecret), 1))
 	sec, err = eng.SecretInspect(ctx, plan.Actions[0].ID, client.SecretInspectOptions{})
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(sec.Secret.Spec.Labels[LabelUnsettled], ""), "the unsettled label must be gone")
-	store.ResetCounts()
+	vault.ResetCounts()
 	plan, err = Sync(ctx, eng, store, desired, at(3*time.Second))
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(plan.Actions[0].Kind, ActionUnchanged), plan.String())
-	assert.Check(t, is.Equal(store.Gets, 0), "a settled secret costs no value read")
+	assert.Check(t, is.Equal(vault.Count(kvtest.RouteGetSecret), 0), "a settled secret costs no value read")
 }
 
 // One disabled secret does not hold back the rotation of the others.
@@ -353,20 +371,20 @@ func TestSyncOneFailedSecretDoesNotBlockTheOthers(t *testing.T) {
 	eng := engineForTest(t)
 	p := uniquePrefix()
 	cleanupManaged(t, eng.Engine, p)
-	store := kvfake.New()
+	vault, store := kvstore.New(t, kvtest.Options{})
 	var desired []Desired
 	for _, n := range []string{"a", "b", "c"} {
-		store.Put(n, "value-1-"+n+p)
+		vault.SetSecret(n, "value-1-"+n+p)
 		desired = append(desired, Desired{Name: p + "_" + n, KVName: n})
 	}
-	opts := SyncOptions{PlanOptions: PlanOptions{Source: store.URL, Keep: 1}}
+	opts := SyncOptions{PlanOptions: PlanOptions{Source: store.VaultURL(), Keep: 1}}
 	_, err := Sync(ctx, eng, store, desired, opts)
 	assert.NilError(t, err)
 
 	for _, n := range []string{"a", "b", "c"} {
-		store.Put(n, "value-2-"+n+p)
+		vault.SetSecret(n, "value-2-"+n+p)
 	}
-	store.Disable("b")
+	vault.SetEnabled("b", false)
 	plan, err := Sync(ctx, eng, store, desired, opts)
 	var partial *PartialError
 	assert.Assert(t, errors.As(err, &partial), "%v", err)
@@ -391,18 +409,18 @@ func TestConcurrentSyncsCreateOnce(t *testing.T) {
 	eng := engineForTest(t)
 	p := uniquePrefix()
 	cleanupManaged(t, eng.Engine, p)
-	store := kvfake.New()
+	vault, store := kvstore.New(t, kvtest.Options{})
 	var desired []Desired
 	for i := 0; i < 20; i++ {
 		n := fmt.Sprintf("s%d", i)
-		store.Put(n, "value-"+n+p)
+		vault.SetSecret(n, "value-"+n+p)
 		desired = append(desired, Desired{Name: p + "_" + n, KVName: n})
 	}
 	var logs [2]bytes.Buffer
 	errs := make(chan error, 2)
 	for i := range logs {
 		go func() {
-			_, err := Sync(ctx, eng, store, desired, SyncOptions{PlanOptions: PlanOptions{Source: store.URL, Keep: 1},
+			_, err := Sync(ctx, eng, store, desired, SyncOptions{PlanOptions: PlanOptions{Source: store.VaultURL(), Keep: 1},
 				ApplyOptions: ApplyOptions{Log: &logs[i]}})
 			errs <- err
 		}()
