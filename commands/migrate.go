@@ -11,8 +11,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/docker-vault/docker-vault/compose"
-	"github.com/docker-vault/docker-vault/internal/atomicfile"
-	"github.com/docker-vault/docker-vault/internal/mapping"
 	"github.com/docker-vault/docker-vault/internal/migrate"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
@@ -84,63 +82,28 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 	if err != nil {
 		return err
 	}
-	detect, opts := compose.DetectOptions{Include: o.include, Exclude: o.exclude}, migrate.Options{To: to}
-	prep, err := migrate.Prepare(ctx, lo, detect, opts)
+	run, err := migrate.Run(ctx, migrate.RunOptions{
+		Load:         lo,
+		Detect:       compose.DetectOptions{Include: o.include, Exclude: o.exclude},
+		Plan:         migrate.Options{To: to},
+		DryRun:       o.dryRun || o.check,
+		Push:         o.push,
+		Overwrite:    o.overwrite,
+		OpenVault:    o.vault.open,
+		VaultContext: o.vault.withTimeout,
+		Log:          dockerCLI.Err(),
+	})
 	if err != nil {
 		return err
 	}
-	dir := prep.Project.Compose.WorkingDir
-	if o.check || o.dryRun {
-		for _, f := range atomicfile.Pending(dir) {
-			fmt.Fprintf(dockerCLI.Err(), "note: %s was left by an interrupted migrate; the next migrate without --dry-run puts back what it had written first\n", f)
-		}
-	} else {
-		// What an interrupted run left goes first; when it had already
-		// replaced files, they are back as before and the plan is made
-		// again on them.
-		putBack, err := migrate.Recover(dir, dockerCLI.Err())
-		if err != nil {
-			return err
-		}
-		if putBack {
-			if prep, err = migrate.Prepare(ctx, lo, detect, opts); err != nil {
-				return err
-			}
-		}
-	}
-	p, report, plan := prep.Project, prep.Report, prep.Plan
-	res := migrateResult{Findings: plan.Items, Files: plan.Files, Secrets: plan.Secrets, DryRun: o.dryRun || o.check, Warnings: report.Warnings}
-	res.mask = migrate.NewMask(p, report)
+	plan := run.Plan
+	res := migrateResult{Findings: plan.Items, Files: plan.Files, Secrets: plan.Secrets, Pushed: run.Pushed, DryRun: o.dryRun || o.check, Warnings: run.Report.Warnings, mask: run.Mask}
 	if res.Findings == nil {
 		res.Findings = []migrate.Item{}
 	}
 	if res.Files == nil {
 		res.Files = []*migrate.File{}
 	}
-
-	switch {
-	case o.check || o.dryRun:
-	case o.push && len(plan.Pushes) > 0:
-		projectURL, err := mapping.VaultURL(p.Compose)
-		if err != nil {
-			return err
-		}
-		vctx, cancel := o.vault.withTimeout(ctx)
-		defer cancel()
-		store, err := o.vault.open(vctx, projectURL)
-		if err != nil {
-			return err
-		}
-		if res.Pushed, err = migrate.PushAll(vctx, store, plan.Pushes, migrate.PushOptions{Overwrite: o.overwrite}); err != nil {
-			return fmt.Errorf("no file was changed: %w", err)
-		}
-		fallthrough
-	default:
-		if err := migrate.Write(plan.Files, migrate.WriteOptions{Dir: dir, Log: dockerCLI.Err()}); err != nil {
-			return err
-		}
-	}
-
 	if err := printMigrate(dockerCLI.Out(), o, &res); err != nil {
 		return err
 	}
