@@ -121,27 +121,22 @@ func vaultError(err error, context string) error {
 // checkDesired rejects a project whose mapping is ambiguous before anything
 // is read.
 func checkDesired(desired []Desired) error {
-	byKV := map[string]string{}
+	claims := mapping.Claims{}
 	byName := map[string]bool{}
 	for _, d := range desired {
 		if byName[d.Name] {
 			return fmt.Errorf("secret %s is declared twice", d.Name)
 		}
 		byName[d.Name] = true
-		if !mapping.ValidKVName(d.KVName) {
-			return fmt.Errorf("secret %s maps to %q, which is not a valid Key Vault secret name (1-127 letters, digits and hyphens)", d.Name, d.KVName)
+		if err := mapping.CheckKVName(d.Name, d.KVName); err != nil {
+			return err
 		}
 		if !ValidName(VersionedName(d.Name, "00000000")) {
 			return fmt.Errorf("secret %s: %q is not a valid swarm secret name (letters, digits, '-', '_' and '.', at most 64 characters with the version suffix)", d.Name, d.Name)
 		}
-		if d.Version != "" {
-			continue // several secrets may pin different versions of one Key Vault secret
+		if err := claims.Claim(d.Name, d.KVName, d.Version); err != nil {
+			return err
 		}
-		k := strings.ToLower(d.KVName)
-		if other, ok := byKV[k]; ok {
-			return fmt.Errorf("secrets %s and %s both map to Key Vault secret %s: give one an x-vault name", other, d.Name, d.KVName)
-		}
-		byKV[k] = d.Name
 	}
 	return nil
 }
