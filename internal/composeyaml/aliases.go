@@ -35,7 +35,7 @@ func CheckAliases(file string, docs ...*yaml.Node) error {
 		}
 		if through > 100 && total > 1000 && float64(through)/float64(total) > allowedAliasRatio(total) {
 			return &SyntaxError{File: file, Line: c.worst.Line, Column: c.worst.Column,
-				Msg: fmt.Sprintf("aliases expand to about %s nodes (%s through aliases): compose refuses a document with excessive aliasing", count(total), count(through))}
+				Msg: fmt.Sprintf("aliases expand to %s nodes (%s through aliases): compose refuses a document with excessive aliasing", count(total), count(through))}
 		}
 	}
 	return nil
@@ -105,17 +105,18 @@ func capped(n int64) int64 {
 	return min(n, sizeCap)
 }
 
-// count prints a large number the way a reader takes it in.
+// count prints a large number the way a reader takes it in; "about"
+// because yaml v4 counts merge keys a little differently.
 func count(n int64) string {
 	switch {
 	case n >= sizeCap:
 		return "more than 10^18"
 	case n >= 1e9:
-		return fmt.Sprintf("%.1f billion", float64(n)/1e9)
+		return fmt.Sprintf("about %.1f billion", float64(n)/1e9)
 	case n >= 1e6:
-		return fmt.Sprintf("%.1f million", float64(n)/1e6)
+		return fmt.Sprintf("about %.1f million", float64(n)/1e6)
 	}
-	return fmt.Sprint(n)
+	return fmt.Sprintf("about %d", n)
 }
 
 // allowedAliasRatio is yaml v4's (internal/libyaml/constructor.go), so
