@@ -13,7 +13,8 @@ import (
 
 	"github.com/docker-vault/docker-vault/internal/action"
 	"github.com/docker-vault/docker-vault/internal/keyvault"
-	"github.com/docker-vault/docker-vault/internal/kvfake"
+	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
+	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest/kvstore"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -36,12 +37,20 @@ func readFile(t *testing.T, path string) string {
 	return string(b)
 }
 
+// newVault starts a Key Vault emulator for the test and returns it with a
+// Store on it. The vault is named fake, as the messages below expect; its
+// versions are written long ago, one second apart (kvstore.Ticking).
+func newVault(t *testing.T) (*kvtest.Server, keyvault.Store) {
+	t.Helper()
+	return kvstore.New(t, kvtest.Options{VaultName: "fake"})
+}
+
 func TestSyncWritesRotatesAndSkipsUnchanged(t *testing.T) {
 	ctx := context.Background()
 	dir, _ := project(t)
-	store := kvfake.New()
-	v1 := store.Put("db-password", "first-value-1234")
-	store.Put("api-key", "api-value-5678")
+	vault, store := newVault(t)
+	v1 := vault.SetSecret("db-password", "first-value-1234")
+	vault.SetSecret("api-key", "api-value-5678")
 	desired := []Desired{
 		{Name: "db_password", KVName: "db-password", Path: filepath.Join(dir, "secrets", "db_password")},
 		{Name: "api_key", KVName: "api-key", Path: filepath.Join(dir, "secrets", "api_key")},
@@ -53,7 +62,7 @@ func TestSyncWritesRotatesAndSkipsUnchanged(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(changes[0].Action, action.Create))
 	assert.Check(t, is.Equal(changes[0].Version, v1))
-	assert.Check(t, is.Equal(store.Gets, 2))
+	assert.Check(t, is.Equal(vault.Count(kvtest.RouteGetSecret), 2))
 	assert.Check(t, is.Equal(readFile(t, desired[0].Path), "first-value-1234"))
 	fi, err := os.Stat(desired[0].Path)
 	assert.NilError(t, err)
@@ -63,21 +72,21 @@ func TestSyncWritesRotatesAndSkipsUnchanged(t *testing.T) {
 	assert.Check(t, is.Equal(di.Mode().Perm(), os.FileMode(0o700)))
 
 	// Nothing changed: one list, no value read, nothing written.
-	store.ResetCounts()
+	vault.ResetCounts()
 	changes, err = Sync(ctx, store, desired, opts)
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(store.Lists, 1))
-	assert.Check(t, is.Equal(store.Gets, 0))
+	assert.Check(t, is.Equal(vault.Count(kvtest.RouteListSecrets), 1))
+	assert.Check(t, is.Equal(vault.Count(kvtest.RouteGetSecret), 0))
 	assert.Check(t, is.Equal(changes[0].Action, action.Unchanged))
 
 	// Rotate one: the file sync created and recorded is read and
 	// rewritten, on a new inode.
 	before, _ := os.Stat(desired[0].Path)
-	v2 := store.Put("db-password", "second-value-9999")
-	store.ResetCounts()
+	v2 := vault.SetSecret("db-password", "second-value-9999")
+	vault.ResetCounts()
 	changes, err = Sync(ctx, store, desired, opts)
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(store.Gets, 1))
+	assert.Check(t, is.Equal(vault.Count(kvtest.RouteGetSecret), 1))
 	assert.Check(t, is.Equal(changes[0].Action, action.Update))
 	assert.Check(t, is.Equal(changes[0].Version, v2))
 	assert.Check(t, is.Equal(changes[1].Action, action.Unchanged))
@@ -103,8 +112,8 @@ func TestSyncWritesRotatesAndSkipsUnchanged(t *testing.T) {
 
 func TestSyncDryRunWritesNothing(t *testing.T) {
 	dir, _ := project(t)
-	store := kvfake.New()
-	store.Put("x", "value-x")
+	vault, store := newVault(t)
+	vault.SetSecret("x", "value-x")
 	changes, err := Sync(context.Background(), store, []Desired{{Name: "x", KVName: "x", Path: filepath.Join(dir, "x")}}, Options{DryRun: true, ProjectDir: dir})
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(changes[0].Action, action.Create))
@@ -115,15 +124,15 @@ func TestSyncDryRunWritesNothing(t *testing.T) {
 }
 
 func TestSyncNeedsProjectDir(t *testing.T) {
-	store := kvfake.New()
-	store.Put("x", "value-x")
+	vault, store := newVault(t)
+	vault.SetSecret("x", "value-x")
 	dir := t.TempDir()
 	desired := []Desired{{Name: "x", KVName: "x", Path: filepath.Join(dir, "x")}}
 	_, err := Sync(context.Background(), store, desired, Options{})
 	assert.Check(t, is.Error(err, "internal error: no project directory"))
 	_, err = Sync(context.Background(), store, desired, Options{ProjectDir: "relative"})
 	assert.Check(t, is.Error(err, "internal error: project directory relative is not absolute"))
-	assert.Check(t, is.Equal(store.Lists, 0))
+	assert.Check(t, is.Equal(vault.Count(kvtest.RouteListSecrets), 0))
 	_, err = os.Stat(desired[0].Path)
 	assert.Check(t, os.IsNotExist(err))
 }
@@ -132,10 +141,10 @@ func TestSyncNeedsProjectDir(t *testing.T) {
 // back the other two, and the error names it.
 func TestSyncPartialProgress(t *testing.T) {
 	dir, _ := project(t)
-	store := kvfake.New()
-	store.Put("a", "value-a-1")
-	store.Put("b", "value-b-1")
-	store.Put("c", "value-c-1")
+	vault, store := newVault(t)
+	vault.SetSecret("a", "value-a-1")
+	vault.SetSecret("b", "value-b-1")
+	vault.SetSecret("c", "value-c-1")
 	desired := []Desired{
 		{Name: "a", KVName: "a", Path: filepath.Join(dir, "secrets", "a")},
 		{Name: "b", KVName: "b", Path: filepath.Join(dir, "secrets", "b")},
@@ -145,10 +154,10 @@ func TestSyncPartialProgress(t *testing.T) {
 	_, err := Sync(context.Background(), store, desired, opts)
 	assert.NilError(t, err)
 
-	store.Put("a", "value-a-2")
-	store.Put("b", "value-b-2")
-	store.Put("c", "value-c-2")
-	store.Disable("b")
+	vault.SetSecret("a", "value-a-2")
+	vault.SetSecret("b", "value-b-2")
+	vault.SetSecret("c", "value-c-2")
+	vault.SetEnabled("b", false)
 	changes, err := Sync(context.Background(), store, desired, opts)
 	var pe *PartialError
 	assert.Assert(t, errors.As(err, &pe), "%v", err)
@@ -171,7 +180,7 @@ func TestSyncPartialProgress(t *testing.T) {
 
 // failingStore fails List, or Get of one secret, with err.
 type failingStore struct {
-	*kvfake.Store
+	keyvault.Store
 	listErr error
 	getName string
 	getErr  error
@@ -195,26 +204,26 @@ func TestSyncKeyVaultFailureChangesNothing(t *testing.T) {
 	outage := &keyvault.Error{Op: keyvault.OpList, Vault: "https://fake.vault.azure.net", Detail: "key vault unavailable"}
 	for _, tc := range []struct {
 		name  string
-		store func(*kvfake.Store) keyvault.Store
+		store func(keyvault.Store) keyvault.Store
 		want  string
 	}{
-		{"list fails", func(s *kvfake.Store) keyvault.Store {
+		{"list fails", func(s keyvault.Store) keyvault.Store {
 			return &failingStore{Store: s, listErr: outage}
 		}, "failed to list secrets from https://fake.vault.azure.net: key vault unavailable"},
-		{"get fails", func(s *kvfake.Store) keyvault.Store {
+		{"get fails", func(s keyvault.Store) keyvault.Store {
 			return &failingStore{Store: s, getName: "b", getErr: keyvault.ErrUnauthenticated}
 		}, "secret b: not signed in to Azure"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, _ := project(t)
-			fake := kvfake.New()
-			fake.Put("a", "value-a")
-			fake.Put("b", "value-b")
+			vault, kv := newVault(t)
+			vault.SetSecret("a", "value-a")
+			vault.SetSecret("b", "value-b")
 			desired := []Desired{
 				{Name: "a", KVName: "a", Path: filepath.Join(dir, "a")},
 				{Name: "b", KVName: "b", Path: filepath.Join(dir, "b")},
 			}
-			_, err := Sync(context.Background(), tc.store(fake), desired, Options{ProjectDir: dir, Parallel: 1})
+			_, err := Sync(context.Background(), tc.store(kv), desired, Options{ProjectDir: dir, Parallel: 1})
 			assert.Check(t, is.Error(err, tc.want))
 			var pe *PartialError
 			assert.Check(t, !errors.As(err, &pe), "an outage is not a partial sync")
@@ -226,11 +235,11 @@ func TestSyncKeyVaultFailureChangesNothing(t *testing.T) {
 
 func TestSyncGetNotFoundIsOneSecretsFailure(t *testing.T) {
 	dir, _ := project(t)
-	fake := kvfake.New()
-	fake.Put("a", "value-a")
-	fake.Put("b", "value-b")
+	vault, kv := newVault(t)
+	vault.SetSecret("a", "value-a")
+	vault.SetSecret("b", "value-b")
 	// b is listed, then deleted before its value is read.
-	store := &failingStore{Store: fake, getName: "b", getErr: keyvault.ErrNotFound}
+	store := &failingStore{Store: kv, getName: "b", getErr: keyvault.ErrNotFound}
 	desired := []Desired{
 		{Name: "a", KVName: "a", Path: filepath.Join(dir, "a")},
 		{Name: "b", KVName: "b", Path: filepath.Join(dir, "b")},
@@ -243,9 +252,9 @@ func TestSyncGetNotFoundIsOneSecretsFailure(t *testing.T) {
 
 func TestSyncRefusesFilesOutsideTheProject(t *testing.T) {
 	dir, outside := project(t)
-	store := kvfake.New()
-	store.Put("ok", "value-ok")
-	store.Put("victim", "value-victim")
+	vault, store := newVault(t)
+	vault.SetSecret("ok", "value-ok")
+	vault.SetSecret("victim", "value-victim")
 	victim := filepath.Join(outside, "victim")
 	assert.NilError(t, os.WriteFile(victim, []byte("precious"), 0o600))
 	assert.NilError(t, os.MkdirAll(filepath.Join(dir, "secrets"), 0o700))
@@ -290,8 +299,8 @@ func TestSyncRefusesFilesOutsideTheProject(t *testing.T) {
 
 func TestSyncFollowsSymlinksInsideTheProject(t *testing.T) {
 	dir, _ := project(t)
-	store := kvfake.New()
-	store.Put("x", "value-x-1")
+	vault, store := newVault(t)
+	vault.SetSecret("x", "value-x-1")
 	assert.NilError(t, os.MkdirAll(filepath.Join(dir, "real"), 0o700))
 	assert.NilError(t, os.Symlink("real", filepath.Join(dir, "secrets")))
 	assert.NilError(t, os.Symlink("target", filepath.Join(dir, "real", "link")))
@@ -309,7 +318,7 @@ func TestSyncFollowsSymlinksInsideTheProject(t *testing.T) {
 	state := readFile(t, filepath.Join(dir, "real", StateFile))
 	assert.Check(t, strings.Contains(state, `"target"`), state)
 
-	store.Put("x", "value-x-2")
+	vault.SetSecret("x", "value-x-2")
 	changes, err = Sync(context.Background(), store, desired, opts)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(changes[0].Action, action.Update))
@@ -318,9 +327,9 @@ func TestSyncFollowsSymlinksInsideTheProject(t *testing.T) {
 
 func TestSyncForeignFile(t *testing.T) {
 	dir, _ := project(t)
-	store := kvfake.New()
-	store.Put("cert", "value-cert-1")
-	store.Put("new", "value-new")
+	vault, store := newVault(t)
+	vault.SetSecret("cert", "value-cert-1")
+	vault.SetSecret("new", "value-new")
 	path := filepath.Join(dir, "secrets", "cert")
 	assert.NilError(t, os.MkdirAll(filepath.Dir(path), 0o700))
 	assert.NilError(t, os.WriteFile(path, []byte("hand-made"), 0o600))
@@ -345,7 +354,7 @@ func TestSyncForeignFile(t *testing.T) {
 	assert.Check(t, is.Equal(readFile(t, path), "value-cert-1"))
 
 	// Now it is recorded: a rotation needs no flag.
-	store.Put("cert", "value-cert-2")
+	vault.SetSecret("cert", "value-cert-2")
 	changes, err = Sync(context.Background(), store, desired, Options{ProjectDir: dir})
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(changes[0].Action, action.Update))
@@ -359,9 +368,9 @@ func TestSyncForeignFile(t *testing.T) {
 
 func TestSyncSharedFileAndStateFileName(t *testing.T) {
 	dir, _ := project(t)
-	store := kvfake.New()
-	store.Put("a", "value-a")
-	store.Put("b", "value-b")
+	vault, store := newVault(t)
+	vault.SetSecret("a", "value-a")
+	vault.SetSecret("b", "value-b")
 	shared := filepath.Join(dir, "shared")
 	_, err := Sync(context.Background(), store, []Desired{
 		{Name: "a", KVName: "a", Path: shared},
@@ -379,8 +388,8 @@ func TestSyncSharedFileAndStateFileName(t *testing.T) {
 // again.
 func TestSyncInterruptedCreate(t *testing.T) {
 	dir, _ := project(t)
-	store := kvfake.New()
-	v := store.Put("x", "value-x")
+	vault, store := newVault(t)
+	v := vault.SetSecret("x", "value-x")
 	path := filepath.Join(dir, "x")
 	assert.NilError(t, os.WriteFile(path, []byte("half"), 0o600))
 	assert.NilError(t, writeState(dir, map[string]entry{"x": {Secret: "x"}}))
@@ -395,8 +404,8 @@ func TestSyncInterruptedCreate(t *testing.T) {
 
 func TestSyncRefusesStateFileSymlink(t *testing.T) {
 	dir, outside := project(t)
-	store := kvfake.New()
-	store.Put("x", "value-x")
+	vault, store := newVault(t)
+	vault.SetSecret("x", "value-x")
 	assert.NilError(t, os.Symlink(filepath.Join(outside, "state"), filepath.Join(dir, StateFile)))
 	_, err := Sync(context.Background(), store, []Desired{{Name: "x", KVName: "x", Path: filepath.Join(dir, "x")}}, Options{ProjectDir: dir})
 	assert.Check(t, is.ErrorContains(err, "state file "+filepath.Join(dir, StateFile)+" is not a regular file: remove it"))
@@ -409,10 +418,10 @@ func TestSyncRefusesStateFileSymlink(t *testing.T) {
 func TestSyncNoValueInAnyOutput(t *testing.T) {
 	values := []string{"leak-check-alpha-1", "leak-check-beta-2", "leak-check-gamma-3", "leak-check-delta-4"}
 	dir, outside := project(t)
-	store := kvfake.New()
-	store.Put("alpha", values[0])
-	store.Put("beta", values[1])
-	store.Put("gamma", values[2])
+	vault, store := newVault(t)
+	vault.SetSecret("alpha", values[0])
+	vault.SetSecret("beta", values[1])
+	vault.SetSecret("gamma", values[2])
 	foreign := filepath.Join(dir, "gamma")
 	assert.NilError(t, os.WriteFile(foreign, []byte("hand-made"), 0o600))
 	desired := []Desired{
@@ -436,8 +445,8 @@ func TestSyncNoValueInAnyOutput(t *testing.T) {
 	}
 	run(store, Options{DryRun: true})
 	run(store, Options{})
-	store.Put("alpha", values[3])
-	store.Disable("beta")
+	vault.SetSecret("alpha", values[3])
+	vault.SetEnabled("beta", false)
 	run(store, Options{ForceFiles: []string{foreign}})
 	run(&failingStore{Store: store, getName: "alpha", getErr: keyvault.ErrThrottled}, Options{})
 	run(&failingStore{Store: store, listErr: keyvault.ErrUnavailable}, Options{})
@@ -471,8 +480,8 @@ func TestWriteAtomicReplacesSymlink(t *testing.T) {
 
 func TestSyncDryRunPartial(t *testing.T) {
 	dir, _ := project(t)
-	store := kvfake.New()
-	store.Put("a", "value-a")
+	vault, store := newVault(t)
+	vault.SetSecret("a", "value-a")
 	changes, err := Sync(context.Background(), store, []Desired{
 		{Name: "a", KVName: "a", Path: filepath.Join(dir, "a")},
 		{Name: "b", KVName: "b", Path: filepath.Join(dir, "b")},
@@ -488,10 +497,9 @@ func TestSyncDryRunPartial(t *testing.T) {
 // in the same second; a settled version costs no read.
 func TestSyncSameSecondRotation(t *testing.T) {
 	dir, _ := project(t)
-	store := kvfake.New()
 	at := time.Unix(1800000000, 30e6) // 0.03 s into a second
-	store.Freeze(at)
-	store.Put("x", "value-x-a")
+	vault, store := kvstore.New(t, kvtest.Options{VaultName: "fake", Clock: func() time.Time { return at }})
+	vault.SetSecret("x", "value-x-a")
 	desired := []Desired{{Name: "x", KVName: "x", Path: filepath.Join(dir, "x")}}
 	clock := at.Add(200 * time.Millisecond)
 	opts := Options{ProjectDir: dir, Now: func() time.Time { return clock }}
@@ -501,21 +509,21 @@ func TestSyncSameSecondRotation(t *testing.T) {
 	assert.Check(t, strings.Contains(readFile(t, filepath.Join(dir, StateFile)), `"unsettled": true`))
 
 	// B lands in the same second: the list shows the same updated time.
-	vb := store.Put("x", "value-x-b")
+	vb := vault.SetSecret("x", "value-x-b")
 	clock = at.Add(3 * time.Second)
-	store.ResetCounts()
+	vault.ResetCounts()
 	changes, err := Sync(context.Background(), store, desired, opts)
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(store.Gets, 1))
+	assert.Check(t, is.Equal(vault.Count(kvtest.RouteGetSecret), 1))
 	assert.Check(t, is.Equal(changes[0].Action, action.Update))
 	assert.Check(t, is.Equal(changes[0].Version, vb))
 	assert.Check(t, is.Equal(readFile(t, desired[0].Path), "value-x-b"))
 	assert.Check(t, !strings.Contains(readFile(t, filepath.Join(dir, StateFile)), "unsettled"))
 
 	// Settled: nothing is read.
-	store.ResetCounts()
+	vault.ResetCounts()
 	changes, err = Sync(context.Background(), store, desired, opts)
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(store.Gets, 0))
+	assert.Check(t, is.Equal(vault.Count(kvtest.RouteGetSecret), 0))
 	assert.Check(t, is.Equal(changes[0].Action, action.Unchanged))
 }
