@@ -23,284 +23,11 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
-
-	"github.com/docker-vault/docker-vault/internal/action"
-)
-
-// Labels of a managed swarm secret. No hash of a value is ever stored: a
-// digest of a low-entropy password is as good as the password.
-const (
-	LabelManaged = "com.docker.vault.managed"
-	LabelSecret  = "com.docker.vault.secret"
-	LabelVersion = "com.docker.vault.version"
-	LabelSource  = "com.docker.vault.source"
-	// LabelUpdated holds the Key Vault "updated" time (unix seconds) of the
-	// version the secret was made from. The Key Vault list does not return
-	// versions, only this time: equal times mean no GET is needed.
-	LabelUpdated = "com.docker.vault.updated"
-	// LabelVaultSecret is the Key Vault secret name the value came from.
-	LabelVaultSecret = "com.docker.vault.vault-secret"
-	// LabelUnsettled marks a secret whose Key Vault "updated" second had
-	// not yet passed when its value was read: another version written in
-	// that same second would list with the same time, so the next sync
-	// reads the version again instead of trusting the list.
-	LabelUnsettled = "com.docker.vault.unsettled"
-	// LabelStack is the label docker stack deploy puts on a stack's
-	// services.
-	LabelStack = "com.docker.stack.namespace"
 )
 
 // MaxSecretSize is the swarm's limit on a secret's data (500 KB, as the
 // docker CLI enforces in `docker secret create`).
 const MaxSecretSize = 500 * 1024
-
-// Desired is one secret the project declares as a swarm (external) secret.
-type Desired struct {
-	// Name is the swarm secret's base name: the compose secret's `name:`,
-	// or its key.
-	Name string
-	// KVName is the Key Vault secret it maps to.
-	KVName string
-	// Version pins a Key Vault version; empty means the latest.
-	Version string
-	// Consumers are the compose services that use it, for the plan's text.
-	Consumers []string
-}
-
-// VaultItem is what the Key Vault list says of one secret.
-type VaultItem struct {
-	Enabled bool
-	Updated time.Time
-}
-
-// Identity is what makes a managed swarm secret "the same secret": its
-// compose name, vault URL and Key Vault secret name (case-insensitive, as
-// Key Vault names are).
-type Identity struct {
-	Secret string // compose secret name (LabelSecret)
-	Vault  string // canonical vault URL (LabelSource)
-	KVName string // Key Vault secret name (LabelVaultSecret)
-}
-
-func (i Identity) String() string {
-	return fmt.Sprintf("Key Vault secret %s of %s", i.KVName, i.Vault)
-}
-
-// Of tells whether m carries this identity. A managed secret made before
-// the Key Vault name was labelled has no LabelVaultSecret and belongs to no
-// identity: it is never touched (--adopt moves services off it).
-func (i Identity) Of(m Managed) bool {
-	return m.Secret == i.Secret && strings.EqualFold(strings.TrimSuffix(m.Source, "/"), strings.TrimSuffix(i.Vault, "/")) &&
-		m.KVName != "" && strings.EqualFold(m.KVName, i.KVName)
-}
-
-// Managed is a swarm secret docker vault made.
-type Managed struct {
-	ID        string
-	Name      string // the swarm name, <secret>_<ver8>
-	Secret    string // LabelSecret
-	Version   string // LabelVersion
-	Source    string // LabelSource
-	KVName    string // LabelVaultSecret
-	Updated   int64  // LabelUpdated, unix seconds; 0 if absent
-	Unsettled bool   // LabelUnsettled
-	Created   time.Time
-}
-
-// identity is the identity m carries.
-func (m Managed) identity() Identity {
-	return Identity{Secret: m.Secret, Vault: m.Source, KVName: m.KVName}
-}
-
-// SecretRef is a service's reference to a swarm secret.
-type SecretRef struct {
-	SecretID   string
-	SecretName string
-}
-
-// Service is a swarm service and the secrets its spec references.
-type Service struct {
-	ID      string
-	Name    string
-	Stack   string // LabelStack, empty for a service outside any stack
-	Secrets []SecretRef
-}
-
-// Observed is Docker's side.
-type Observed struct {
-	Managed []Managed
-	// Unmanaged maps the names of swarm secrets without the managed label
-	// to their ids.
-	Unmanaged map[string]string
-	// Services is nil when it was not needed (nothing to rotate or prune).
-	Services []Service
-}
-
-// Fetched is the Key Vault version (and value) read for a desired secret.
-// Err is set instead when the secret alone cannot be read (deleted,
-// disabled): an error for that secret, not for the sync.
-type Fetched struct {
-	Version string
-	Updated time.Time
-	Size    int
-	// Settled: the value was read at least one second after its "updated"
-	// second began, so no later version can list with the same time.
-	Settled bool
-	Err     string
-}
-
-// ActionKind is what the plan does with one secret: the vocabulary sync
-// shares with secret files (package action).
-type ActionKind = action.Kind
-
-const (
-	ActionCreate    = action.Create
-	ActionUnchanged = action.Unchanged
-	ActionRotate    = action.Rotate
-	ActionRelabel   = action.Relabel
-	ActionPrune     = action.Prune
-	ActionError     = action.Error
-	// ActionKeep is a prune that Apply did not carry out because a service
-	// or a running task still used the old version when it came to it. It
-	// is never the secret's current version: `deploy` must not use it.
-	ActionKeep = action.Keep
-)
-
-// Action is one step of a Plan.
-type Action struct {
-	Kind    ActionKind `json:"action"`
-	Secret  string     `json:"secret"`
-	KVName  string     `json:"vaultSecret,omitempty"`
-	Name    string     `json:"swarmSecret,omitempty"` // the swarm secret created, kept, relabelled or pruned
-	ID      string     `json:"id,omitempty"`          // the existing swarm secret's id, where there is one
-	Version string     `json:"version,omitempty"`
-	Updated int64      `json:"-"`
-	// Unsettled is recorded on the secret (LabelUnsettled): see Fetched.
-	Unsettled bool `json:"unsettled,omitempty"`
-	// Confirm: the secret's labels are brought up to date (its version
-	// settled) though nothing a service sees changes. Not a change.
-	Confirm bool `json:"-"`
-	// Services to point at the new secret (rotate), by name.
-	Services []string `json:"services,omitempty"`
-	// Others are services of other stacks still on an older version of the
-	// same secret: reported, never updated without AllStacks.
-	Others []string `json:"otherServices,omitempty"`
-	// Replaces are the ids of older managed or adopted secrets the services move away from.
-	Replaces []string `json:"-"`
-	Reason   string   `json:"reason,omitempty"`
-}
-
-// Plan is the ordered list of actions of one sync.
-type Plan struct {
-	Actions []Action `json:"actions"`
-}
-
-// Confirms counts the actions that only update what a secret's labels
-// record (see Action.Confirm).
-func (p Plan) Confirms() int {
-	n := 0
-	for _, a := range p.Actions {
-		if a.Confirm {
-			n++
-		}
-	}
-	return n
-}
-
-// Changes counts the actions that change Docker.
-func (p Plan) Changes() int {
-	n := 0
-	for _, a := range p.Actions {
-		switch a.Kind {
-		case ActionCreate, ActionRotate, ActionRelabel, ActionPrune:
-			n++
-		}
-	}
-	return n
-}
-
-// Errors returns the error actions.
-func (p Plan) Errors() []Action {
-	var errs []Action
-	for _, a := range p.Actions {
-		if a.Kind == ActionError {
-			errs = append(errs, a)
-		}
-	}
-	return errs
-}
-
-// Current maps each desired secret (by Desired.Name) to the swarm secret
-// holding its current version: what `deploy` names in the stack. Pruned and
-// kept versions are never current.
-func (p Plan) Current() map[string]string {
-	cur := map[string]string{}
-	for _, a := range p.Actions {
-		switch a.Kind {
-		case ActionCreate, ActionUnchanged, ActionRotate, ActionRelabel:
-			if _, seen := cur[a.Secret]; !seen && a.Name != "" {
-				cur[a.Secret] = a.Name
-			}
-		}
-	}
-	return cur
-}
-
-// String renders the plan one action a line, as tests and --dry-run show it.
-func (p Plan) String() string {
-	var b strings.Builder
-	for _, a := range p.Actions {
-		fmt.Fprintf(&b, "%-9s %s", a.Kind, a.Secret)
-		if a.Name != "" {
-			fmt.Fprintf(&b, " -> %s", a.Name)
-		}
-		if len(a.Services) > 0 {
-			fmt.Fprintf(&b, " (services: %s)", strings.Join(a.Services, ", "))
-		}
-		if a.Reason != "" {
-			fmt.Fprintf(&b, ": %s", a.Reason)
-		}
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
-// VersionedName is the swarm name of a Key Vault version of a secret.
-func VersionedName(name, version string) string {
-	v := version
-	if len(v) > 8 {
-		v = v[:8]
-	}
-	return name + "_" + strings.ToLower(v)
-}
-
-// identity is the identity of d's managed secrets in the vault source.
-func (d Desired) identity(source string) Identity {
-	return Identity{Secret: d.Name, Vault: source, KVName: d.KVName}
-}
-
-// current returns the managed secret of id made from version, if any.
-func current(managed []Managed, id Identity, version string) (Managed, bool) {
-	for _, m := range managed {
-		if id.Of(m) && strings.EqualFold(m.Version, version) {
-			return m, true
-		}
-	}
-	return Managed{}, false
-}
-
-// ours returns the managed secrets of id, newest first.
-func ours(managed []Managed, id Identity) []Managed {
-	var out []Managed
-	for _, m := range managed {
-		if id.Of(m) {
-			out = append(out, m)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
-	return out
-}
 
 // NeedsFetch says which desired secrets must have their value read: those
 // with no managed secret yet, a pinned version not synced yet, an unsettled
@@ -369,9 +96,11 @@ func MakePlan(desired []Desired, vault map[string]VaultItem, fetched map[string]
 	return plan
 }
 
+// planOne plans one desired secret. What it can know depends on whether
+// its value was read: from the list alone (planUnfetched) or from the
+// version read (planFetched).
 func planOne(d Desired, vault map[string]VaultItem, fetched map[string]Fetched, obs Observed, opts PlanOptions) Action {
 	a := Action{Secret: d.Name, KVName: d.KVName}
-	id := d.identity(opts.Source)
 	item, listed := vault[strings.ToLower(d.KVName)]
 	if d.Version == "" {
 		switch {
@@ -383,27 +112,39 @@ func planOne(d Desired, vault map[string]VaultItem, fetched map[string]Fetched, 
 			return a
 		}
 	}
-	all := ours(obs.Managed, id)
 	f, wasFetched := fetched[d.Name]
-	if wasFetched && f.Err != "" {
-		a.Kind, a.Reason = ActionError, f.Err
+	if !wasFetched {
+		return planUnfetched(a, d, obs, opts)
+	}
+	return planFetched(a, d, f, obs, opts)
+}
+
+// planUnfetched plans a secret that is unchanged as far as the list tells:
+// the newest managed secret (or the pinned one) is current.
+func planUnfetched(a Action, d Desired, obs Observed, opts PlanOptions) Action {
+	id := d.identity(opts.Source)
+	all := ours(obs.Managed, id)
+	var cur Managed
+	if d.Version != "" {
+		cur, _ = current(obs.Managed, id, d.Version)
+	} else if len(all) > 0 {
+		cur = all[0]
+	}
+	if cur.ID == "" {
+		a.Kind, a.Reason = ActionError, "no version was read from Key Vault"
 		return a
 	}
-	if !wasFetched {
-		// Unchanged as far as the list tells: the newest managed secret
-		// (or the pinned one) is current.
-		var cur Managed
-		if d.Version != "" {
-			cur, _ = current(obs.Managed, id, d.Version)
-		} else if len(all) > 0 {
-			cur = all[0]
-		}
-		if cur.ID == "" {
-			a.Kind, a.Reason = ActionError, "no version was read from Key Vault"
-			return a
-		}
-		a.Kind, a.Name, a.ID, a.Version, a.Unsettled = ActionUnchanged, cur.Name, cur.ID, cur.Version, cur.Unsettled
-		a.moveConsumers(d, cur, all, obs, opts)
+	a.Kind, a.Name, a.ID, a.Version, a.Unsettled = ActionUnchanged, cur.Name, cur.ID, cur.Version, cur.Unsettled
+	a.moveConsumers(d, cur, all, obs, opts)
+	return a
+}
+
+// planFetched plans a secret from the version read: kept when a managed
+// secret already holds that version, else created (or rotated to) unless
+// its swarm name is taken.
+func planFetched(a Action, d Desired, f Fetched, obs Observed, opts PlanOptions) Action {
+	if f.Err != "" {
+		a.Kind, a.Reason = ActionError, f.Err
 		return a
 	}
 	if f.Size == 0 {
@@ -417,6 +158,8 @@ func planOne(d Desired, vault map[string]VaultItem, fetched map[string]Fetched, 
 		a.Kind, a.Reason = ActionError, fmt.Sprintf("value is %d bytes, over the swarm limit of %d", f.Size, MaxSecretSize)
 		return a
 	}
+	id := d.identity(opts.Source)
+	all := ours(obs.Managed, id)
 	a.Version, a.Updated, a.Unsettled = f.Version, f.Updated.Unix(), !f.Settled
 	a.Name = VersionedName(d.Name, f.Version)
 	if cur, ok := current(obs.Managed, id, f.Version); ok {
@@ -434,24 +177,9 @@ func planOne(d Desired, vault map[string]VaultItem, fetched map[string]Fetched, 
 		a.moveConsumers(d, cur, all, obs, opts)
 		return a
 	}
-	if uid, taken := obs.Unmanaged[a.Name]; taken {
-		a.Kind = ActionError
-		a.Reason = fmt.Sprintf("swarm secret %s (%s) exists and is not managed by docker vault; remove or rename it", a.Name, shortID(uid))
+	if reason := nameTaken(a.Name, d, id, obs, opts); reason != "" {
+		a.Kind, a.Reason = ActionError, reason
 		return a
-	}
-	for _, m := range obs.Managed {
-		if m.Name == a.Name {
-			a.Kind = ActionError
-			a.Reason = fmt.Sprintf("swarm secret %s exists and holds %s, not %s: give the compose secret another `name:`", a.Name, m.identity(), id)
-			return a
-		}
-	}
-	if uid, taken := obs.Unmanaged[d.Name]; taken && !opts.Adopt {
-		if users := usedBy(obs.Services, uid, opts); len(users) > 0 {
-			a.Kind = ActionError
-			a.Reason = fmt.Sprintf("swarm secret %s exists, is used by %s and is not managed by docker vault; rerun with --adopt to move them to %s", d.Name, strings.Join(users, ", "), a.Name)
-			return a
-		}
 	}
 	a.Kind = ActionCreate
 	if len(all) > 0 || (opts.Adopt && obs.Unmanaged[d.Name] != "") {
@@ -459,6 +187,27 @@ func planOne(d Desired, vault map[string]VaultItem, fetched map[string]Fetched, 
 		a.moveConsumers(d, Managed{Name: a.Name}, all, obs, opts)
 	}
 	return a
+}
+
+// nameTaken says why the new swarm secret name cannot be created: a swarm
+// secret of that name exists that docker vault did not make, or that holds
+// another identity, or the unmanaged secret of d's name is in use and
+// --adopt was not given. Empty when the name is free.
+func nameTaken(name string, d Desired, id Identity, obs Observed, opts PlanOptions) string {
+	if uid, taken := obs.Unmanaged[name]; taken {
+		return fmt.Sprintf("swarm secret %s (%s) exists and is not managed by docker vault; remove or rename it", name, shortID(uid))
+	}
+	for _, m := range obs.Managed {
+		if m.Name == name {
+			return fmt.Sprintf("swarm secret %s exists and holds %s, not %s: give the compose secret another `name:`", name, m.identity(), id)
+		}
+	}
+	if uid, taken := obs.Unmanaged[d.Name]; taken && !opts.Adopt {
+		if users := usedBy(obs.Services, uid, opts); len(users) > 0 {
+			return fmt.Sprintf("swarm secret %s exists, is used by %s and is not managed by docker vault; rerun with --adopt to move them to %s", d.Name, strings.Join(users, ", "), name)
+		}
+	}
+	return ""
 }
 
 // moveConsumers sets the services that reference an older managed secret of
