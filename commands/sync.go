@@ -15,12 +15,11 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker-vault/docker-vault/internal/keyvault"
 	"github.com/docker-vault/docker-vault/internal/mapping"
-	"github.com/docker-vault/docker-vault/internal/restart"
 	"github.com/docker-vault/docker-vault/internal/secretfile"
 	"github.com/docker-vault/docker-vault/internal/swarm"
+	"github.com/docker-vault/docker-vault/internal/syncer"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
-	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
 
@@ -85,18 +84,7 @@ func addSyncFlags(cmd *cobra.Command, o *syncOptions) {
 const minWatch = 10 * time.Second
 
 // syncResult is the --format json document.
-type syncResult struct {
-	Vault      string              `json:"vault"`
-	Swarm      swarm.Plan          `json:"swarm"`
-	Files      []secretfile.Change `json:"files"`
-	Containers []string            `json:"restart,omitempty"`
-	Restarted  bool                `json:"restarted,omitempty"`
-	DryRun     bool                `json:"dryRun,omitempty"`
-	// Error is why the sync failed, so a script reading the JSON need not
-	// parse stderr. The plan above it says what was (or would have been)
-	// done.
-	Error string `json:"error,omitempty"`
-}
+type syncResult = syncer.Result
 
 func runSync(ctx context.Context, dockerCLI command.Cli, o syncOptions) error {
 	if err := o.validate(); err != nil {
@@ -164,7 +152,7 @@ func changeLines(res *syncResult) []string {
 		}
 	}
 	for _, c := range res.Files {
-		if c.Action == "create" || c.Action == "update" {
+		if c.Action.Changes() {
 			lines = append(lines, fmt.Sprintf("%-9s %s -> %s (version %s)", c.Action, c.Secret, c.Path, short(c.Version)))
 		}
 	}
@@ -210,49 +198,25 @@ func loadSyncTarget(ctx context.Context, po projectOptions, vo vaultOptions) (*t
 func syncOnce(ctx context.Context, dockerCLI command.Cli, p *types.Project, secrets []mapping.Secret, store keyvault.Store, o syncOptions) (*syncResult, error) {
 	ctx, cancel := o.vault.withTimeout(ctx)
 	defer cancel()
-	// Swarm and file secrets share one Key Vault list.
-	store = &listOnce{Store: store}
-	res := &syncResult{Vault: store.VaultURL(), DryRun: o.dryRun, Files: []secretfile.Change{}}
-	var desired []swarm.Desired
-	var files []secretfile.Desired
-	for _, s := range secrets {
-		switch {
-		case s.Local:
-		case s.Kind == mapping.External:
-			desired = append(desired, swarm.Desired{Name: s.Name, KVName: s.KVName, Version: s.Version, Consumers: s.Consumers})
-		case s.Kind == mapping.File:
-			files = append(files, secretfile.Desired{Name: s.Key, KVName: s.KVName, Version: s.Version, Path: s.Path})
-		}
-	}
-	// A secret that fails alone (a *swarm.PartialError) does not stop the
-	// file secrets; any other failure does.
-	var partial error
-	if len(desired) > 0 {
-		if err := requireSwarmManager(ctx, dockerCLI.Client()); err != nil {
+	// Relative to the current directory, as docker resolves -f.
+	forced := make([]string, 0, len(o.forceFiles))
+	for _, f := range o.forceFiles {
+		abs, err := filepath.Abs(f)
+		if err != nil {
 			return nil, err
 		}
-		stack := o.stack
-		if stack == "" {
-			stack = p.Name
-		}
-		plan, err := swarm.Sync(ctx, dockerCLI.Client(), store, desired, swarm.SyncOptions{
-			PlanOptions:  swarm.PlanOptions{Source: store.VaultURL(), Keep: o.keep, Adopt: o.adopt, Stack: stack, AllStacks: o.allStacks},
-			ApplyOptions: swarm.ApplyOptions{Wait: o.wait, Log: progressLog(dockerCLI, o)},
-			Parallel:     o.parallel,
-			DryRun:       o.dryRun,
-			Progress:     readProgress(dockerCLI, o),
-		})
-		res.Swarm = plan
-		var pe *swarm.PartialError
-		switch {
-		case errors.As(err, &pe):
-			partial = err
-		case err != nil:
-			return res, err
-		}
+		forced = append(forced, abs)
 	}
-	res, err := syncFiles(ctx, dockerCLI, p, files, store, o, res)
-	return res, oneLine(partial, err)
+	stack := o.stack
+	if stack == "" {
+		stack = p.Name
+	}
+	return syncer.Run(ctx, dockerCLI.Client(), store, secrets, syncer.Options{
+		Stack: stack, AllStacks: o.allStacks, Keep: o.keep, Adopt: o.adopt, Wait: o.wait,
+		Parallel: o.parallel, DryRun: o.dryRun, Restart: o.restart,
+		ProjectDir: p.WorkingDir, ForceFiles: forced,
+		Log: progressLog(dockerCLI, o), Progress: readProgress(dockerCLI, o),
+	})
 }
 
 // isPartial tells whether err is a sync that applied what it could.
@@ -260,125 +224,6 @@ func isPartial(err error) bool {
 	var sp *swarm.PartialError
 	var fp *secretfile.PartialError
 	return errors.As(err, &sp) || errors.As(err, &fp)
-}
-
-// oneLine joins the errors that are not nil into one, on one line: a
-// command's error is one line saying what to fix.
-func oneLine(errs ...error) error {
-	var set []error
-	var msgs []string
-	for _, err := range errs {
-		if err != nil {
-			set = append(set, err)
-			msgs = append(msgs, err.Error())
-		}
-	}
-	switch len(set) {
-	case 0:
-		return nil
-	case 1:
-		return set[0]
-	}
-	return &joined{msg: strings.Join(msgs, "; "), errs: set}
-}
-
-// joined keeps errors.Is and errors.As working through oneLine.
-type joined struct {
-	msg  string
-	errs []error
-}
-
-func (j *joined) Error() string   { return j.msg }
-func (j *joined) Unwrap() []error { return j.errs }
-
-// syncFiles writes the project's Key Vault-backed secret files, then
-// restarts (or names) the containers that use a changed one.
-func syncFiles(ctx context.Context, dockerCLI command.Cli, p *types.Project, files []secretfile.Desired, store keyvault.Store, o syncOptions, res *syncResult) (*syncResult, error) {
-	if len(files) == 0 {
-		return res, nil
-	}
-	// Relative to the current directory, as docker resolves -f.
-	forced := make([]string, 0, len(o.forceFiles))
-	for _, f := range o.forceFiles {
-		abs, err := filepath.Abs(f)
-		if err != nil {
-			return res, err
-		}
-		forced = append(forced, abs)
-	}
-	changes, err := secretfile.Sync(ctx, store, files, secretfile.Options{
-		Parallel: o.parallel, DryRun: o.dryRun, Log: progressLog(dockerCLI, o), Progress: readProgress(dockerCLI, o),
-		ProjectDir: p.WorkingDir, ForceFiles: forced,
-	})
-	res.Files = changes
-	var partial *secretfile.PartialError
-	if err != nil && !errors.As(err, &partial) {
-		return res, err
-	}
-	// The files that did sync still get their containers restarted.
-	return res, oneLine(err, restartStale(ctx, dockerCLI, changes, o, res))
-}
-
-// restartStale finds the containers that use a changed secret file and, with
-// --restart, restarts them.
-func restartStale(ctx context.Context, dockerCLI command.Cli, changes []secretfile.Change, o syncOptions, res *syncResult) error {
-	// Containers are looked for when a file changed (to name them), and
-	// on every --restart run: a sync that wrote the file without --restart
-	// left them stale, and this run has nothing to write.
-	var paths, changed []string
-	for _, c := range changes {
-		paths = append(paths, c.Path)
-		if c.Action == "create" || c.Action == "update" {
-			changed = append(changed, c.Path)
-		}
-	}
-	if len(changed) == 0 && !o.restart {
-		return nil
-	}
-	var pending []string
-	if o.dryRun {
-		pending = changed
-	}
-	stale, err := restart.Stale(ctx, dockerCLI.Client(), paths, pending)
-	if err != nil {
-		return err
-	}
-	res.Containers = restart.Names(stale)
-	if !o.restart || o.dryRun || len(stale) == 0 {
-		return nil
-	}
-	res.Containers, err = restart.Restart(ctx, dockerCLI.Client(), stale)
-	res.Restarted = len(res.Containers) > 0
-	return err
-}
-
-// listOnce is a Store whose List asks Key Vault once and replays the answer
-// to later callers, so that a project with both swarm and file secrets
-// costs one paged list per sync. It holds names and properties, no value.
-type listOnce struct {
-	keyvault.Store
-	listed bool
-	items  []keyvault.SecretProperties
-	err    error
-}
-
-func (l *listOnce) List(ctx context.Context, fn func(keyvault.SecretProperties) error) error {
-	if !l.listed {
-		l.listed = true
-		l.err = l.Store.List(ctx, func(p keyvault.SecretProperties) error {
-			l.items = append(l.items, p)
-			return nil
-		})
-	}
-	if l.err != nil {
-		return l.err
-	}
-	for _, p := range l.items {
-		if err := fn(p); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // progressLog is where apply steps are logged: stderr, so that stdout stays
@@ -407,27 +252,6 @@ func readProgress(dockerCLI command.Cli, o syncOptions) func(done, total int) {
 			fmt.Fprintln(dockerCLI.Err())
 		}
 	}
-}
-
-func requireSwarmManager(ctx context.Context, api client.SystemAPIClient) error {
-	info, err := api.Info(ctx, client.InfoOptions{})
-	if err != nil {
-		return fmt.Errorf("failed to reach the Docker engine: %w", err)
-	}
-	if !info.Info.Swarm.ControlAvailable {
-		return errors.New("external secrets need a swarm manager, and this engine is not one: run `docker swarm init`, or use `file:` secrets for plain Compose")
-	}
-	return nil
-}
-
-func filesChanged(changes []secretfile.Change) int {
-	n := 0
-	for _, c := range changes {
-		if c.Action == "create" || c.Action == "update" {
-			n++
-		}
-	}
-	return n
 }
 
 // printSync prints the result: the plan as a table (or JSON), then what it
@@ -462,7 +286,7 @@ func printSync(out io.Writer, format string, res *syncResult, failure error) err
 		if failure != nil {
 			return nil
 		}
-		changes := res.Swarm.Changes() + filesChanged(res.Files)
+		changes := res.Changes()
 		switch {
 		case res.DryRun:
 			fmt.Fprintf(out, "dry run: %d changes planned, nothing changed\n", changes)

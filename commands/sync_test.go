@@ -11,9 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docker-vault/docker-vault/internal/keyvault"
 	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
-	"github.com/docker-vault/docker-vault/internal/kvfake"
 	"github.com/docker-vault/docker-vault/internal/mapping"
 	"github.com/docker-vault/docker-vault/internal/swarm"
 	"github.com/moby/moby/api/types/system"
@@ -115,24 +113,6 @@ secrets:
 
 	_, err = renderOverride(secrets, swarm.Plan{Actions: plan.Actions[2:]}, "")
 	assert.Check(t, is.ErrorContains(err, "no swarm secret for db_password"))
-}
-
-func TestListOnceListsOnce(t *testing.T) {
-	store := kvfake.New()
-	store.Put("a", "list-once-value-a")
-	store.Put("b", "list-once-value-b")
-	l := &listOnce{Store: store}
-	for range 2 {
-		var names []string
-		assert.NilError(t, l.List(context.Background(), func(p keyvault.SecretProperties) error {
-			names = append(names, p.Name)
-			return nil
-		}))
-		assert.Check(t, is.Len(names, 2))
-	}
-	assert.Check(t, is.Equal(store.Lists, 1))
-	stop := errors.New("stop")
-	assert.Check(t, is.ErrorIs(l.List(context.Background(), func(keyvault.SecretProperties) error { return stop }), stop))
 }
 
 func TestPrintSyncFailureHasNoSummary(t *testing.T) {
