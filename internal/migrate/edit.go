@@ -148,32 +148,32 @@ func (pl *planner) migrateAlone(group []int) error {
 	if err == nil || !edited {
 		return err
 	}
-	for path, b := range docs {
-		d, perr := yamledit.Parse(path, b)
-		if perr != nil {
-			return perr
-		}
-		pl.docs[path] = d
+	if perr := restore(pl.docs, docs, yamledit.Parse); perr != nil {
+		return perr
 	}
-	for path := range pl.docs {
-		if _, ok := docs[path]; !ok {
-			delete(pl.docs, path)
-		}
-	}
-	for path, b := range envs {
-		e, perr := yamledit.ParseEnvFile(path, b)
-		if perr != nil {
-			return perr
-		}
-		pl.envs[path] = e
-	}
-	for path := range pl.envs {
-		if _, ok := envs[path]; !ok {
-			delete(pl.envs, path)
-		}
+	if perr := restore(pl.envs, envs, yamledit.ParseEnvFile); perr != nil {
+		return perr
 	}
 	pl.declared, pl.declaredIn, pl.refs = declared, declaredIn, pl.refs[:nrefs]
 	return err
+}
+
+// restore puts the parsed files back as saved: each parsed again from its
+// saved bytes, and the ones parsed since dropped.
+func restore[T any](parsed map[string]T, saved map[string][]byte, parse func(path string, b []byte) (T, error)) error {
+	for path, b := range saved {
+		v, err := parse(path, b)
+		if err != nil {
+			return err
+		}
+		parsed[path] = v
+	}
+	for path := range parsed {
+		if _, ok := saved[path]; !ok {
+			delete(parsed, path)
+		}
+	}
+	return nil
 }
 
 // addServiceSecret lists the secret in the service, in the compose file the

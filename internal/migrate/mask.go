@@ -8,6 +8,7 @@ import (
 
 	"github.com/docker-vault/docker-vault/compose"
 	"github.com/docker-vault/docker-vault/internal/yamledit"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // masked is what a value is replaced with.
@@ -279,12 +280,8 @@ func (m *Mask) oldLines(f *File, lines []string) lineMask {
 		if len(cf.Docs) != 1 {
 			return everything(lines)
 		}
-		v, err := yamledit.ValuesOf(f.Old, cf.Docs[0])
-		if err != nil {
-			return everything(lines)
-		}
-		env, err := v.Env()
-		if err != nil {
+		v, env, ok := composeEnv(f.Old, cf.Docs[0])
+		if !ok {
 			return everything(lines)
 		}
 		lm := lineMask{}
@@ -326,12 +323,8 @@ func (m *Mask) oldLines(f *File, lines []string) lineMask {
 func (m *Mask) newLines(f *File, lines []string) lineMask {
 	switch f.Kind {
 	case "compose":
-		v, err := yamledit.ValuesOf(f.New, nil)
-		if err != nil {
-			return everything(lines)
-		}
-		env, err := v.Env()
-		if err != nil {
+		v, env, ok := composeEnv(f.New, nil)
+		if !ok {
 			return everything(lines)
 		}
 		lm := lineMask{}
@@ -357,6 +350,20 @@ func (m *Mask) newLines(f *File, lines []string) lineMask {
 		return lm
 	}
 	return lineMask{}
+}
+
+// composeEnv reads the environment entries of a compose file's content
+// (root: its parsed document, nil to parse it); ok is false when it cannot,
+// and the caller masks everything.
+func composeEnv(content []byte, root *yaml.Node) (v *yamledit.Values, env []yamledit.EnvValue, ok bool) {
+	v, err := yamledit.ValuesOf(content, root)
+	if err != nil {
+		return nil, nil, false
+	}
+	if env, err = v.Env(); err != nil {
+		return nil, nil, false
+	}
+	return v, env, true
 }
 
 // common masks, on either side of a compose file, the services behind an
