@@ -43,7 +43,7 @@ func ParseMapping(s string) (Mapping, error) {
 	if m.ID == "" || m.KVName == "" {
 		return m, fmt.Errorf("invalid --vault-secret %q: id and name are required", s)
 	}
-	if !mapping.ValidKVName(m.KVName) {
+	if !keyvault.ValidSecretName(m.KVName) {
 		return m, fmt.Errorf("invalid --vault-secret %q: %q is not a valid Key Vault secret name (1-127 letters, digits and '-')", s, m.KVName)
 	}
 	return m, nil
@@ -86,7 +86,7 @@ func Resolve(ctx context.Context, store keyvault.Store, mounts []SecretMount, ma
 		if !ok {
 			mp = Mapping{ID: m.ID, KVName: mapping.DeriveKVName(m.ID)}
 		}
-		if !mapping.ValidKVName(mp.KVName) {
+		if !keyvault.ValidSecretName(mp.KVName) {
 			if m.Required {
 				return nil, notes, fmt.Errorf("secret id %s (required, Dockerfile line %d): %q is not a valid Key Vault secret name; map the id with --vault-secret id=%s,name=NAME", m.ID, m.Line, mp.KVName, m.ID)
 			}

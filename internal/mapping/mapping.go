@@ -48,7 +48,6 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/docker-vault/docker-vault/internal/keyvault"
 )
 
 // Extension is the name of the compose extension docker vault reads.
@@ -77,10 +76,6 @@ type Secret struct {
 	Version   string   `json:"version,omitempty"`
 	Consumers []string `json:"services,omitempty"`
 }
-
-// ValidKVName tells whether s can name a Key Vault secret. It is
-// keyvault.ValidSecretName, kept for callers that check names of the mapping.
-func ValidKVName(s string) bool { return keyvault.ValidSecretName(s) }
 
 // DeriveKVName is the Key Vault name a compose secret maps to without an
 // x-vault name: '_' and '.' become '-'.
@@ -204,7 +199,6 @@ func KeyVaultName(key string, sc types.SecretConfig) (name, version string, err 
 	}
 	return m.name, m.version, nil
 }
-
 
 // marking is what a secret's own x-vault says.
 type marking struct {
