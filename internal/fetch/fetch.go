@@ -11,6 +11,7 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -107,6 +108,13 @@ func Values(ctx context.Context, store keyvault.Store, reqs []Request, opts Opti
 		return nil, err
 	}
 	return out, nil
+}
+
+// Missing tells whether a read failed because its secret is not there to
+// read (deleted, disabled, no such version): a failure of that secret
+// alone, where an outage or a sign-in failure is every read's.
+func Missing(err error) bool {
+	return errors.Is(err, keyvault.ErrNotFound) || errors.Is(err, keyvault.ErrDisabled)
 }
 
 // Clear zeroes every value of rs: values live no longer than their use.

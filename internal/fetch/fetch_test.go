@@ -92,3 +92,10 @@ func TestSettled(t *testing.T) {
 	r.Start = updated.Truncate(time.Second).Add(time.Second)
 	assert.Check(t, r.Settled())
 }
+
+func TestMissing(t *testing.T) {
+	assert.Check(t, Missing(keyvault.ErrNotFound))
+	assert.Check(t, Missing(keyvault.ErrDisabled))
+	assert.Check(t, !Missing(keyvault.ErrUnauthenticated))
+	assert.Check(t, !Missing(errors.New("outage")))
+}

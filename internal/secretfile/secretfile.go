@@ -188,7 +188,7 @@ func readValues(ctx context.Context, store keyvault.Store, desired []Desired, ne
 	res, err := fetch.Values(ctx, store, reqs, fetch.Options{
 		Parallel: opts.Parallel, Progress: opts.Progress, Now: opts.Now,
 		Stop: func(k int, err error) error {
-			if errors.Is(err, keyvault.ErrNotFound) || errors.Is(err, keyvault.ErrDisabled) {
+			if fetch.Missing(err) {
 				return nil
 			}
 			return fmt.Errorf("secret %s: %w", desired[need[k]].Name, err)

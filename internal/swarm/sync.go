@@ -58,9 +58,6 @@ func Sync(ctx context.Context, eng Engine, store keyvault.Store, desired []Desir
 	if err := checkDesired(desired); err != nil {
 		return Plan{}, err
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	obs, err := ObserveSecrets(ctx, eng)
 	if err != nil {
 		return Plan{}, err
@@ -174,7 +171,7 @@ func readValues(ctx context.Context, store keyvault.Store, need []Desired, opts 
 	res, err := fetch.Values(ctx, store, reqs, fetch.Options{
 		Parallel: opts.Parallel, Progress: opts.Progress, Now: opts.Now,
 		Stop: func(i int, err error) error {
-			if errors.Is(err, keyvault.ErrNotFound) || errors.Is(err, keyvault.ErrDisabled) {
+			if fetch.Missing(err) {
 				return nil
 			}
 			return fmt.Errorf("secret %s: %w", need[i].Name, err)
