@@ -9,6 +9,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/template"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker-vault/docker-vault/internal/composeyaml"
 	yaml "go.yaml.in/yaml/v3"
 )
 
@@ -48,57 +49,30 @@ type pair struct {
 	shared bool
 }
 
-// deref follows aliases.
+// deref follows aliases, and says whether it did.
 func deref(n *yaml.Node) (*yaml.Node, bool) {
-	aliased := false
-	for n != nil && n.Kind == yaml.AliasNode {
-		n, aliased = n.Alias, true
-	}
-	return n, aliased
+	d := composeyaml.Deref(n)
+	return d, d != n
 }
 
-func isMergeKey(k *yaml.Node) bool {
-	return k.Kind == yaml.ScalarNode && (k.Tag == "!!merge" || (k.Value == "<<" && k.Style == 0 && k.Tag != "!!str"))
-}
-
-// mapPairs returns the pairs of a mapping with YAML merge keys expanded as
-// the YAML decoder (and so compose-go) does: explicit keys win over merged
-// ones, and of several merged maps the first one wins.
+// mapPairs returns the pairs of a mapping with YAML merge keys expanded by
+// the YAML layer's one walker (composeyaml.Pairs), as compose-go expands
+// them: explicit keys win over merged ones, and of several merged maps the
+// first one wins. Its errors (a merge key reaching its own mapping, or
+// naming no mapping) are files compose-go refused before these walks run,
+// or that explain is already describing: the pairs found are used as they
+// are.
 func mapPairs(n *yaml.Node, shared bool) []pair {
 	n, aliased := deref(n)
 	if n == nil || n.Kind != yaml.MappingNode {
 		return nil
 	}
 	shared = shared || aliased || n.Anchor != ""
-	var out, merged []pair
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if isMergeKey(k) {
-			src, _ := deref(v)
-			if src != nil && src.Kind == yaml.SequenceNode {
-				for _, item := range src.Content {
-					merged = append(merged, mapPairs(item, true)...)
-				}
-			} else {
-				merged = append(merged, mapPairs(v, true)...)
-			}
-			continue
-		}
-		vv, va := deref(v)
-		out = append(out, pair{key: k, value: v, shared: shared || va || (vv != nil && vv.Anchor != "")})
-	}
-	if len(merged) == 0 {
-		return out
-	}
-	seen := make(map[string]bool, len(out))
-	for _, p := range out {
-		seen[p.key.Value] = true
-	}
-	for _, p := range merged {
-		if !seen[p.key.Value] {
-			seen[p.key.Value] = true
-			out = append(out, p)
-		}
+	ps, _ := composeyaml.Pairs(n)
+	out := make([]pair, len(ps))
+	for i, p := range ps {
+		vv, va := deref(p.Value)
+		out[i] = pair{key: p.Key, value: p.Value, shared: shared || len(p.Via) > 0 || va || (vv != nil && vv.Anchor != "")}
 	}
 	return out
 }

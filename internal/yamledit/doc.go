@@ -404,16 +404,16 @@ func sortSplices(s []splice) {
 	}
 }
 
-// deref follows aliases to the anchored node.
-func deref(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode; i++ {
-		if i > 1000 {
-			return nil
-		}
-		n = n.Alias
-	}
-	return n
-}
+// The merge-key walker is composeyaml's, shared with compose's read side;
+// these adapters keep this package's short names.
+
+func deref(n *yaml.Node) *yaml.Node { return composeyaml.Deref(n) }
+
+func isMergeKey(n *yaml.Node) bool { return composeyaml.IsMergeKey(n) }
+
+func keyName(k *yaml.Node) string { return composeyaml.KeyName(k) }
+
+var errRecursive = composeyaml.ErrRecursive
 
 // pair is one effective key of a mapping once merge keys are applied.
 type pair struct {
@@ -424,103 +424,30 @@ type pair struct {
 	via []*yaml.Node
 }
 
-var errRecursive = errors.New("an anchor contains itself")
-
-func isMergeKey(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!merge"
+func toPair(p composeyaml.Pair) pair {
+	return pair{key: p.Key, value: p.Value, holder: p.Holder, via: p.Via}
 }
 
 // pairs returns m's effective pairs: its own, then those merged in, each key
 // once, with the precedence compose's parser (yaml v4) gives them.
 func pairs(m *yaml.Node) ([]pair, error) {
-	var out []pair
-	seen := map[string]bool{}
-	return out, collectPairs(m, nil, seen, map[*yaml.Node]bool{}, &out)
-}
-
-func collectPairs(m *yaml.Node, via []*yaml.Node, seen map[string]bool, visiting map[*yaml.Node]bool, out *[]pair) error {
-	if visiting[m] {
-		return errRecursive
+	ps, err := composeyaml.Pairs(m)
+	if err != nil {
+		return nil, err
 	}
-	visiting[m] = true
-	defer delete(visiting, m)
-	var merge *yaml.Node
-	own := map[string]int{}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		k := m.Content[i]
-		if isMergeKey(k) {
-			merge = m.Content[i+1]
-			continue
-		}
-		name := keyName(k)
-		if seen[name] {
-			continue
-		}
-		// A key written twice: the later one wins, as in the decoder.
-		if j, ok := own[name]; ok {
-			(*out)[j] = pair{key: k, value: m.Content[i+1], holder: m, via: via}
-			continue
-		}
-		own[name] = len(*out)
-		*out = append(*out, pair{key: k, value: m.Content[i+1], holder: m, via: via})
+	out := make([]pair, len(ps))
+	for i, p := range ps {
+		out[i] = toPair(p)
 	}
-	for name := range own {
-		seen[name] = true
-	}
-	if merge == nil {
-		return nil
-	}
-	sources := []*yaml.Node{merge}
-	if t := deref(merge); t != nil && t.Kind == yaml.SequenceNode {
-		sources = t.Content
-	}
-	for _, s := range sources {
-		t := deref(s)
-		if t == nil || t.Kind != yaml.MappingNode {
-			return errors.New("a merge key (<<) needs a mapping or a list of mappings")
-		}
-		if err := collectPairs(t, append(via[:len(via):len(via)], t), seen, visiting, out); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// keyName is the name a mapping key is looked up by.
-func keyName(k *yaml.Node) string {
-	k = deref(k)
-	if k == nil || k.Kind != yaml.ScalarNode {
-		return "\x00" // non-scalar keys never match a name
-	}
-	return k.Value
+	return out, nil
 }
 
 // lookup returns the effective pair for key in m, nil if absent.
 func lookup(m *yaml.Node, key string) (*pair, error) {
-	// Without merge keys the pair is the last one written with that key:
-	// found without building every pair, which matters for a services:
-	// mapping of thousands of entries looked up once per edit.
-	merge := false
-	for i := 0; i+1 < len(m.Content) && !merge; i += 2 {
-		merge = isMergeKey(m.Content[i])
-	}
-	if !merge {
-		var found *pair
-		for i := 0; i+1 < len(m.Content); i += 2 {
-			if keyName(m.Content[i]) == key {
-				found = &pair{key: m.Content[i], value: m.Content[i+1], holder: m}
-			}
-		}
-		return found, nil
-	}
-	ps, err := pairs(m)
-	if err != nil {
+	p, err := composeyaml.Lookup(m, key)
+	if err != nil || p == nil {
 		return nil, err
 	}
-	for i := range ps {
-		if keyName(ps[i].key) == key {
-			return &ps[i], nil
-		}
-	}
-	return nil, nil
+	out := toPair(*p)
+	return &out, nil
 }
