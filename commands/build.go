@@ -4,22 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
-	"slices"
 	"strings"
-	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker-vault/docker-vault/internal/build"
-	"github.com/docker-vault/docker-vault/internal/keyvault"
-	"github.com/docker-vault/docker-vault/internal/redact"
 	"github.com/docker-vault/docker-vault/internal/runner"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli-plugins/manager"
 	"github.com/docker/cli/cli/command"
-	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -148,200 +141,56 @@ func splitBuildArgs(ours *pflag.FlagSet, args []string) (rest []string, help boo
 }
 
 func runBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error {
-	ba := build.ParseBuildArgs(o.buildxArgs)
-	switch {
-	case ba.Dockerfile == "-":
-		return errors.New("docker vault build reads the Dockerfile to find its secret ids: give it as a file (-f PATH), not on stdin")
-	case ba.Dockerfile == "" && ba.Context == "-":
-		return errors.New("docker vault build reads the Dockerfile to find its secret ids: with a build context on stdin, give a local copy of the Dockerfile with -f PATH")
-	case ba.Dockerfile == "":
-		return fmt.Errorf("docker vault build reads the Dockerfile to find its secret ids: the build context %s is remote, give a local copy of the Dockerfile with -f PATH", ba.Context)
-	}
-	df, err := os.ReadFile(ba.Dockerfile)
-	if err != nil {
-		return fmt.Errorf("failed to read the Dockerfile: %w", err)
-	}
-	mounts, err := build.SecretMounts(df, ba.Target)
-	if err != nil {
-		return fmt.Errorf("%s: %w", ba.Dockerfile, err)
-	}
-	var mappings []build.Mapping
-	for _, s := range o.mappings {
-		m, err := build.ParseMapping(s)
-		if err != nil {
+	bo := build.Options{
+		Mappings:          o.mappings,
+		LeakCheck:         !o.noLeakCheck,
+		LeakCheckVersions: o.leakCheckVersions,
+		Parallel:          o.parallel,
+		CheckBuildx: func() error {
+			_, err := findBuildx(o.findPlugin)
 			return err
-		}
-		mappings = append(mappings, m)
+		},
 	}
-	if _, err := findBuildx(o.findPlugin); err != nil {
-		return err
-	}
-	// Without an output of the user's the builder decides whether the
-	// image lands in the engine (buildx's docker driver loads it): check
-	// it whenever it does.
-	leakCheck := (ba.Load || !ba.Output) && !o.noLeakCheck
-	var secrets, searched []build.Secret
-	defer func() {
-		for _, s := range searched {
-			clear(s.Value)
-		}
-	}()
-	if len(mounts) > 0 {
-		store, err := o.vault.open(ctx, "")
-		if err != nil {
-			return err
-		}
-		rctx, cancel := o.vault.withTimeout(ctx)
-		defer cancel()
-		var notes []build.Note
-		secrets, notes, err = build.Resolve(rctx, store, mounts, mappings, build.UserSecretIDs(o.buildxArgs), o.parallel)
-		printNotes(dockerCLI.Err(), notes)
-		if err != nil {
-			return fmt.Errorf("no build was started: %w", err)
-		}
-		searched, err = withPrevious(rctx, dockerCLI.Err(), store, secrets, leakCheck, o)
-		if err != nil {
-			return fmt.Errorf("no build was started: %w", err)
-		}
-		cancel()
-	}
-	declares := build.DeclaresVersionsArg(df)
-	if len(secrets) > 0 && !declares {
-		fmt.Fprintf(dockerCLI.Err(), "note: declare 'ARG %s' before the RUN steps that use secrets to rebuild them when a secret rotates\n", build.VersionsArg)
-	}
-	userArgs := o.buildxArgs
-	iidFile := ba.IIDFile
-	leakCheck = leakCheck && len(secrets) > 0
-	if leakCheck && iidFile == "" {
-		// The leak check reads the image by the id buildx reports, not by
-		// a tag another build could move in the meantime.
-		dir, err := os.MkdirTemp("", "docker-vault-build-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		iidFile = filepath.Join(dir, "iid")
-		userArgs = append([]string{"--iidfile", iidFile}, userArgs...)
-	}
-	inv, err := build.Prepare(globalArgs(), userArgs, secrets, os.Environ(), declares && len(secrets) > 0)
+	return buildStatus(build.Buildx(ctx, buildEnv(dockerCLI, o), bo, o.buildxArgs))
+}
+
+func runComposeBuild(ctx context.Context, dockerCLI command.Cli, o buildOptions) error {
+	ca, err := build.ParseComposeArgs(o.buildxArgs)
 	if err != nil {
 		return err
 	}
-	if ba.ToStdout {
-		fmt.Fprintln(dockerCLI.Err(), "note: the build result goes to stdout as it is: values are masked only in what buildx prints to stderr, and the leak check does not read it")
-	}
-	if err := runMasked(ctx, dockerCLI, o.runner, "docker buildx build", inv, searched, !ba.ToStdout); err != nil {
-		return childStatus(err)
-	}
-	if !leakCheck {
-		return nil
-	}
-	b, err := os.ReadFile(iidFile)
-	id := strings.TrimSpace(string(b))
-	if !ba.Load {
-		// A builder that keeps the result to itself may write no id, or
-		// one the engine does not know.
-		loaded := err == nil && id != ""
-		if loaded {
-			_, ierr := dockerCLI.Client().ImageInspect(ctx, id)
-			if ierr != nil && !cerrdefs.IsNotFound(ierr) {
-				return fmt.Errorf("leak check: failed to inspect image %s: %w", id, ierr)
-			}
-			loaded = ierr == nil
-		}
-		if !loaded {
-			fmt.Fprintln(dockerCLI.Err(), "note: leak check skipped: the builder did not load the image into the engine (add --load to check it)")
-			return nil
-		}
-	}
+	project := projectOptions{files: ca.Files, projectDir: ca.ProjectDir, envFiles: ca.EnvFiles, profiles: ca.Profiles, name: ca.Name}
+	p, err := project.load(ctx)
 	if err != nil {
-		return fmt.Errorf("leak check: cannot tell which image was built: %w", err)
-	}
-	name := id
-	if len(ba.Tags) > 0 {
-		name = ba.Tags[0]
-	}
-	return leakCheckImage(ctx, dockerCLI.Client(), dockerCLI.Err(), id, name, searched)
-}
-
-// withPrevious returns secrets and, when the leak check is to run, the
-// values of their previous versions (--leak-check-versions), printing the
-// notes on what cannot be searched.
-func withPrevious(ctx context.Context, log io.Writer, store keyvault.Store, secrets []build.Secret, leakCheck bool, o buildOptions) ([]build.Secret, error) {
-	searched := slices.Clone(secrets)
-	if leakCheck && len(secrets) > 0 {
-		previous, notes, err := build.Previous(ctx, store, secrets, o.leakCheckVersions, o.parallel)
-		printNotes(log, notes)
-		if err != nil {
-			return searched, err
-		}
-		searched = append(searched, previous...)
-	}
-	printNotes(log, build.ShortNotes(searched))
-	return searched, nil
-}
-
-func printNotes(w io.Writer, notes []build.Note) {
-	for _, n := range notes {
-		fmt.Fprintln(w, "note:", n)
-	}
-}
-
-// runMasked runs the docker CLI child with what it prints masked
-// (build.RunMasked), and says which secrets' values it printed.
-func runMasked(ctx context.Context, dockerCLI command.Cli, run build.RunFunc, name string, inv build.Invocation, secrets []build.Secret, maskStdout bool) error {
-	c := runner.Cmd{Name: name, Path: dockerBinary(), Args: inv.Args, Env: inv.Env, Stdin: dockerCLI.In(), Stdout: dockerCLI.Out(), Stderr: dockerCLI.Err()}
-	printed, err := build.RunMasked(ctx, run, c, secrets, maskStdout)
-	if len(printed) > 0 {
-		fmt.Fprintf(dockerCLI.Err(), "note: the build printed the value of %s (masked above): a step writes it to its output, which the builder may keep (docker buildx history)\n", strings.Join(printed, ", "))
-	}
-	return err
-}
-
-// leakCheckImage searches image id (shown as name) for every value of
-// secrets.
-func leakCheckImage(ctx context.Context, api client.ImageAPIClient, log io.Writer, id, name string, secrets []build.Secret) error {
-	if !slices.ContainsFunc(secrets, func(s build.Secret) bool { return len(s.Value) >= redact.MinLen }) {
-		fmt.Fprintf(log, "note: leak check of %s skipped: every value is shorter than %d bytes\n", name, redact.MinLen)
-		return nil
-	}
-	start := time.Now()
-	rc, err := api.ImageSave(ctx, []string{id})
-	if err != nil {
-		return fmt.Errorf("leak check: failed to read image %s: %w", name, err)
-	}
-	defer rc.Close()
-	counter := &countingReader{r: rc}
-	report, err := build.Scan(counter, secrets)
-	if err != nil {
-		return fmt.Errorf("leak check failed: image %s was not searched to its end, so it may hold a value: %w (--no-leak-check skips the check)", name, oneLineError(err))
-	}
-	if len(report.Leaks) > 0 {
-		return cli.StatusError{StatusCode: 1, Status: "leak check failed: " + report.Failure(name)}
-	}
-	fmt.Fprintf(log, "leak check: %s; %.1f MB in %s\n", build.Summary(secrets, report, name), float64(counter.n)/1e6, time.Since(start).Round(time.Millisecond))
-	return nil
-}
-
-// oneLineError keeps an error to one line: the engine's or a reader's
-// message may span several.
-func oneLineError(err error) error {
-	msg := strings.Join(strings.Fields(err.Error()), " ")
-	if msg == err.Error() {
 		return err
 	}
-	return fmt.Errorf("%s", msg)
+	bo := build.Options{LeakCheck: !o.noLeakCheck, LeakCheckVersions: o.leakCheckVersions, Parallel: o.parallel}
+	return buildStatus(build.Compose(ctx, buildEnv(dockerCLI, o), bo, p, ca))
 }
 
-type countingReader struct {
-	r io.Reader
-	n int64
+func buildEnv(dockerCLI command.Cli, o buildOptions) build.Env {
+	return build.Env{
+		Docker:     dockerBinary(),
+		GlobalArgs: globalArgs(),
+		Environ:    os.Environ(),
+		Run:        o.runner,
+		Stdin:      dockerCLI.In(),
+		Stdout:     dockerCLI.Out(),
+		Stderr:     dockerCLI.Err(),
+		Images:     dockerCLI.Client(),
+		OpenVault:  o.vault.open,
+		Timeout:    o.vault.withTimeout,
+	}
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
+// buildStatus gives the child's exit code and a failed leak check the
+// plugin's exit status.
+func buildStatus(err error) error {
+	var leak *build.LeakError
+	if errors.As(err, &leak) {
+		return cli.StatusError{StatusCode: 1, Status: leak.Error()}
+	}
+	return childStatus(err)
 }
 
 // findBuildx finds buildx the way the docker CLI finds plugins.

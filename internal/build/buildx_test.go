@@ -521,3 +521,18 @@ func TestPrevious(t *testing.T) {
 	_, _, err = Previous(ctx, store, used, 5, 2)
 	assert.Check(t, errors.Is(err, context.Canceled))
 }
+
+func TestParseComposeArgs(t *testing.T) {
+	got, err := ParseComposeArgs([]string{"-f", "a.yaml", "--file=b.yaml", "-p", "proj", "--project-directory", "d",
+		"--env-file", ".env.ci", "--profile=p1", "--progress", "plain", "--compatibility", "--build-arg", "A=b",
+		"--no-cache", "--ssh=default", "app", "worker"})
+	assert.NilError(t, err)
+	assert.DeepEqual(t, got, ComposeArgs{
+		Files: []string{"a.yaml", "b.yaml"}, ProjectDir: "d", EnvFiles: []string{".env.ci"}, Profiles: []string{"p1"}, Name: "proj",
+		Global:   []string{"--progress", "plain", "--compatibility"},
+		Build:    []string{"--build-arg", "A=b", "--no-cache", "--ssh", "default"},
+		Services: []string{"app", "worker"},
+	})
+	_, err = ParseComposeArgs([]string{"app", "--build-arg"})
+	assert.Check(t, is.Error(err, "flag needs an argument: --build-arg"))
+}

@@ -1,8 +1,10 @@
-// Package buildx prepares `docker buildx build` runs whose secret mounts
-// are filled from Key Vault, and checks the built image for leaked values.
+// Package build runs `docker buildx build` and `docker compose build` with
+// the secret mounts of the build filled from Key Vault, masks the values in
+// what the build prints, and checks the built images for leaked values.
 //
-// Values reach buildx only through the child process's environment
-// (`--secret id=X,env=VAR`): never a file, never argv.
+// Values reach the builder only through the child process's environment
+// (`--secret id=X,env=VAR`, or the variable a compose secret names): never
+// a file, never argv.
 package build
 
 import (
