@@ -38,6 +38,42 @@ type SecretMount struct {
 // depends on (FROM, COPY --from, RUN --mount from=) count, as BuildKit
 // skips the others.
 func SecretMounts(dockerfile []byte, target string) ([]SecretMount, error) {
+	stages, err := parseStages(dockerfile)
+	if err != nil {
+		return nil, err
+	}
+	needed, err := neededStages(stages, target)
+	if err != nil {
+		return nil, err
+	}
+	found := map[string]*SecretMount{}
+	for i, s := range stages {
+		if !needed[i] {
+			continue
+		}
+		name := s.Name
+		if name == "" {
+			name = fmt.Sprintf("%d", i)
+		}
+		for _, c := range s.Commands {
+			if run, ok := c.(*instructions.RunCommand); ok {
+				addSecretMounts(found, run, name)
+			}
+		}
+	}
+	out := make([]SecretMount, 0, len(found))
+	for _, sm := range found {
+		out = append(out, *sm)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Line < out[j].Line || (out[i].Line == out[j].Line && out[i].ID < out[j].ID)
+	})
+	return out, nil
+}
+
+// parseStages parses a Dockerfile with BuildKit's parser, its RUN mount
+// options included.
+func parseStages(dockerfile []byte) ([]instructions.Stage, error) {
 	res, err := parser.Parse(bytes.NewReader(dockerfile))
 	if err != nil {
 		return nil, withLine(err)
@@ -62,6 +98,13 @@ func SecretMounts(dockerfile []byte, target string) ([]SecretMount, error) {
 			}
 		}
 	}
+	return stages, nil
+}
+
+// neededStages are the indexes of the stages that building target (the
+// last stage when empty) builds: the target and, transitively, the stages
+// it names in FROM, COPY --from and RUN --mount from=.
+func neededStages(stages []instructions.Stage, target string) (map[int]bool, error) {
 	byName := map[string]int{}
 	for i, s := range stages {
 		if s.Name != "" {
@@ -83,6 +126,7 @@ func SecretMounts(dockerfile []byte, target string) ([]SecretMount, error) {
 			return
 		}
 		needed[i] = true
+		// A stage depends only on earlier ones, by name or by index.
 		dep := func(ref string) {
 			if j, ok := byName[strings.ToLower(ref)]; ok && j < i {
 				visit(j)
@@ -107,56 +151,38 @@ func SecretMounts(dockerfile []byte, target string) ([]SecretMount, error) {
 		}
 	}
 	visit(last)
+	return needed, nil
+}
 
-	found := map[string]*SecretMount{}
-	for i, s := range stages {
-		if !needed[i] {
+// addSecretMounts adds the secret mounts of run, in stage, to found (by
+// id): an id is required when any use requires it, and its line is its
+// first use.
+func addSecretMounts(found map[string]*SecretMount, run *instructions.RunCommand, stage string) {
+	for _, m := range instructions.GetMounts(run) {
+		if m.Type != instructions.MountTypeSecret {
 			continue
 		}
-		name := s.Name
-		if name == "" {
-			name = fmt.Sprintf("%d", i)
+		id := m.CacheID
+		if m.Source != "" {
+			id = m.Source
 		}
-		for _, c := range s.Commands {
-			run, ok := c.(*instructions.RunCommand)
-			if !ok {
-				continue
-			}
-			for _, m := range instructions.GetMounts(run) {
-				if m.Type != instructions.MountTypeSecret {
-					continue
-				}
-				id := m.CacheID
-				if m.Source != "" {
-					id = m.Source
-				}
-				if id == "" {
-					id = path.Base(m.Target)
-				}
-				line := 0
-				if loc := run.Location(); len(loc) > 0 {
-					line = loc[0].Start.Line
-				}
-				sm := found[id]
-				if sm == nil {
-					sm = &SecretMount{ID: id, Line: line, Variable: strings.Contains(id, "$")}
-					found[id] = sm
-				}
-				sm.Required = sm.Required || m.Required
-				if len(sm.Stages) == 0 || sm.Stages[len(sm.Stages)-1] != name {
-					sm.Stages = append(sm.Stages, name)
-				}
-			}
+		if id == "" {
+			id = path.Base(m.Target)
+		}
+		line := 0
+		if loc := run.Location(); len(loc) > 0 {
+			line = loc[0].Start.Line
+		}
+		sm := found[id]
+		if sm == nil {
+			sm = &SecretMount{ID: id, Line: line, Variable: strings.Contains(id, "$")}
+			found[id] = sm
+		}
+		sm.Required = sm.Required || m.Required
+		if len(sm.Stages) == 0 || sm.Stages[len(sm.Stages)-1] != stage {
+			sm.Stages = append(sm.Stages, stage)
 		}
 	}
-	out := make([]SecretMount, 0, len(found))
-	for _, sm := range found {
-		out = append(out, *sm)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		return out[i].Line < out[j].Line || (out[i].Line == out[j].Line && out[i].ID < out[j].ID)
-	})
-	return out, nil
 }
 
 // withLine turns a parse error into its line number and a reason that
