@@ -61,39 +61,11 @@ type Note string
 // Ids in skip (the user's own --secret) and ids built from a build arg are
 // left to buildx, with a note.
 func Resolve(ctx context.Context, store keyvault.Store, mounts []SecretMount, mappings []Mapping, skip map[string]bool, parallel int) ([]Secret, []Note, error) {
-	byID := map[string]Mapping{}
-	for _, m := range mappings {
-		byID[m.ID] = m
-	}
 	// Everything that needs no request is settled first, so that a bad
 	// mapping fails before any value is read.
-	type job struct {
-		mount SecretMount
-		kv    Mapping
-	}
-	var jobs []job
-	var notes []Note
-	for _, m := range mounts {
-		switch {
-		case skip[m.ID]:
-			notes = append(notes, Note(fmt.Sprintf("secret %s: given with --secret, not read from Key Vault", m.ID)))
-			continue
-		case m.Variable:
-			notes = append(notes, Note(fmt.Sprintf("secret %s: the id is set from a build arg, so docker vault cannot tell which Key Vault secret it is; not filled (give it with --secret)", m.ID)))
-			continue
-		}
-		mp, ok := byID[m.ID]
-		if !ok {
-			mp = Mapping{ID: m.ID, KVName: mapping.DeriveKVName(m.ID)}
-		}
-		if !keyvault.ValidSecretName(mp.KVName) {
-			if m.Required {
-				return nil, notes, fmt.Errorf("secret id %s (required, Dockerfile line %d): %q is not a valid Key Vault secret name; map the id with --vault-secret id=%s,name=NAME", m.ID, m.Line, mp.KVName, m.ID)
-			}
-			notes = append(notes, Note(fmt.Sprintf("secret %s: %q is not a valid Key Vault secret name; skipped (the mount is not required; map it with --vault-secret)", m.ID, mp.KVName)))
-			continue
-		}
-		jobs = append(jobs, job{m, mp})
+	jobs, notes, err := planReads(mounts, mappings, skip)
+	if err != nil {
+		return nil, notes, err
 	}
 
 	reqs := make([]fetch.Request, len(jobs))
@@ -130,6 +102,47 @@ func Resolve(ctx context.Context, store keyvault.Store, mounts []SecretMount, ma
 		secrets = append(secrets, Secret{ID: m.ID, KVName: mp.KVName, Version: r.Version, Value: r.Value})
 	}
 	return secrets, notes, nil
+}
+
+// readJob is a secret id to read and the Key Vault secret it maps to.
+type readJob struct {
+	mount SecretMount
+	kv    Mapping
+}
+
+// planReads maps each mount to its Key Vault secret, leaving out (with a
+// note) the ids left to buildx and optional ids with no valid name; a
+// required id with no valid name is an error.
+func planReads(mounts []SecretMount, mappings []Mapping, skip map[string]bool) ([]readJob, []Note, error) {
+	byID := map[string]Mapping{}
+	for _, m := range mappings {
+		byID[m.ID] = m
+	}
+	var jobs []readJob
+	var notes []Note
+	for _, m := range mounts {
+		switch {
+		case skip[m.ID]:
+			notes = append(notes, Note(fmt.Sprintf("secret %s: given with --secret, not read from Key Vault", m.ID)))
+			continue
+		case m.Variable:
+			notes = append(notes, Note(fmt.Sprintf("secret %s: the id is set from a build arg, so docker vault cannot tell which Key Vault secret it is; not filled (give it with --secret)", m.ID)))
+			continue
+		}
+		mp, ok := byID[m.ID]
+		if !ok {
+			mp = Mapping{ID: m.ID, KVName: mapping.DeriveKVName(m.ID)}
+		}
+		if !keyvault.ValidSecretName(mp.KVName) {
+			if m.Required {
+				return nil, notes, fmt.Errorf("secret id %s (required, Dockerfile line %d): %q is not a valid Key Vault secret name; map the id with --vault-secret id=%s,name=NAME", m.ID, m.Line, mp.KVName, m.ID)
+			}
+			notes = append(notes, Note(fmt.Sprintf("secret %s: %q is not a valid Key Vault secret name; skipped (the mount is not required; map it with --vault-secret)", m.ID, mp.KVName)))
+			continue
+		}
+		jobs = append(jobs, readJob{m, mp})
+	}
+	return jobs, notes, nil
 }
 
 // DeclaresVersionsArg tells whether the Dockerfile declares VersionsArg,

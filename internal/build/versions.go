@@ -33,25 +33,7 @@ func Previous(ctx context.Context, store keyvault.Store, secrets []Secret, n, pa
 	if n <= 0 {
 		return nil, nil, nil
 	}
-	var sources []*source
-	byName := map[string]*source{}
-	for _, s := range secrets {
-		if s.Previous || s.KVName == "" {
-			continue
-		}
-		key := strings.ToLower(s.KVName)
-		src, ok := byName[key]
-		if !ok {
-			src = &source{name: s.KVName, id: s.ID, used: map[string]bool{}}
-			byName[key] = src
-			sources = append(sources, src)
-		}
-		if !slices.Contains(src.ids, s.ID) {
-			src.ids = append(src.ids, s.ID)
-		}
-		src.used[s.Version] = true
-	}
-
+	sources := sourcesOf(secrets)
 	var mu sync.Mutex
 	var notes []Note
 	note := func(format string, args ...any) {
@@ -111,6 +93,30 @@ type source struct {
 	id   string
 	ids  []string        // every id that uses it
 	used map[string]bool // versions the build used
+}
+
+// sourcesOf groups the secrets a build used by Key Vault secret, in the
+// order they come.
+func sourcesOf(secrets []Secret) []*source {
+	var sources []*source
+	byName := map[string]*source{}
+	for _, s := range secrets {
+		if s.Previous || s.KVName == "" {
+			continue
+		}
+		key := strings.ToLower(s.KVName)
+		src, ok := byName[key]
+		if !ok {
+			src = &source{name: s.KVName, id: s.ID, used: map[string]bool{}}
+			byName[key] = src
+			sources = append(sources, src)
+		}
+		if !slices.Contains(src.ids, s.ID) {
+			src.ids = append(src.ids, s.ID)
+		}
+		src.used[s.Version] = true
+	}
+	return sources
 }
 
 // read is one previous version to read.
