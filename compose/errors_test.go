@@ -65,7 +65,7 @@ var loadErrorCases = []struct {
 	{"YAML flow sequence", map[string]string{"compose.yaml": "services:\n  web:\n    image: busybox\n    environment:\n      PW: [V\n"},
 		`$D/compose.yaml:6:1: did not find expected ',' or ']' (while parsing a flow sequence that starts at line 5, column 11)`},
 	{"unquoted alias", map[string]string{"compose.yaml": "services:\n  web:\n    image: busybox\n    environment:\n      PW: *V\n"},
-		`$D/compose.yaml:5:12: unknown anchor referenced (quote a value that starts with "*")`},
+		`$D/compose.yaml:5:11: unknown anchor referenced (quote a value that starts with "*")`},
 	{"include env file", map[string]string{"compose.yaml": "include:\n  - path: inc.yaml\n    env_file: inc.env\nservices:\n  web:\n    image: busybox\n", "inc.yaml": "services:\n  x:\n    image: busybox\n", "inc.env": "A=1\nPW=\"V\n"},
 		`$D/inc.env:2: unterminated quote in the value of PW`},
 	{"include YAML", map[string]string{"compose.yaml": "include:\n  - inc.yaml\nservices:\n  web:\n    image: busybox\n", "inc.yaml": "services:\n  x:\n    image: busybox\n    environment:\n      PW: \"V\n"},

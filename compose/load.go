@@ -35,7 +35,6 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker-vault/docker-vault/internal/composeyaml"
 	yaml "go.yaml.in/yaml/v3"
-	yaml4 "go.yaml.in/yaml/v4"
 )
 
 // LoadOptions are the inputs `docker compose` takes to find a project.
@@ -719,32 +718,7 @@ func (ef *EnvFile) parse(lookup dotenv.LookupFn, format string) error {
 	return nil
 }
 
-var (
-	yamlMark  = regexp.MustCompile(`line (\d+)(?:, column (\d+))?: (.*)$`)
-	yamlWhile = regexp.MustCompile(`(while (parsing|scanning) [a-z ]+) at (?:line (\d+)(?:, column (\d+))?|<unknown position>): line (\d+)(?:, column (\d+))?: (.*)$`)
-)
-
-// whileError places an error yaml v4 reports as "while parsing a flow
-// sequence at line 4, column 26: line 5: did not find expected ',' or ']'"
-// where the parser gave up (the second mark), and names the construct and
-// where it starts in the message. The parser's marks count lines from 0
-// (the scanner's, and the plain "line N, column M:" errors, from 1), so
-// "parsing" lines get one added.
-func whileError(e *YAMLError, w []string) {
-	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
-	ctxLine, line := atoi(w[3]), atoi(w[5])
-	if w[2] == "parsing" {
-		ctxLine, line = ctxLine+1, line+1
-	}
-	e.Line, e.Column, e.Msg = line, max(atoi(w[6]), 1), w[7]
-	if w[3] != "" {
-		e.Msg += fmt.Sprintf(" (%s that starts at line %d, column %d)", w[1], ctxLine, max(atoi(w[4]), 1))
-	}
-}
-
 // parseYAML decodes every document of a compose file into yaml.v3 nodes.
-// yaml.v3 reports only a line on error; yaml.v4 (compose-go's parser) also
-// gives the column, so the error is taken from it when it agrees.
 func parseYAML(path string, b []byte) ([]*yaml.Node, error) {
 	var docs []*yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(b))
@@ -763,30 +737,16 @@ func parseYAML(path string, b []byte) ([]*yaml.Node, error) {
 	}
 }
 
+// yamlError places a YAML error (composeyaml.Locate), at 1:1 when no
+// parser knows where, names the construct it is in and keeps the message
+// from quoting the file.
 func yamlError(path string, b []byte, v3err error) error {
-	e := &YAMLError{File: path, Line: 1, Column: 1, Msg: strings.TrimPrefix(v3err.Error(), "yaml: ")}
-	if m := yamlMark.FindStringSubmatch(v3err.Error()); m != nil {
-		e.Line, _ = strconv.Atoi(m[1])
-		e.Msg = m[3]
+	e, f := composeyaml.Locate(path, b, v3err)
+	if e.Line == 0 {
+		e.Line, e.Column = 1, 1
 	}
-	dec := yaml4.NewDecoder(bytes.NewReader(b))
-	for {
-		var n yaml4.Node
-		err := dec.Decode(&n)
-		if err == nil {
-			continue
-		}
-		if m := yamlMark.FindStringSubmatch(err.Error()); m != nil {
-			e.Line, _ = strconv.Atoi(m[1])
-			if m[2] != "" {
-				e.Column, _ = strconv.Atoi(m[2])
-			}
-			e.Msg = m[3]
-			if w := yamlWhile.FindStringSubmatch(err.Error()); w != nil {
-				whileError(e, w)
-			}
-		}
-		break
+	if f.Line > 0 && f.ContextLine > 0 {
+		e.Msg += fmt.Sprintf(" (%s that starts at line %d, column %d)", f.Context, f.ContextLine, max(f.ContextColumn, 1))
 	}
 	e.Msg = yamlMessage(e.Msg)
 	return e

@@ -54,7 +54,7 @@ func TestInvalidYAMLHasPosition(t *testing.T) {
 		{"services:\n  db:\n    image: postgres\n   environment: {}\n", ":4:4: ", "did not find expected key"},
 		{"services:\n  db:\n\timage: postgres\n", ":3:", "found character that cannot start any token"},
 		// The anchor's name is not quoted back: `*b` may be a value.
-		{"services:\n  db: &a\n    image: *b\n", ":3:13: ", `unknown anchor referenced (quote a value that starts with "*")`},
+		{"services:\n  db: &a\n    image: *b\n", ":3:12: ", `unknown anchor referenced (quote a value that starts with "*")`},
 		{"services:\n  db:\n    image: 'postgres\n", ":4:1: ", "found unexpected end of stream (while scanning a quoted scalar that starts at line 3, column 12)"},
 		{"services:\n  db:\n    image: postgres\n     environment: x\n", ":4:17: ", "mapping values are not allowed in this context"},
 	} {

@@ -26,9 +26,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"reflect"
 	"regexp"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -202,86 +200,16 @@ func decodeError(filename string, err error) error {
 	return fmt.Errorf("%s: %w: %s", where, ErrUnsupported, msg)
 }
 
-var v3LineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// syntaxError turns a yaml.v3 error into file:line:column: message. yaml.v3
-// reports a line only, and for parser errors the line where the enclosing
-// construct starts; compose's parser (yaml v4) reports where the problem is,
-// with a column, so it is asked.
+// syntaxError is composeyaml.Locate's error, placed at the byte offset
+// yaml v4 gives for an encoding error when no parser named a line.
 func syntaxError(filename string, data []byte, err error) error {
-	e := &SyntaxError{File: filename, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
-	if m := v3LineRe.FindStringSubmatch(err.Error()); m != nil {
-		e.Line, _ = strconv.Atoi(m[1])
-		e.Column = 1
-		e.Msg = m[2]
-	}
-	var n yamlv4.Node
-	err4 := yamlv4.Load(data, &n)
-	if line, col, msg, ok := v4Position(err4); ok {
-		e.Line, e.Column, e.Msg = line, col, msg
-	} else if off, ok := v4Offset(err4); ok && off <= len(data) && e.Line == 0 {
-		// Encoding errors come with a byte offset.
+	e, f := composeyaml.Locate(filename, data, err)
+	if e.Line == 0 && f.Offset >= 0 && f.Offset <= len(data) {
 		s := newSource(data)
-		l := s.line(off)
-		e.Line, e.Column = l+1, utf8.RuneCount(data[s.starts[l]:max(off, s.starts[l])])+1
+		l := s.line(f.Offset)
+		e.Line, e.Column = l+1, utf8.RuneCount(data[s.starts[l]:max(f.Offset, s.starts[l])])+1
 	}
 	return e
-}
-
-// v4Offset reads the byte offset out of a yaml v4 reader (encoding) error.
-func v4Offset(err error) (int, bool) {
-	for ; err != nil; err = errors.Unwrap(err) {
-		v := reflect.ValueOf(err)
-		if v.Kind() == reflect.Pointer {
-			v = v.Elem()
-		}
-		if v.Kind() == reflect.Struct && v.Type().Name() == "ReaderError" {
-			if o := v.FieldByName("Offset"); o.Kind() == reflect.Int && o.Int() >= 0 {
-				return int(o.Int()), true
-			}
-		}
-	}
-	return 0, false
-}
-
-// v4Position reads the problem position out of a yaml v4 syntax error. Its
-// error types are internal, hence reflection, and their marks differ by
-// origin: the scanner's hold a 1-based line and 0-based column, the
-// parser's both 0-based, and the composer's (the only one returned as a
-// pointer) a node's 1-based line and column.
-func v4Position(err error) (line, col int, msg string, ok bool) {
-	for ; err != nil; err = errors.Unwrap(err) {
-		v := reflect.ValueOf(err)
-		composer := v.Kind() == reflect.Pointer
-		if composer {
-			v = v.Elem()
-		}
-		if v.Kind() != reflect.Struct {
-			continue
-		}
-		t := v.Type().Name()
-		mark, message := v.FieldByName("Mark"), v.FieldByName("Message")
-		if t != "ParserError" && t != "ScannerError" || !mark.IsValid() || message.Kind() != reflect.String {
-			continue
-		}
-		l, c := mark.FieldByName("Line"), mark.FieldByName("Column")
-		if l.Kind() != reflect.Int || c.Kind() != reflect.Int {
-			continue
-		}
-		line, col = int(l.Int()), int(c.Int())
-		switch {
-		case composer:
-		case t == "ParserError":
-			line, col = line+1, col+1
-		default:
-			col++
-		}
-		if line < 1 {
-			return 0, 0, "", false
-		}
-		return line, col, message.String(), true
-	}
-	return 0, 0, "", false
 }
 
 func detectEOL(b []byte) string {
