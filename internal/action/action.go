@@ -4,6 +4,11 @@
 // what scripts read from its JSON: changing one is a breaking change.
 package action
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Kind is what a sync does (or would do) to one secret.
 type Kind string
 
@@ -35,4 +40,18 @@ func (k Kind) Changes() bool {
 		return true
 	}
 	return false
+}
+
+// Partial is the message of a sync that applied what it could while some
+// secrets failed alone: failed holds "secret: reason" of each, in order,
+// of total secrets. Swarm and file secrets say it the same way.
+func Partial(failed []string, total int, dryRun bool) string {
+	msgs := strings.Join(failed, "; ")
+	switch {
+	case len(failed) >= total:
+		return "nothing was synced: " + msgs
+	case dryRun:
+		return fmt.Sprintf("%d of %d secrets would fail, the others would be synced: %s", len(failed), total, msgs)
+	}
+	return fmt.Sprintf("%d of %d secrets failed, the others were synced: %s", len(failed), total, msgs)
 }

@@ -104,8 +104,8 @@ type Options struct {
 
 // PartialError is Sync's error when some secrets could not be synced: the
 // others were applied (or, with DryRun, would be). Failed are their
-// Changes, whose Reason says what to fix. Its message reads as
-// swarm.PartialError's, so that sync says one thing one way.
+// Changes, whose Reason says what to fix. Its message is action.Partial's,
+// as swarm.PartialError's is, so that sync says one thing one way.
 type PartialError struct {
 	Failed []Change
 	Total  int // the secrets Sync was given
@@ -113,18 +113,11 @@ type PartialError struct {
 }
 
 func (e *PartialError) Error() string {
-	parts := make([]string, len(e.Failed))
+	msgs := make([]string, len(e.Failed))
 	for i, c := range e.Failed {
-		parts[i] = c.Secret + ": " + c.Reason
+		msgs[i] = c.Secret + ": " + c.Reason
 	}
-	msgs := strings.Join(parts, "; ")
-	switch {
-	case len(e.Failed) >= e.Total:
-		return "nothing was synced: " + msgs
-	case e.DryRun:
-		return fmt.Sprintf("%d of %d secrets would fail, the others would be synced: %s", len(e.Failed), e.Total, msgs)
-	}
-	return fmt.Sprintf("%d of %d secrets failed, the others were synced: %s", len(e.Failed), e.Total, msgs)
+	return action.Partial(msgs, e.Total, e.DryRun)
 }
 
 // Sync writes the current Key Vault value of every desired file whose

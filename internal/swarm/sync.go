@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker-vault/docker-vault/internal/action"
 	"github.com/docker-vault/docker-vault/internal/fetch"
 	"github.com/docker-vault/docker-vault/internal/keyvault"
 	"github.com/docker-vault/docker-vault/internal/mapping"
@@ -37,10 +38,7 @@ func (e *PartialError) Error() string {
 	for _, a := range e.Failed {
 		msgs = append(msgs, a.Secret+": "+a.Reason)
 	}
-	if len(e.Failed) >= e.Total {
-		return "nothing was synced: " + strings.Join(msgs, "; ")
-	}
-	return fmt.Sprintf("%d of %d secrets failed, the others were synced: %s", len(e.Failed), e.Total, strings.Join(msgs, "; "))
+	return action.Partial(msgs, e.Total, false)
 }
 
 // Sync makes the swarm hold the Key Vault value of every desired secret and
