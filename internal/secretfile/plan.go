@@ -29,6 +29,22 @@ type Plan struct {
 	record map[int]entry
 }
 
+// String renders the plan one file a line, as swarm.Plan does.
+func (p Plan) String() string {
+	var b strings.Builder
+	for _, c := range p.Changes {
+		fmt.Fprintf(&b, "%-9s %s -> %s", c.Action, c.Secret, c.Path)
+		if c.Version != "" {
+			fmt.Fprintf(&b, " (version %s)", c.Version)
+		}
+		if c.Reason != "" {
+			fmt.Fprintf(&b, ": %s", c.Reason)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
 func (p *Plan) fail(i int, reason string) {
 	p.Changes[i].Action, p.Changes[i].Reason = action.Error, reason
 }

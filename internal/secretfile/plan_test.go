@@ -53,15 +53,15 @@ func TestMakePlan(t *testing.T) {
 		7: {Err: "deleted during the sync"},
 	}
 	plan := MakePlan(desired, obs, vault, fetched, "https://v")
-	var got []string
-	for _, c := range plan.Changes {
-		got = append(got, string(c.Action)+" "+c.Secret+" "+c.Version)
-	}
-	assert.Check(t, is.DeepEqual(got, []string{
-		"create new n1", "unchanged same v1", "update moved v2", "unchanged relisted v1",
-		"error foreign ", "error outside ", "error missing ", "error gone ",
-	}))
-	assert.Check(t, is.Equal(plan.Changes[7].Reason, "deleted during the sync"))
+	assert.Check(t, is.Equal(plan.String(), `create    new -> /p/s/new (version n1)
+unchanged same -> /p/s/same (version v1)
+update    moved -> /p/s/moved (version v2)
+unchanged relisted -> /p/s/relisted (version v1)
+error     foreign -> /p/s/foreign: /p/s/foreign exists and was not written by docker vault; remove it, or pass --force-file /p/s/foreign
+error     outside -> /elsewhere/x: outside the project
+error     missing -> /p/s/missing: Key Vault secret "missing" does not exist in https://v: create it, map the secret to another with x-vault.name, or mark it local with x-vault: false
+error     gone -> /p/s/gone: deleted during the sync
+`))
 	assert.Check(t, is.Equal(plan.Changes[6].Action, action.Error))
 	assert.Check(t, is.DeepEqual(plan.record[3], entry{Secret: "relisted", Version: "v1", Updated: later.Unix(), Unsettled: true}))
 	assert.Check(t, is.Len(plan.record, 3), "only values read are recorded")
