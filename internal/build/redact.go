@@ -3,8 +3,8 @@ package build
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
+	"github.com/docker-vault/docker-vault/internal/runner"
 	"github.com/docker-vault/docker-vault/internal/safefmt"
 )
 
@@ -20,7 +20,7 @@ func (s Secret) String() string {
 	return out
 }
 
-func (s Secret) GoString() string              { return "buildx.Secret{" + s.String() + "}" }
+func (s Secret) GoString() string              { return "build.Secret{" + s.String() + "}" }
 func (s Secret) Format(f fmt.State, verb rune) { safefmt.Format(f, verb, s) }
 
 func (s Secret) MarshalJSON() ([]byte, error) {
@@ -30,20 +30,11 @@ func (s Secret) MarshalJSON() ([]byte, error) {
 	}{s.ID, s.Version})
 }
 
-// envNames are the names of KEY=VALUE entries.
-func envNames(env []string) []string {
-	out := make([]string, len(env))
-	for i, kv := range env {
-		out[i], _, _ = strings.Cut(kv, "=")
-	}
-	return out
-}
-
 func (inv Invocation) String() string {
-	return fmt.Sprintf("args %q, environment %v", inv.Args, envNames(inv.Env))
+	return fmt.Sprintf("args %q, environment %v", inv.Args, runner.EnvNames(inv.Env))
 }
 
-func (inv Invocation) GoString() string { return "buildx.Invocation{" + inv.String() + "}" }
+func (inv Invocation) GoString() string { return "build.Invocation{" + inv.String() + "}" }
 func (inv Invocation) Format(f fmt.State, verb rune) {
 	safefmt.Format(f, verb, inv)
 }
@@ -52,5 +43,5 @@ func (inv Invocation) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		Args []string `json:"args"`
 		Env  []string `json:"env"` // names only
-	}{inv.Args, envNames(inv.Env)})
+	}{inv.Args, runner.EnvNames(inv.Env)})
 }

@@ -13,7 +13,7 @@ import (
 // marshals to JSON the same way.
 
 func (c Cmd) String() string {
-	return fmt.Sprintf("%s: %s args %q, environment %v", c.Name, c.Path, c.Args, envNames(c.Env))
+	return fmt.Sprintf("%s: %s args %q, environment %v", c.Name, c.Path, c.Args, EnvNames(c.Env))
 }
 
 func (c Cmd) GoString() string              { return "runner.Cmd{" + c.String() + "}" }
@@ -25,10 +25,12 @@ func (c Cmd) MarshalJSON() ([]byte, error) {
 		Path string   `json:"path"`
 		Args []string `json:"args"`
 		Env  []string `json:"env"` // names only
-	}{c.Name, c.Path, c.Args, envNames(c.Env)})
+	}{c.Name, c.Path, c.Args, EnvNames(c.Env)})
 }
 
-func envNames(env []string) []string {
+// EnvNames are the names of KEY=VALUE environment entries: what may be
+// shown of an environment that carries values.
+func EnvNames(env []string) []string {
 	out := make([]string, len(env))
 	for i, kv := range env {
 		out[i], _, _ = strings.Cut(kv, "=")
