@@ -12,6 +12,8 @@ package fetch
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -108,6 +110,26 @@ func Values(ctx context.Context, store keyvault.Store, reqs []Request, opts Opti
 		return nil, err
 	}
 	return out, nil
+}
+
+// List lists the vault's secrets (no values) keyed by lower-case name, as
+// Key Vault names are case-insensitive. A *keyvault.Error already names
+// the vault and the operation and is returned as it is; any other error is
+// given that context.
+func List(ctx context.Context, store keyvault.Store) (map[string]keyvault.SecretProperties, error) {
+	listed := map[string]keyvault.SecretProperties{}
+	err := store.List(ctx, func(p keyvault.SecretProperties) error {
+		listed[strings.ToLower(p.Name)] = p
+		return nil
+	})
+	var kvErr *keyvault.Error
+	switch {
+	case err == nil:
+		return listed, nil
+	case errors.As(err, &kvErr):
+		return nil, err
+	}
+	return nil, fmt.Errorf("failed to list secrets of %s: %w", store.VaultURL(), err)
 }
 
 // Missing tells whether a read failed because its secret is not there to

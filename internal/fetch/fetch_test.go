@@ -12,11 +12,19 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 )
 
-// fakeStore answers Get with getFunc; no other method is called.
+// fakeStore answers Get with getFunc and List with listFunc; no other
+// method is called.
 type fakeStore struct {
 	keyvault.Store
-	getFunc func(ctx context.Context, name, version string) (keyvault.Secret, error)
+	getFunc  func(ctx context.Context, name, version string) (keyvault.Secret, error)
+	listFunc func(ctx context.Context, fn func(keyvault.SecretProperties) error) error
 }
+
+func (f *fakeStore) List(ctx context.Context, fn func(keyvault.SecretProperties) error) error {
+	return f.listFunc(ctx, fn)
+}
+
+func (f *fakeStore) VaultURL() string { return "https://fetch-test.vault.azure.net" }
 
 func (f *fakeStore) Get(ctx context.Context, name, version string) (keyvault.Secret, error) {
 	return f.getFunc(ctx, name, version)
@@ -98,4 +106,26 @@ func TestMissing(t *testing.T) {
 	assert.Check(t, Missing(keyvault.ErrDisabled))
 	assert.Check(t, !Missing(keyvault.ErrUnauthenticated))
 	assert.Check(t, !Missing(errors.New("outage")))
+}
+
+func TestList(t *testing.T) {
+	var listErr error
+	store := &fakeStore{listFunc: func(_ context.Context, fn func(keyvault.SecretProperties) error) error {
+		if listErr != nil {
+			return listErr
+		}
+		return fn(keyvault.SecretProperties{Name: "Db-Password", Enabled: true})
+	}}
+	listed, err := List(context.Background(), store)
+	assert.NilError(t, err)
+	assert.Check(t, listed["db-password"].Enabled, "keyed by lower-case name")
+
+	listErr = errors.New("connection refused")
+	_, err = List(context.Background(), store)
+	assert.Check(t, is.Error(err, "failed to list secrets of https://fetch-test.vault.azure.net: connection refused"))
+
+	kvErr := &keyvault.Error{Op: keyvault.OpList, Vault: "https://fetch-test.vault.azure.net", Detail: "unavailable"}
+	listErr = kvErr
+	_, err = List(context.Background(), store)
+	assert.Check(t, is.Equal(err, error(kvErr)), "a *keyvault.Error already names the vault")
 }

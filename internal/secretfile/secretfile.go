@@ -55,7 +55,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/docker-vault/docker-vault/internal/action"
@@ -140,16 +139,9 @@ func Sync(ctx context.Context, store keyvault.Store, desired []Desired, opts Opt
 	if err != nil {
 		return nil, err
 	}
-	listed := map[string]keyvault.SecretProperties{}
-	if err := store.List(ctx, func(p keyvault.SecretProperties) error {
-		listed[strings.ToLower(p.Name)] = p
-		return nil
-	}); err != nil {
-		var kvErr *keyvault.Error
-		if errors.As(err, &kvErr) {
-			return nil, err // it already names the vault and the operation
-		}
-		return nil, fmt.Errorf("failed to list secrets of %s: %w", store.VaultURL(), err)
+	listed, err := fetch.List(ctx, store)
+	if err != nil {
+		return nil, err
 	}
 	need := NeedsFetch(desired, obs, listed, store.VaultURL())
 	values, fetched, err := readValues(ctx, store, desired, need, opts)

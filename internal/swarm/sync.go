@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/docker-vault/docker-vault/internal/action"
@@ -60,13 +59,13 @@ func Sync(ctx context.Context, eng Engine, store keyvault.Store, desired []Desir
 	if err != nil {
 		return Plan{}, err
 	}
-	items := map[string]VaultItem{}
-	err = store.List(ctx, func(p keyvault.SecretProperties) error {
-		items[strings.ToLower(p.Name)] = VaultItem{Enabled: p.Enabled, Updated: p.Updated}
-		return nil
-	})
+	listed, err := fetch.List(ctx, store)
 	if err != nil {
-		return Plan{}, vaultError(err, "failed to list secrets of "+store.VaultURL())
+		return Plan{}, err
+	}
+	items := make(map[string]VaultItem, len(listed))
+	for k, p := range listed {
+		items[k] = VaultItem{Enabled: p.Enabled, Updated: p.Updated}
 	}
 
 	values, fetched, err := readValues(ctx, store, NeedsFetch(desired, items, obs, opts.PlanOptions.Source), opts)
@@ -100,17 +99,6 @@ func Sync(ctx context.Context, eng Engine, store keyvault.Store, desired []Desir
 		return plan, err
 	}
 	return plan, partial
-}
-
-// vaultError returns a Store error as it is when it already says which
-// vault and operation failed (*keyvault.Error always does), and adds that
-// context otherwise.
-func vaultError(err error, context string) error {
-	var kvErr *keyvault.Error
-	if errors.As(err, &kvErr) {
-		return err
-	}
-	return fmt.Errorf("%s: %w", context, err)
 }
 
 // checkDesired rejects a project whose mapping is ambiguous before anything
