@@ -68,6 +68,21 @@ func TestLoadRejectsAliasShapes(t *testing.T) {
 	}
 }
 
+// An included or extended file is checked before compose-go reads it too.
+func TestLoadRejectsAliasShapesInOtherFiles(t *testing.T) {
+	for _, tc := range []struct{ name, main string }{
+		{"include", "include:\n  - other.yaml\nservices:\n  a:\n    image: x\n"},
+		{"extends", "services:\n  a:\n    extends: {file: other.yaml, service: web}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writeCompose(t, tc.main)
+			assert.NilError(t, os.WriteFile(filepath.Join(dir, "other.yaml"), []byte(selfMerge), 0o600))
+			_, err := Load(context.Background(), LoadOptions{WorkingDir: dir})
+			assert.Check(t, is.Error(err, filepath.Join(dir, "other.yaml")+":4:9: an alias refers to the anchor that contains it (a node cannot merge or include itself)"))
+		})
+	}
+}
+
 // BenchmarkRejectAliasBomb compares how long Load takes to refuse each
 // shape with how long compose-go's loader takes on the same file;
 // x-compose-go is the ratio (well under 1: the point of checking first).

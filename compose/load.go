@@ -442,11 +442,19 @@ func (r resolved) load(ctx context.Context, overlay map[string][]byte) (*Project
 	if err := pd.parse(); err != nil {
 		return nil, err
 	}
+	// Before compose-go reads them (see readIncluded). Any other error
+	// is returned only once compose-go has loaded the project, as its
+	// own error (which explain words) comes first.
+	incErr := pd.p.readIncluded(pd.src)
+	var ye *YAMLError
+	if errors.As(incErr, &ye) {
+		return nil, incErr
+	}
 	proj, err := pd.compose(ctx)
 	if err != nil {
 		return nil, pd.explain(err)
 	}
-	return pd.finish(proj)
+	return pd.finish(proj, incErr)
 }
 
 // read reads the project's env files and main compose files, and works out
@@ -592,15 +600,16 @@ func loaderPanic(r any) error {
 }
 
 // finish takes compose-go's model, resolves the services' environment and
-// reads what the model names: included and extended files, Dockerfiles.
-func (pd *pending) finish(proj *types.Project) (*Project, error) {
+// reads the Dockerfiles it names. incErr is what reading the included and
+// extended files before compose-go ran failed with.
+func (pd *pending) finish(proj *types.Project, incErr error) (*Project, error) {
 	p := pd.p
 	if err := p.resolveEnvironment(proj, pd.src); err != nil {
 		return nil, err
 	}
 	p.Compose = proj
-	if err := p.readIncluded(pd.src); err != nil {
-		return nil, err
+	if incErr != nil {
+		return nil, incErr
 	}
 	p.readDockerfiles(pd.src)
 	return p, nil
@@ -718,17 +727,26 @@ func (ef *EnvFile) parse(lookup dotenv.LookupFn, format string) error {
 	return nil
 }
 
-// parseYAML decodes every document of a compose file into yaml.v3 nodes.
+// parseYAML decodes every document of a compose file into yaml.v3 nodes,
+// and refuses aliases no loader can expand, before anything expands one:
+// compose-go, or the merge-key walks of this package.
 func parseYAML(path string, b []byte) ([]*yaml.Node, error) {
+	docs, err := decodeYAML(path, b)
+	if err != nil {
+		return nil, err
+	}
+	return docs, composeyaml.CheckAliases(path, docs...)
+}
+
+// decodeYAML decodes every document of a compose file into yaml.v3 nodes.
+func decodeYAML(path string, b []byte) ([]*yaml.Node, error) {
 	var docs []*yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	for {
 		var n yaml.Node
 		err := dec.Decode(&n)
 		if errors.Is(err, io.EOF) {
-			// Before anything expands an alias: compose-go, or the
-			// merge-key walks of this package.
-			return docs, composeyaml.CheckAliases(path, docs...)
+			return docs, nil
 		}
 		if err != nil {
 			return nil, yamlError(path, b, err)

@@ -222,15 +222,19 @@ func remoteRef(s string) bool {
 }
 
 // readIncluded reads the files main files include and extend, recursively,
-// as compose-go did while loading. compose-go already proved they exist and
-// parse, so a file that cannot be read here is skipped, not an error.
+// as compose-go does while loading. It runs before compose-go, so that an
+// included file whose aliases no loader can expand is refused first, as a
+// main file is (see readRaw); a file that cannot be read or parse here is
+// skipped, not an error: compose-go reports it.
 func (p *Project) readIncluded(src fileSource) error {
 	for i := 0; i < len(p.Files); i++ {
 		f := p.Files[i]
 		if err := p.followIncludes(f, src); err != nil {
 			return err
 		}
-		p.followExtends(f, src)
+		if err := p.followExtends(f, src); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -352,7 +356,10 @@ func (p *Project) include(f *File, item *yaml.Node, src fileSource) error {
 			f.includes = append(f.includes, g)
 			continue
 		}
-		g := p.readRaw(path, RoleInclude, dir, env, sources, src)
+		g, err := p.readRaw(path, RoleInclude, dir, env, sources, src)
+		if err != nil {
+			return err
+		}
 		if g != nil {
 			f.includes = append(f.includes, g)
 		}
@@ -360,7 +367,7 @@ func (p *Project) include(f *File, item *yaml.Node, src fileSource) error {
 	return nil
 }
 
-func (p *Project) followExtends(f *File, src fileSource) {
+func (p *Project) followExtends(f *File, src fileSource) error {
 	for _, defs := range p.index(f) {
 		for _, sn := range defs {
 			e, ok := get(sn.node, "extends", false)
@@ -381,24 +388,33 @@ func (p *Project) followExtends(f *File, src fileSource) {
 			}
 			path = f.resolve(path)
 			if p.byPath[path] == nil {
-				p.readRaw(path, RoleExtends, filepath.Dir(path), f.env, f.envSources, src)
+				if _, err := p.readRaw(path, RoleExtends, filepath.Dir(path), f.env, f.envSources, src); err != nil {
+					return err
+				}
 			}
 		}
 	}
+	return nil
 }
 
-func (p *Project) readRaw(path string, role FileRole, dir string, env types.Mapping, sources []*EnvFile, src fileSource) *File {
+// readRaw reads and parses an included or extended file. Only aliases no
+// loader can expand are an error here: compose-go would spend seconds of
+// CPU refusing them. Nil without error is a file compose-go will report.
+func (p *Project) readRaw(path string, role FileRole, dir string, env types.Mapping, sources []*EnvFile, src fileSource) (*File, error) {
 	b, err := src.read(path)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	docs, err := parseYAML(path, b)
+	docs, err := decodeYAML(path, b)
 	if err != nil {
-		return nil
+		return nil, nil
+	}
+	if err := composeyaml.CheckAliases(path, docs...); err != nil {
+		return nil, err
 	}
 	g := &File{Path: path, Role: role, Dir: dir, Content: b, Docs: docs, env: env, envSources: sources}
 	p.addFile(g)
-	return g
+	return g, nil
 }
 
 // envKey is where a key's value starts in an env file.
