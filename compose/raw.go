@@ -323,6 +323,29 @@ func (p *Project) include(f *File, item *yaml.Node, src fileSource) error {
 			envFiles[i] = f.resolve(f.interpolate(envFiles[i]))
 		}
 	}
+	env, sources, err := p.includeEnv(f, envFiles, src)
+	if err != nil {
+		return err
+	}
+	for _, path := range paths {
+		if g := p.byPath[path]; g != nil {
+			f.includes = append(f.includes, g)
+			continue
+		}
+		g, err := p.readRaw(path, RoleInclude, dir, env, sources, src)
+		if err != nil {
+			return err
+		}
+		if g != nil {
+			f.includes = append(f.includes, g)
+		}
+	}
+	return nil
+}
+
+// includeEnv reads an include's env files: the environment its files are
+// interpolated with is the including file's plus theirs.
+func (p *Project) includeEnv(f *File, envFiles []string, src fileSource) (types.Mapping, []*EnvFile, error) {
 	env := f.env.Clone()
 	sources := append([]*EnvFile(nil), f.envSources...)
 	fromFiles := map[string]string{}
@@ -342,7 +365,7 @@ func (p *Project) include(f *File, item *yaml.Node, src fileSource) error {
 			v, ok := fromFiles[k]
 			return v, ok
 		}, ""); err != nil {
-			return err
+			return nil, nil, err
 		}
 		for k, v := range ef.values {
 			fromFiles[k] = v
@@ -351,20 +374,7 @@ func (p *Project) include(f *File, item *yaml.Node, src fileSource) error {
 		p.addEnvFile(ef)
 	}
 	env.Merge(fromFiles)
-	for _, path := range paths {
-		if g := p.byPath[path]; g != nil {
-			f.includes = append(f.includes, g)
-			continue
-		}
-		g, err := p.readRaw(path, RoleInclude, dir, env, sources, src)
-		if err != nil {
-			return err
-		}
-		if g != nil {
-			f.includes = append(f.includes, g)
-		}
-	}
-	return nil
+	return env, sources, nil
 }
 
 func (p *Project) followExtends(f *File, src fileSource) error {
