@@ -1,4 +1,7 @@
-// Package mapping ties a compose project's secrets to Key Vault secrets.
+// Package mapping is the x-vault model: it ties a compose project's secrets
+// to Key Vault secrets, and reads the project's top-level x-vault (Config)
+// for every command, so one parser and one name and collision rule
+// (CheckKVName, Claims) serve sync, deploy, ls, build, migrate and scan.
 //
 // The mapping lives in the compose file. A top-level secret may carry an
 // x-vault extension naming its Key Vault secret and optionally a version:
@@ -12,7 +15,8 @@
 //
 // Without one, the Key Vault name is derived from the secret's key:
 // db_password -> db-password ('_' and '.' become '-'). A top-level
-// `x-vault: {url: https://NAME.vault.azure.net}` names the vault.
+// `x-vault: {url: https://NAME.vault.azure.net}` names the vault; see Config
+// for its other keys.
 //
 // # Local secrets
 //
