@@ -90,6 +90,38 @@ func (p *Project) serviceEnvFile(ref types.EnvFile, src fileSource, lookup doten
 	return ef, nil
 }
 
+// readEnvFiles reads and parses env files in order, each interpolated
+// with base and then what the earlier ones defined, as GetEnvFromFile
+// does, and returns them and what they define together. open reads one,
+// or returns nil to skip it. Each is added to the project as soon as it
+// parses: an error's explanation then knows the values read so far.
+func (p *Project) readEnvFiles(paths []string, base types.Mapping, open func(path string) (*EnvFile, error)) ([]*EnvFile, map[string]string, error) {
+	var files []*EnvFile
+	fromFiles := map[string]string{}
+	for _, path := range paths {
+		ef, err := open(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ef == nil {
+			continue
+		}
+		if err := ef.parse(func(k string) (string, bool) {
+			if v, ok := base[k]; ok {
+				return v, true
+			}
+			v, ok := fromFiles[k]
+			return v, ok
+		}, ""); err != nil {
+			return nil, nil, err
+		}
+		maps.Copy(fromFiles, ef.values)
+		files = append(files, ef)
+		p.addEnvFile(ef)
+	}
+	return files, fromFiles, nil
+}
+
 // ReadFailed says that a file could not be read, naming it once: an
 // *fs.PathError would name it again ("failed to read env file X: open X:
 // permission denied").

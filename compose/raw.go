@@ -93,17 +93,25 @@ type svcNode struct {
 	shared bool
 }
 
-// services indexes the services: of every document of f, in document order.
-func (f *File) serviceIndex() map[string][]svcNode {
-	idx := map[string][]svcNode{}
+// topLevel returns the value of a top-level key in each document of f
+// that has it, in document order.
+func (f *File) topLevel(key string) []pair {
+	var out []pair
 	for _, d := range f.Docs {
 		if d == nil || len(d.Content) == 0 {
 			continue
 		}
-		s, ok := get(d.Content[0], "services", false)
-		if !ok {
-			continue
+		if p, ok := get(d.Content[0], key, false); ok {
+			out = append(out, p)
 		}
+	}
+	return out
+}
+
+// services indexes the services: of every document of f, in document order.
+func (f *File) serviceIndex() map[string][]svcNode {
+	idx := map[string][]svcNode{}
+	for _, s := range f.topLevel("services") {
 		for _, p := range mapPairs(s.value, s.shared) {
 			idx[p.key.Value] = append(idx[p.key.Value], svcNode{node: p.value, shared: p.shared})
 		}
@@ -240,14 +248,7 @@ func (p *Project) readIncluded(src fileSource) error {
 }
 
 func (p *Project) followIncludes(f *File, src fileSource) error {
-	for _, d := range f.Docs {
-		if d == nil || len(d.Content) == 0 {
-			continue
-		}
-		inc, ok := get(d.Content[0], "include", false)
-		if !ok {
-			continue
-		}
+	for _, inc := range f.topLevel("include") {
 		seq, _ := deref(inc.value)
 		if seq.Kind != yaml.SequenceNode {
 			continue
@@ -346,33 +347,21 @@ func (p *Project) include(f *File, item *yaml.Node, src fileSource) error {
 // includeEnv reads an include's env files: the environment its files are
 // interpolated with is the including file's plus theirs.
 func (p *Project) includeEnv(f *File, envFiles []string, src fileSource) (types.Mapping, []*EnvFile, error) {
-	env := f.env.Clone()
-	sources := append([]*EnvFile(nil), f.envSources...)
-	fromFiles := map[string]string{}
-	for _, path := range envFiles {
+	efs, fromFiles, err := p.readEnvFiles(envFiles, f.env, func(path string) (*EnvFile, error) {
 		if path == "/dev/null" {
-			continue
+			return nil, nil
 		}
 		b, err := src.read(path)
 		if err != nil {
-			continue
+			return nil, nil
 		}
-		ef := &EnvFile{Path: path, Kind: EnvInclude, Content: b}
-		if err := ef.parse(func(k string) (string, bool) {
-			if v, ok := f.env[k]; ok {
-				return v, true
-			}
-			v, ok := fromFiles[k]
-			return v, ok
-		}, ""); err != nil {
-			return nil, nil, err
-		}
-		for k, v := range ef.values {
-			fromFiles[k] = v
-		}
-		sources = append(sources, ef)
-		p.addEnvFile(ef)
+		return &EnvFile{Path: path, Kind: EnvInclude, Content: b}, nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
+	env := f.env.Clone()
+	sources := append(append([]*EnvFile(nil), f.envSources...), efs...)
 	env.Merge(fromFiles)
 	return env, sources, nil
 }

@@ -78,35 +78,21 @@ func (r resolved) load(ctx context.Context, overlay map[string][]byte) (*Project
 func (r resolved) readEnv(p *Project, src fileSource) (types.Mapping, []*EnvFile, error) {
 	env := r.shell.Clone()
 	env["PWD"] = r.projectDir
-	var projectEnv []*EnvFile
-	fromFiles := map[string]string{}
-	for _, path := range r.envFiles {
+	projectEnv, fromFiles, err := p.readEnvFiles(r.envFiles, r.shell, func(path string) (*EnvFile, error) {
 		b, err := src.read(path)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return nil, nil, fmt.Errorf("couldn't find env file: %s", path)
+				return nil, fmt.Errorf("couldn't find env file: %s", path)
 			}
-			return nil, nil, ReadFailed("env file", path, err)
+			return nil, ReadFailed("env file", path, err)
 		}
-		ef := &EnvFile{Path: path, Kind: r.envKind, Content: b}
-		// Later files see what earlier ones defined, as GetEnvFromFile does.
-		if err := ef.parse(func(k string) (string, bool) {
-			if v, ok := r.shell[k]; ok {
-				return v, true
-			}
-			v, ok := fromFiles[k]
-			return v, ok
-		}, ""); err != nil {
-			return nil, nil, err
-		}
-		for k, v := range ef.values {
-			fromFiles[k] = v
-		}
-		projectEnv = append(projectEnv, ef)
-		p.addEnvFile(ef)
 		if r.envKind == EnvDotEnv {
 			p.DotEnv = path
 		}
+		return &EnvFile{Path: path, Kind: r.envKind, Content: b}, nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	for k, v := range fromFiles {
 		if _, ok := env[k]; !ok {
