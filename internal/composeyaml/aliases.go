@@ -1,6 +1,7 @@
 package composeyaml
 
 import (
+	"errors"
 	"fmt"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -18,21 +19,25 @@ import (
 //
 // The bound on expansion is the one compose's own YAML decoder (yaml v4,
 // Constructor.Construct) applies, computed here without expanding
-// anything: a document is rejected when more than 100 of its decoded nodes
-// come through an alias, it decodes more than 1,000 nodes, and the share
-// that comes through aliases is over allowedAliasRatio. Any document that
-// passes would pass there, so no file compose accepts is refused; any
-// document that fails would fail there too, only after the expansion.
+// anything: a document is refused when more than 100 of the nodes it
+// decodes to come through an alias, it decodes to more than 1,000 nodes,
+// and the share that comes through aliases is over allowedAliasRatio.
+// Nodes are counted as yaml v4 constructs them, merge keys included (see
+// mapping), so a document refused here is refused there too: no file
+// compose accepts is refused. yaml v4 checks as it goes, and may refuse a
+// little more (a document over the bound only part of the way through);
+// compose-go reports that itself, its work bounded by that same check.
 // Sizes are counted once per node (aliases can only point backwards, so a
 // node's size is known before any alias to it), which makes the check
-// linear in the file.
+// linear in the file, and in merges.
 func CheckAliases(file string, docs ...*yaml.Node) error {
 	for _, d := range docs {
-		c := aliasCheck{file: file, size: map[*yaml.Node]int64{}, open: map[*yaml.Node]bool{}}
-		total, through, err := c.walk(d)
+		c := aliasCheck{file: file, size: map[*yaml.Node]counts{}, open: map[*yaml.Node]bool{}}
+		r, err := c.walk(d)
 		if err != nil {
 			return err
 		}
+		total, through := r.total, r.through
 		if through > 100 && total > 1000 && float64(through)/float64(total) > allowedAliasRatio(total) {
 			return &SyntaxError{File: file, Line: c.worst.Line, Column: c.worst.Column,
 				Msg: fmt.Sprintf("aliases expand to %s nodes (%s through aliases): compose refuses a document with excessive aliasing", count(total), count(through))}
@@ -48,57 +53,188 @@ const sizeCap = int64(1) << 60
 
 type aliasCheck struct {
 	file string
-	// size is the number of nodes a node decodes to, aliases expanded.
-	size map[*yaml.Node]int64
+	// size is what a node decodes to when decoded where it is written.
+	size map[*yaml.Node]counts
 	// open holds the nodes being walked: the ancestors of the current one.
 	open map[*yaml.Node]bool
 	// worst is the alias whose target is the largest, where a bomb is
 	// reported.
 	worst     *yaml.Node
 	worstSize int64
+	// nodes are the nodes walked; steps the calls of merged, which are
+	// not remembered (a merged mapping's count depends on the keys
+	// already set) and so are bounded instead (see merged).
+	nodes, steps int64
 }
 
-// walk returns how many nodes n decodes to, and how many of them are
-// decoded through an alias (counted as yaml v4 counts them: everything
-// under an alias, not the alias node itself).
-func (c *aliasCheck) walk(n *yaml.Node) (total, through int64, err error) {
+// counts are the nodes a decoder constructs, and how many of them it
+// constructs through an alias (yaml v4 counts everything under an alias,
+// not the alias node itself).
+type counts struct{ total, through int64 }
+
+func (a counts) plus(b counts) counts {
+	return counts{capped(a.total + b.total), capped(a.through + b.through)}
+}
+
+const errMergeBudget = "merge keys expand to more than 10 million nodes: compose refuses a document with excessive aliasing"
+
+const errCycle = "an alias refers to the anchor that contains it (a node cannot merge or include itself)"
+
+// walk visits every node once, finds cycles, and returns what n decodes
+// to, remembering it for the aliases that follow.
+func (c *aliasCheck) walk(n *yaml.Node) (counts, error) {
 	if n == nil {
-		return 0, 0, nil
+		return counts{}, nil
 	}
-	if n.Kind == yaml.AliasNode {
+	if r, ok := c.size[n]; ok {
+		return r, nil
+	}
+	c.nodes++
+	var r counts
+	switch n.Kind {
+	case yaml.AliasNode:
 		t := n.Alias
-		if t == nil {
-			return 1, 0, nil
+		if t != nil && c.open[t] {
+			return counts{}, &SyntaxError{File: c.file, Line: n.Line, Column: n.Column, Msg: errCycle}
 		}
-		if c.open[t] {
-			return 0, 0, &SyntaxError{File: c.file, Line: n.Line, Column: n.Column,
-				Msg: "an alias refers to the anchor that contains it (a node cannot merge or include itself)"}
+		s, err := c.walk(t)
+		if err != nil {
+			return counts{}, err
 		}
-		s, ok := c.size[t]
-		if !ok {
-			// Not reached in a parsed document (an anchor precedes its
-			// aliases); walked here so the count stays right anyway.
-			if s, _, err = c.walk(t); err != nil {
-				return 0, 0, err
+		if s.total > c.worstSize {
+			c.worst, c.worstSize = n, s.total
+		}
+		r = counts{capped(1 + s.total), s.total}
+	case yaml.MappingNode:
+		var err error
+		if r, err = c.mapping(n); err != nil {
+			return counts{}, err
+		}
+	default:
+		c.open[n] = true
+		r = counts{total: 1}
+		for _, ch := range n.Content {
+			cc, err := c.walk(ch)
+			if err != nil {
+				return counts{}, err
 			}
+			r = r.plus(cc)
 		}
-		if s > c.worstSize {
-			c.worst, c.worstSize = n, s
-		}
-		return capped(1 + s), s, nil
+		delete(c.open, n)
 	}
+	c.size[n] = r
+	return r, nil
+}
+
+// mapping counts a mapping as yaml v4's Constructor.mapping decodes it: a
+// merge key and its value are not decoded where written; instead every key
+// is decoded once more and the merged mappings are decoded as merge
+// decodes them (see merged).
+func (c *aliasCheck) mapping(n *yaml.Node) (counts, error) {
 	c.open[n] = true
 	defer delete(c.open, n)
-	total = 1
-	for _, ch := range n.Content {
-		t, a, err := c.walk(ch)
+	r := counts{total: 1}
+	var merge *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, err := c.walk(n.Content[i])
 		if err != nil {
-			return 0, 0, err
+			return counts{}, err
 		}
-		total, through = capped(total+t), capped(through+a)
+		v, err := c.walk(n.Content[i+1])
+		if err != nil {
+			return counts{}, err
+		}
+		if IsMergeKey(n.Content[i]) {
+			merge = n.Content[i+1]
+			continue
+		}
+		r = r.plus(k).plus(v)
 	}
-	c.size[n] = total
-	return total, through, nil
+	if merge == nil {
+		return r, nil
+	}
+	shadow := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		r = r.plus(c.size[n.Content[i]])
+		shadow[KeyName(n.Content[i])] = true
+	}
+	m, err := c.merged(merge, shadow, false, 0)
+	var se *SyntaxError
+	if errors.As(err, &se) && se.Msg == errMergeBudget {
+		// Named where the merge that grew too large is written, not
+		// deep inside what it merges.
+		se.Line, se.Column = merge.Line, merge.Column
+	}
+	return r.plus(m), err
+}
+
+// merged counts a merge key's value: its aliases and mappings, not a list
+// holding them; in each mapping every key, but only the values of keys
+// not already set (shadow), as yaml v4 skips the others.
+func (c *aliasCheck) merged(v *yaml.Node, shadow map[string]bool, inAlias bool, depth int) (counts, error) {
+	if depth > 1000 {
+		// Merges chain only backwards in a parsed document; this bounds a
+		// tree built by hand.
+		return counts{}, &SyntaxError{File: c.file, Line: v.Line, Column: v.Column, Msg: errCycle}
+	}
+	// Merges of merges (<<: [*a, *a, ...] on every level) multiply like
+	// any alias bomb, and each call here is at least one node yaml v4
+	// decodes, nearly all through an alias: past this many, it has
+	// decoded millions of alias nodes for a document of a tenth as many,
+	// which is over its bound (10% from 4,000,000 nodes).
+	if c.steps++; c.steps > 10_000_000+10*c.nodes {
+		return counts{}, &SyntaxError{File: c.file, Line: v.Line, Column: v.Column, Msg: errMergeBudget}
+	}
+	var r counts
+	switch v.Kind {
+	case yaml.AliasNode:
+		r.total = 1
+		if inAlias {
+			r.through = 1
+		}
+		if v.Alias == nil {
+			return r, nil
+		}
+		s, err := c.merged(v.Alias, shadow, true, depth+1)
+		return r.plus(s), err
+	case yaml.SequenceNode:
+		for _, item := range v.Content {
+			s, err := c.merged(item, shadow, inAlias, depth+1)
+			if err != nil {
+				return counts{}, err
+			}
+			r = r.plus(s)
+		}
+		return r, nil
+	case yaml.MappingNode:
+	default:
+		return counts{}, nil
+	}
+	r.total = 1
+	var merge *yaml.Node
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k := v.Content[i]
+		if IsMergeKey(k) {
+			merge = v.Content[i+1]
+			continue
+		}
+		r = r.plus(c.size[k])
+		if name := KeyName(k); !shadow[name] {
+			shadow[name] = true
+			r = r.plus(c.size[v.Content[i+1]])
+		}
+	}
+	if merge != nil {
+		s, err := c.merged(merge, shadow, inAlias, depth+1)
+		if err != nil {
+			return counts{}, err
+		}
+		r = r.plus(s)
+	}
+	if inAlias {
+		r.through = r.total
+	}
+	return r, nil
 }
 
 func capped(n int64) int64 {
