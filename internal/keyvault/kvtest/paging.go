@@ -16,23 +16,10 @@ import (
 // last item served, as the service does, not by offset.
 
 func (s *Server) listSecrets(r *http.Request, f Faults, now time.Time) (int, []byte, *apiError) {
-	s.store.mu.Lock()
-	defer s.store.mu.Unlock()
-	all := s.store.sortedSecrets(false, now)
-	keys := make([]string, len(all))
-	for i, sec := range all {
-		keys[i] = strings.ToLower(sec.name)
-	}
-	start, end, next, err := s.paginate(r, f, keys)
-	if err != nil {
-		return 0, nil, err
-	}
-	page := listJSON{Value: make([]secretJSON, 0, end-start), NextLink: next}
-	for _, sec := range all[start:end] {
+	return s.listByName(r, f, now, false, func(sec *secret) secretJSON {
 		// Items carry the base id and the latest version's properties.
-		page.Value = append(page.Value, s.bundle(sec, sec.latest(), false, false))
-	}
-	return http.StatusOK, marshal(page), nil
+		return s.bundle(sec, sec.latest(), false, false)
+	})
 }
 
 func (s *Server) listVersions(req request, r *http.Request, f Faults) (int, []byte, *apiError) {
@@ -62,9 +49,18 @@ func (s *Server) listVersions(req request, r *http.Request, f Faults) (int, []by
 }
 
 func (s *Server) listDeleted(r *http.Request, f Faults, now time.Time) (int, []byte, *apiError) {
+	return s.listByName(r, f, now, true, func(sec *secret) secretJSON {
+		return s.deletedBundle(sec, false)
+	})
+}
+
+// listByName serves a page of the secrets (deleted or not) in the service's
+// order, paged by lower-cased name, each item written by item. item runs
+// with the store locked.
+func (s *Server) listByName(r *http.Request, f Faults, now time.Time, deleted bool, item func(*secret) secretJSON) (int, []byte, *apiError) {
 	s.store.mu.Lock()
 	defer s.store.mu.Unlock()
-	all := s.store.sortedSecrets(true, now)
+	all := s.store.sortedSecrets(deleted, now)
 	keys := make([]string, len(all))
 	for i, sec := range all {
 		keys[i] = strings.ToLower(sec.name)
@@ -75,7 +71,7 @@ func (s *Server) listDeleted(r *http.Request, f Faults, now time.Time) (int, []b
 	}
 	page := listJSON{Value: make([]secretJSON, 0, end-start), NextLink: next}
 	for _, sec := range all[start:end] {
-		page.Value = append(page.Value, s.deletedBundle(sec, false))
+		page.Value = append(page.Value, item(sec))
 	}
 	return http.StatusOK, marshal(page), nil
 }
