@@ -155,3 +155,17 @@ func Lookup(m *yaml.Node, key string) (*Pair, error) {
 	}
 	return nil, nil
 }
+
+// Index returns m's effective pairs (Pairs) by key name: one walk for a
+// mapping looked up many times, such as services: in a file of thousands.
+func Index(m *yaml.Node) (map[string]*Pair, error) {
+	ps, err := Pairs(m)
+	if err != nil {
+		return nil, err
+	}
+	idx := make(map[string]*Pair, len(ps))
+	for i := range ps {
+		idx[KeyName(ps[i].Key)] = &ps[i]
+	}
+	return idx, nil
+}

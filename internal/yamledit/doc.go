@@ -77,7 +77,7 @@ type Doc struct {
 	// svcIndexOf by name: a file of thousands of services is otherwise
 	// scanned once per edit.
 	svcIndexOf *yaml.Node
-	svcIndex   map[string]*pair
+	svcIndex   map[string]*composeyaml.Pair
 	// view is the view of root, which the next edit starts from.
 	view view
 }

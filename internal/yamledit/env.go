@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/docker-vault/docker-vault/internal/composeyaml"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -170,35 +171,18 @@ func (d *Doc) services() (*yaml.Node, error) {
 // once per tree.
 func (d *Doc) service(svcs *yaml.Node, service string) (*pair, error) {
 	if d.svcIndexOf != d.root {
-		// nil when the mapping has merge keys: lookup then.
-		d.svcIndexOf, d.svcIndex = d.root, indexKeys(svcs)
-	}
-	var sp *pair
-	if d.svcIndex != nil {
-		sp = d.svcIndex[service]
-	} else {
-		var err error
-		if sp, err = lookup(svcs, service); err != nil {
+		idx, err := composeyaml.Index(svcs)
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", d.filename, err)
 		}
+		d.svcIndexOf, d.svcIndex = d.root, idx
 	}
+	sp := d.svcIndex[service]
 	if sp == nil {
 		return nil, fmt.Errorf("%s: %w: no service %q", d.filename, ErrNotFound, service)
 	}
-	return sp, nil
-}
-
-// indexKeys indexes the pairs of a mapping by key, the last one written
-// winning as in lookup; nil when the mapping has merge keys.
-func indexKeys(m *yaml.Node) map[string]*pair {
-	idx := make(map[string]*pair, len(m.Content)/2)
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if isMergeKey(m.Content[i]) {
-			return nil
-		}
-		idx[keyName(m.Content[i])] = &pair{key: m.Content[i], value: m.Content[i+1], holder: m}
-	}
-	return idx
+	p := toPair(*sp)
+	return &p, nil
 }
 
 // serviceEnv finds a service and its environment.
