@@ -29,7 +29,8 @@ import (
 // compose-go reports that itself, its work bounded by that same check.
 // Sizes are counted once per node (aliases can only point backwards, so a
 // node's size is known before any alias to it), which makes the check
-// linear in the file, and in merges.
+// linear in the file; what merge keys merge is counted again at each merge
+// (it depends on the keys already set), within a bound (see merged).
 func CheckAliases(file string, docs ...*yaml.Node) error {
 	for _, d := range docs {
 		c := aliasCheck{file: file, size: map[*yaml.Node]counts{}, open: map[*yaml.Node]bool{}}
@@ -39,8 +40,12 @@ func CheckAliases(file string, docs ...*yaml.Node) error {
 		}
 		total, through := r.total, r.through
 		if through > 100 && total > 1000 && float64(through)/float64(total) > allowedAliasRatio(total) {
-			return &SyntaxError{File: file, Line: c.worst.Line, Column: c.worst.Column,
-				Msg: fmt.Sprintf("aliases expand to %s nodes (%s through aliases): compose refuses a document with excessive aliasing", count(total), count(through))}
+			e := &SyntaxError{File: file, Line: d.Line, Column: d.Column}
+			if c.worst != nil {
+				e.Line, e.Column = c.worst.Line, c.worst.Column
+			}
+			e.Msg = fmt.Sprintf("aliases expand to %s nodes (%s through aliases): compose refuses a document with excessive aliasing", count(total), count(through))
+			return e
 		}
 	}
 	return nil
