@@ -59,6 +59,13 @@ func Run(ctx context.Context, c Cmd) error {
 	cmd := exec.CommandContext(ctx, c.Path, c.Args...)
 	cmd.Env = c.Env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
+	if in, ok := c.Stdin.(interface{ FD() uintptr }); ok && in.FD() == os.Stdin.Fd() {
+		// The docker CLI's stream over the plugin's own stdin is handed on
+		// as the file itself. Through a pipe, exec keeps a goroutine
+		// reading it and waits for that goroutine after the child exits:
+		// on a terminal, until the user presses a key.
+		cmd.Stdin = os.Stdin
+	}
 	cmd.WaitDelay = WaitDelay
 	var once sync.Once
 	// interrupt sends sig unless a signal was sent already: a second one
