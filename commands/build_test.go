@@ -21,6 +21,7 @@ import (
 	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
 	"github.com/docker-vault/docker-vault/internal/redact"
 	"github.com/docker-vault/docker-vault/internal/runner"
+	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli-plugins/manager"
 	"github.com/docker/cli/cli-plugins/metadata"
 	"github.com/moby/moby/client"
@@ -778,4 +779,26 @@ func TestBuildShortValue(t *testing.T) {
 	assert.NilError(t, res.err, res.out)
 	assert.Check(t, is.Contains(res.out, "note: secret pin: the value is shorter than 4 bytes: too short to be masked in the output or searched for in the image\n"))
 	assert.Check(t, is.Contains(res.out, "note: leak check of app:1 skipped: every value is shorter than 4 bytes\n"))
+}
+
+// The child's exit code is the command's, for buildx and compose alike.
+func TestBuildChildExitCode(t *testing.T) {
+	startBuildEmulator(t, kvtest.Options{})
+	ctxDir := writeDockerfile(t, "FROM busybox\nRUN --mount=type=secret,id=token true\n")
+	compose := filepath.Join(ctxDir, "compose.yaml")
+	assert.NilError(t, os.WriteFile(compose, []byte("services:\n  app:\n    build:\n      context: .\n      secrets: [token]\nsecrets:\n  token:\n    environment: TOKEN\n"), 0o600))
+	pluginArgs(t)
+	failing := func() *recordingRunner {
+		return &recordingRunner{run: func(inv build.Invocation) error {
+			name := "docker buildx build"
+			if slices.Contains(inv.Args, "compose") {
+				name = "docker compose build"
+			}
+			return &runner.ExitError{Name: name, Code: 17}
+		}}
+	}
+	res := runBuildCommand(t, nil, "v0.38.2", failing(), "--no-leak-check", ctxDir)
+	assert.Check(t, is.DeepEqual(res.err, cli.StatusError{StatusCode: 17, Status: "docker buildx build failed"}))
+	res = runBuildCommand(t, nil, "", failing(), "--compose", "-f", compose, "--vault", "emulator", "--no-leak-check")
+	assert.Check(t, is.DeepEqual(res.err, cli.StatusError{StatusCode: 17, Status: "docker compose build failed"}))
 }
