@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/docker-vault/docker-vault/internal/action"
+	"github.com/docker-vault/docker-vault/internal/atomicfile"
 )
 
 // apply carries a plan out: it claims the files about to be created,
@@ -24,7 +25,7 @@ func apply(plan *Plan, desired []Desired, obs Observed, values map[int][]byte, l
 		}
 		f := obs.files[i]
 		if c.Action != action.Unchanged {
-			if err := WriteAtomic(f.real, values[i]); err != nil {
+			if err := atomicfile.WriteFile(obs.root, f.real, values[i]); err != nil {
 				plan.fail(i, err.Error())
 				continue
 			}
@@ -34,7 +35,7 @@ func apply(plan *Plan, desired []Desired, obs Observed, values map[int][]byte, l
 		written[f.dir] = append(written[f.dir], i)
 	}
 	for dir, idx := range written {
-		if err := writeState(dir, obs.states[dir]); err != nil {
+		if err := writeState(obs.root, dir, obs.states[dir]); err != nil {
 			for _, i := range idx {
 				// The file was written, but the state still records an
 				// older version (or none), so the next sync writes it again.
@@ -59,7 +60,7 @@ func claim(plan *Plan, desired []Desired, obs Observed) {
 		for _, i := range idx {
 			st[obs.files[i].base] = entry{Secret: desired[i].Name}
 		}
-		if err := writeState(dir, st); err != nil {
+		if err := writeState(obs.root, dir, st); err != nil {
 			for _, i := range idx {
 				delete(st, obs.files[i].base)
 				plan.fail(i, fmt.Sprintf("not created: %v", err))
@@ -75,7 +76,9 @@ func pastTense(k action.Kind) string {
 	return "updated"
 }
 
-func writeState(dir string, st map[string]entry) error {
+// writeState writes the state file of the folder dir, through a work
+// folder in the project directory root.
+func writeState(root, dir string, st map[string]entry) error {
 	doc := struct {
 		Comment string           `json:"comment"`
 		Written time.Time        `json:"written"`
@@ -89,5 +92,5 @@ func writeState(dir string, st map[string]entry) error {
 	if err != nil {
 		return err
 	}
-	return WriteAtomic(filepath.Join(dir, StateFile), append(b, '\n'))
+	return atomicfile.WriteFile(root, filepath.Join(dir, StateFile), append(b, '\n'))
 }

@@ -39,6 +39,9 @@ type Observed struct {
 	// states maps each real folder of files to its state: file name ->
 	// entry. Apply records what it writes there.
 	states map[string]map[string]entry
+	// root is the project directory (resolved): writes go through a work
+	// folder there (internal/atomicfile).
+	root string
 }
 
 // observe resolves and stats every desired file and reads the state files
@@ -50,6 +53,7 @@ func observe(root string, desired []Desired, force []string) (Observed, error) {
 		files:   make([]*file, len(desired)),
 		reasons: make([]string, len(desired)),
 		states:  map[string]map[string]entry{},
+		root:    root,
 	}
 	for i, d := range desired {
 		obs.files[i], obs.reasons[i] = locate(root, d)

@@ -2,9 +2,11 @@
 // (top-level `secrets: x: file: ./secrets/x`, marked as Key Vault-backed:
 // see package mapping) equal to their Key Vault values.
 //
-// A file is replaced atomically: the new value is written to a temporary
-// file in the same folder (mode 0600) and renamed over the old one, so no
-// reader ever sees half a value. A container that bind-mounts the file keeps
+// A file is replaced atomically, with the one writer migrate uses too
+// (internal/atomicfile.WriteFile): the new value is written and synced in a
+// 0700, git-ignored work folder in the project directory (mode 0600) and
+// renamed over the old one, so no reader ever sees half a value. A sync
+// killed mid-write leaves that folder, which the next migrate removes. A container that bind-mounts the file keeps
 // the old inode until it restarts, which is why the caller restarts (or
 // names) the containers that use a changed file.
 //
