@@ -44,13 +44,7 @@ func (s *Server) setSecret(req request, r *http.Request, now time.Time) (int, []
 func (s *Server) getSecret(req request) (int, []byte, *apiError) {
 	s.store.mu.Lock()
 	defer s.store.mu.Unlock()
-	if req.version != "" && !versionRE.MatchString(req.version) {
-		if err := validateName(req.name); err != nil {
-			return 0, nil, err
-		}
-		return 0, nil, errSecretNotFound(req.name + "/" + truncateForMessage(req.version))
-	}
-	sec, v, err := s.store.lookup(req.name, req.version)
+	sec, v, err := s.store.lookupRequest(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -85,13 +79,7 @@ func (s *Server) updateSecret(req request, r *http.Request, now time.Time) (int,
 	}
 	s.store.mu.Lock()
 	defer s.store.mu.Unlock()
-	if req.version != "" && !versionRE.MatchString(req.version) {
-		if err := validateName(req.name); err != nil {
-			return 0, nil, err
-		}
-		return 0, nil, errSecretNotFound(req.name + "/" + truncateForMessage(req.version))
-	}
-	sec, v, err := s.store.lookup(req.name, req.version)
+	sec, v, err := s.store.lookupRequest(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -162,4 +150,17 @@ func (s *Server) recoverDeleted(req request, now time.Time) (int, []byte, *apiEr
 	}
 	sec.deleted = nil
 	return http.StatusOK, marshal(s.bundle(sec, sec.latest(), false, true)), nil
+}
+
+// lookupRequest finds the secret and version a request names, as the
+// service does: a version that cannot be an id is not found (after the name
+// is checked). The caller holds the store's lock.
+func (st *store) lookupRequest(req request) (*secret, *version, *apiError) {
+	if req.version != "" && !versionRE.MatchString(req.version) {
+		if err := validateName(req.name); err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, errSecretNotFound(req.name + "/" + truncateForMessage(req.version))
+	}
+	return st.lookup(req.name, req.version)
 }
