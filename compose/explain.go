@@ -242,14 +242,7 @@ func remotePart(path string) (string, bool) {
 // findRemoteInclude returns the first include: entry of f naming a remote
 // file.
 func findRemoteInclude(f *File) *yaml.Node {
-	for _, d := range f.Docs {
-		if d == nil || len(d.Content) == 0 {
-			continue
-		}
-		inc, ok := get(d.Content[0], "include", false)
-		if !ok {
-			continue
-		}
+	for _, inc := range f.topLevel("include") {
 		seq, _ := deref(inc.value)
 		if seq == nil || seq.Kind != yaml.SequenceNode {
 			continue
