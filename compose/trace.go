@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/consts"
+	"github.com/docker-vault/docker-vault/internal/composeyaml"
 	yaml "go.yaml.in/yaml/v3"
 )
 
@@ -122,30 +123,25 @@ func envEntries(l layer) (entries []envEntry, reset bool) {
 	}
 	reset = p.value.Tag == "!reset" || p.value.Tag == "!override" || n.Tag == "!reset" || n.Tag == "!override"
 	shared := p.shared || aliased
-	switch n.Kind {
-	case yaml.MappingNode:
-		for _, kv := range mapPairs(n, shared) {
-			v, _ := deref(kv.value)
-			e := envEntry{name: kv.key.Value, form: "map", key: kv.key, value: v, shared: kv.shared, file: l.file}
-			if v != nil && !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
-				e.raw, e.hasValue = v.Value, true
-			}
-			entries = append(entries, e)
-		}
-	case yaml.SequenceNode:
-		for _, item := range n.Content {
-			it, a := deref(item)
-			if it == nil || it.Kind != yaml.ScalarNode {
+	// A merge key that loops or names no mapping is a file compose-go
+	// refused before these walks run: the entries found are used as they are.
+	ents, _ := composeyaml.EnvEntries(n)
+	for _, en := range ents {
+		e := envEntry{name: en.Key, raw: en.Text, hasValue: en.HasValue, value: en.Value, file: l.file}
+		switch en.Form {
+		case composeyaml.EnvMap:
+			// The name is the key as written, not KeyName's: an aliased key
+			// is named by its alias, as before.
+			e.name, e.form, e.key = en.KeyNode.Value, "map", en.KeyNode
+			e.shared = shared || n.Anchor != "" || en.Merged() || en.Aliased() || (en.Value != nil && en.Value.Anchor != "")
+		case composeyaml.EnvList:
+			if en.Value == nil {
 				continue
 			}
-			e := envEntry{form: "list", key: it, value: it, shared: shared || a || it.Anchor != "", file: l.file}
-			if i := strings.IndexByte(it.Value, '='); i >= 0 {
-				e.name, e.raw, e.hasValue = it.Value[:i], it.Value[i+1:], true
-			} else {
-				e.name = it.Value
-			}
-			entries = append(entries, e)
+			e.form, e.key = "list", en.Value
+			e.shared = shared || en.Aliased() || en.Value.Anchor != ""
 		}
+		entries = append(entries, e)
 	}
 	return entries, reset
 }

@@ -1,7 +1,8 @@
 // Package composeyaml is the YAML layer the read side (compose) and the
 // write side (yamledit) share: the checks every compose file passes before
-// anything else reads it, and the one syntax-error type with
-// file:line:column.
+// anything else reads it, the one merge-key walker, the one reading of a
+// service's environment: entries (EnvEntries), and the one syntax-error
+// type with file:line:column.
 package composeyaml
 
 import "fmt"

@@ -3,7 +3,6 @@ package yamledit
 import (
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/docker-vault/docker-vault/internal/composeyaml"
 	"go.yaml.in/yaml/v3"
@@ -83,52 +82,39 @@ func (o occurrence) viewValue() string {
 }
 
 // envOccurrences lists the entries of an environment node, following merge
-// keys (map form) and aliased items (list form).
+// keys (map form) and aliased items (list form), as composeyaml.EnvEntries
+// reads them; an alias it cannot follow, or a bad merge key, is an error.
 func envOccurrences(env *yaml.Node) ([]occurrence, error) {
+	ents, err := composeyaml.EnvEntries(env)
+	if err != nil {
+		return nil, err
+	}
 	var out []occurrence
-	switch env.Kind {
-	case yaml.MappingNode:
-		ps, err := pairs(env)
-		if err != nil {
-			return nil, err
+	for _, e := range ents {
+		if e.Value == nil {
+			return nil, errRecursive
 		}
-		for _, p := range ps {
-			o := occurrence{key: keyName(p.key), form: MapForm, keyNode: p.key, slot: p.value, val: deref(p.value), holder: p.holder, via: p.via}
-			if k := deref(p.key); k != nil && k.Kind == yaml.ScalarNode && k.ShortTag() == "!!str" {
-				o.editable = true
-			} else {
-				o.key = "\x00" + o.key
-			}
-			if o.val == nil {
-				return nil, errRecursive
-			}
-			switch {
-			case o.val.Kind != yaml.ScalarNode:
+		o := occurrence{key: e.Key, slot: e.Slot, val: e.Value, holder: e.Holder, via: e.Via, hasValue: e.HasValue, value: e.Text}
+		switch e.Form {
+		case composeyaml.EnvMap:
+			o.form, o.keyNode = MapForm, e.KeyNode
+			k := deref(e.KeyNode)
+			o.editable = k != nil && k.Kind == yaml.ScalarNode && k.ShortTag() == "!!str"
+			if e.Value.Kind != yaml.ScalarNode {
 				// Not a valid environment value; kept so that the check
 				// after an edit sees it, never edited.
-				o.hasValue, o.value = true, "\x00complex"
-			case isNull(o.val):
-			default:
-				o.hasValue, o.value = true, o.val.Value
+				o.value = "\x00complex"
 			}
-			out = append(out, o)
-		}
-	case yaml.SequenceNode:
-		for _, it := range env.Content {
-			v := deref(it)
-			if v == nil {
-				return nil, errRecursive
-			}
-			if v.Kind != yaml.ScalarNode || isNull(v) {
+		case composeyaml.EnvList:
+			if e.Null {
 				continue
 			}
-			o := occurrence{form: ListForm, slot: it, val: v, holder: env, editable: v.ShortTag() == "!!str"}
-			o.key, o.value, o.hasValue = strings.Cut(v.Value, "=")
-			if !o.editable {
-				o.key = "\x00" + o.key
-			}
-			out = append(out, o)
+			o.form, o.editable = ListForm, e.Value.ShortTag() == "!!str"
 		}
+		if !o.editable {
+			o.key = "\x00" + o.key
+		}
+		out = append(out, o)
 	}
 	return out, nil
 }
