@@ -16,9 +16,14 @@ import (
 
 // stackProject writes a project whose service proves, by digest, which value
 // it reads from /run/secrets/db_password. The swarm secret's base name is
-// the same in every project (name); kvName picks the Key Vault secret.
+// the same in every project (name); kvName picks the Key Vault secret, or
+// "" marks the secret local (x-vault: false).
 func stackProject(t *testing.T, name, kvName string) string {
 	t.Helper()
+	xvault := "\n      name: " + kvName
+	if kvName == "" {
+		xvault = " false"
+	}
 	dir := t.TempDir()
 	writeProjectFile(t, dir, "compose.yaml", `services:
   web:
@@ -30,8 +35,7 @@ secrets:
   db_password:
     external: true
     name: `+name+`
-    x-vault:
-      name: `+kvName+`
+    x-vault:`+xvault+`
 `)
 	return dir
 }
@@ -180,19 +184,7 @@ func TestDeployAllLocal(t *testing.T) {
 	cmd := icmd.Command("docker", "secret", "create", p+"_legacy", "-")
 	cmd.Stdin = strings.NewReader(value)
 	icmd.RunCmd(cmd).Assert(t, icmd.Success)
-	dir := t.TempDir()
-	writeProjectFile(t, dir, "compose.yaml", `services:
-  web:
-    image: `+env.baseImage+`
-    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sha256sum /run/secrets/legacy | cut -c1-64 > /tmp/seen; sleep 1 & wait; done"]
-    stop_grace_period: 2s
-    secrets: [legacy]
-secrets:
-  legacy:
-    external: true
-    name: `+p+`_legacy
-    x-vault: false
-`)
+	dir := stackProject(t, p+"_legacy", "")
 	res := vaultDocker(t, nil, dir, "vault", "deploy", "-c", "compose.yaml", "--resolve-image", "never", "--dry-run", stack)
 	res.Assert(t, icmd.Success)
 	assert.Check(t, is.Contains(res.Stdout(), "no Key Vault-backed secret to sync: would run docker stack deploy "+stack))
