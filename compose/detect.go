@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker-vault/docker-vault/internal/imageinfo"
 )
 
 // Verdict is whether a value is a secret.
@@ -61,6 +62,29 @@ type Finding struct {
 	// Embedded: the credential is part of a larger value (URL, DSN,
 	// connection string, command line, healthcheck).
 	Embedded bool `json:"embedded,omitempty"`
+	// Via is how a migrated variable still reaches the process: through
+	// FileVariable, or through the entrypoint wrapper migrate writes,
+	// which exports the variable from the secret file.
+	Via Via `json:"via,omitempty"`
+}
+
+// Via is how a migrated variable reaches the process.
+type Via string
+
+const (
+	// ViaFileVariable: the image reads FileVariable (VAR_FILE).
+	ViaFileVariable Via = "file-variable"
+	// ViaEntrypoint: the service's start is wrapped in /bin/sh, which
+	// exports VAR from /run/secrets/<secret> and execs the image's
+	// entrypoint.
+	ViaEntrypoint Via = "entrypoint"
+)
+
+// ImageInfo is what the engine said of a service's image.
+type ImageInfo struct {
+	// Image is nil when it could not be read; Err says why.
+	Image *imageinfo.Image
+	Err   error
 }
 
 func (f Finding) String() string {
@@ -105,6 +129,8 @@ type Report struct {
 	// Warnings are things that could not be checked (a Dockerfile that
 	// cannot be read) and x-vault entries that matched nothing.
 	Warnings []string `json:"warnings,omitempty"`
+	// Images are the images Detect judged by (DetectOptions.Images).
+	Images map[string]ImageInfo `json:"-"`
 }
 
 // DetectOptions adds to what the project's x-vault says, e.g. from
@@ -112,6 +138,13 @@ type Report struct {
 type DetectOptions struct {
 	Include []string
 	Exclude []string
+	// Images are the services' images as the engine has them, by service
+	// name; a service missing here (or nil Images) is judged by the
+	// built-in table alone.
+	Images map[string]ImageInfo
+	// NoWrap keeps variables the image cannot read from a file in place
+	// (reported) instead of wrapping the service's entrypoint.
+	NoWrap bool
 }
 
 // kindRank orders findings of one service.
@@ -125,6 +158,7 @@ type detector struct {
 	// m is compose-go's model of the project.
 	m        *types.Project
 	cfg      VaultConfig
+	opts     DetectOptions
 	r        *Report
 	svcOrder map[string]int
 	used     map[string]bool // x-vault entries that matched
@@ -143,7 +177,7 @@ func Detect(p *Project, opts DetectOptions) (*Report, error) {
 	}
 	cfg.Include = append(cfg.Include, opts.Include...)
 	cfg.Exclude = append(cfg.Exclude, opts.Exclude...)
-	d := &detector{p: p, m: m, cfg: cfg, r: &Report{ProjectDir: m.WorkingDir}, used: map[string]bool{}, plain: map[string]map[string]bool{}}
+	d := &detector{p: p, m: m, cfg: cfg, opts: opts, r: &Report{ProjectDir: m.WorkingDir, Images: opts.Images}, used: map[string]bool{}, plain: map[string]map[string]bool{}}
 
 	names := d.orderServices()
 	n := 0

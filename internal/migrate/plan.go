@@ -18,6 +18,7 @@ import (
 	"sort"
 
 	"github.com/docker-vault/docker-vault/compose"
+	"github.com/docker-vault/docker-vault/internal/imageinfo"
 	"github.com/docker-vault/docker-vault/internal/mapping"
 	"github.com/docker-vault/docker-vault/internal/yamledit"
 )
@@ -36,6 +37,10 @@ type Options struct {
 	// SecretsDir is where --to file writes values, relative to the project
 	// directory: "secrets" by default.
 	SecretsDir string
+	// Images reads the services' images (what they read from files, their
+	// entrypoint, cmd and user) before Detect judges them; nil: the
+	// built-in table alone decides, and nothing is wrapped.
+	Images imageinfo.Reader
 }
 
 // Status is what happened to a finding.

@@ -24,6 +24,9 @@ func Prepare(ctx context.Context, lopts compose.LoadOptions, dopts compose.Detec
 	if err != nil {
 		return nil, err
 	}
+	if opts.Images != nil && dopts.Images == nil {
+		dopts.Images = ReadImages(ctx, opts.Images, p.Compose)
+	}
 	r, err := compose.Detect(p, dopts)
 	if err != nil {
 		return nil, err
