@@ -180,6 +180,15 @@ func Replace(dir string, changes []Change, opts Options) error {
 // folder in dir, then renamed into place. It does not check what path
 // held, and a symlink at path is replaced, not followed.
 func WriteFile(dir, path string, data []byte) error {
+	return WriteFilePerm(dir, path, data, 0o600)
+}
+
+// WriteFilePerm is WriteFile with the file's mode perm (whatever the
+// umask): a secret file a non-root container reads is 0444 (see
+// internal/secretfile), and a rewrite must leave it so. The new content is
+// written with that mode before it is renamed into place, so no reader
+// ever sees the file with another mode.
+func WriteFilePerm(dir, path string, data []byte, perm os.FileMode) error {
 	w, err := begin(dir, "")
 	if err != nil {
 		return err
@@ -193,7 +202,7 @@ func WriteFile(dir, path string, data []byte) error {
 		return err
 	}
 	tmp := w.name(0, "new")
-	if err := writeSynced(tmp, data, 0o600); err != nil {
+	if err := writeSynced(tmp, data, perm.Perm()); err != nil {
 		return fmt.Errorf("failed to write %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
