@@ -1,0 +1,130 @@
+package yamledit
+
+import (
+	"fmt"
+	"slices"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// ConvertFileSecret turns the top-level secret name, defined with `file:`,
+// into an external one: its `file:` entry becomes `external: true` and,
+// unless the definition already carries an x-vault (a name, a mapping or
+// true, which map it already), `x-vault: {name: KVNAME}` follows it.
+// Everything else in the definition stays as written: comments, `name:`,
+// labels, a trailing comment on the file: line.
+//
+// The definition must be written in this file: a secret defined through an
+// alias or merge key, or whose `file:` comes from one, is ErrUnsupported
+// (editing the shared node would change its other users). A secret that is
+// not defined here is ErrNotFound; one with no `file:`, or that says
+// `external:` or `x-vault: false` already, is ErrConflict.
+func (d *Doc) ConvertFileSecret(name, kvName string) error {
+	root := d.root.Content[0]
+	top, err := lookup(root, "secrets")
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.filename, err)
+	}
+	if top == nil {
+		return fmt.Errorf("%s: top-level secret %s: %w", d.filename, name, ErrNotFound)
+	}
+	if top.holder != root || top.value.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s: top-level secret %s: %w: secrets: comes through an alias or merge key, or is not a mapping", d.filename, name, ErrUnsupported)
+	}
+	def, err := lookup(top.value, name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.filename, err)
+	}
+	if def == nil {
+		return fmt.Errorf("%s: top-level secret %s: %w", d.filename, name, ErrNotFound)
+	}
+	m := def.value
+	if def.holder != top.value || m.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s: top-level secret %s: %w: its definition comes through an alias or merge key, or is not a mapping", d.filename, name, ErrUnsupported)
+	}
+	file, err := ownPair(m, "file")
+	if err != nil {
+		return fmt.Errorf("%s: top-level secret %s: %w", d.filename, name, err)
+	}
+	if file == nil {
+		return fmt.Errorf("%s: top-level secret %s: %w: it has no file:", d.filename, name, ErrConflict)
+	}
+	if ext, _ := lookup(m, "external"); ext != nil {
+		return fmt.Errorf("%s: top-level secret %s: %w: it says external: already", d.filename, name, ErrConflict)
+	}
+	xv, err := ownPair(m, "x-vault")
+	if err != nil {
+		return fmt.Errorf("%s: top-level secret %s: %w", d.filename, name, err)
+	}
+	if xv != nil {
+		var on bool
+		if v := deref(xv.value); v != nil && v.Kind == yaml.ScalarNode && v.ShortTag() == "!!bool" && v.Decode(&on) == nil && !on {
+			return fmt.Errorf("%s: top-level secret %s: %w: it says x-vault: false", d.filename, name, ErrConflict)
+		}
+	}
+
+	s := d.src
+	keyStart, valEnd := s.spans[file.key].start, s.spans[file.value].end
+	if s.line(keyStart) != s.line(valEnd) && m.Style&yaml.FlowStyle == 0 {
+		return fmt.Errorf("%s: top-level secret %s: %w: its file: value spans several lines", d.filename, name, ErrUnsupported)
+	}
+	kv, err := renderString(kvName, styleAny, true)
+	if err != nil {
+		return fmt.Errorf("%s: top-level secret %s: %w", d.filename, name, err)
+	}
+	xvText := "x-vault: {name: " + kv + "}"
+	var splices []splice
+	switch {
+	case m.Style&yaml.FlowStyle != 0:
+		text := "external: true"
+		if xv == nil {
+			text += ", " + xvText
+		}
+		splices = []splice{{keyStart, valEnd, text}}
+	default:
+		splices = []splice{{keyStart, valEnd, "external: true"}}
+		if xv == nil {
+			splices = append(splices, d.linesAfter(valEnd, pad(s.column(keyStart))+xvText))
+		}
+	}
+
+	// What compose reads afterwards: the definition without file:, with
+	// external: true, and the x-vault name when one was added.
+	want := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i] == file.key {
+			continue
+		}
+		want.Content = append(want.Content, m.Content[i], m.Content[i+1])
+	}
+	want.Content = append(want.Content, strNode("external"), &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
+	if xv == nil {
+		want.Content = append(want.Content, strNode("x-vault"),
+			&yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{strNode("name"), strNode(kvName)}})
+	}
+	dg := digester{memo: map[*yaml.Node]string{}, visiting: map[*yaml.Node]bool{}}
+	digest, err := dg.digest(want)
+	if err != nil {
+		return fmt.Errorf("%s: top-level secret %s: %w", d.filename, name, err)
+	}
+	if err := d.apply(splices, func(v view) { v["secrets"+sep+name] = digest }); err != nil {
+		return fmt.Errorf("top-level secret %s: %w", name, err)
+	}
+	return nil
+}
+
+// ownPair is the pair of key written in mapping m itself; one that only
+// comes through a merge key is ErrUnsupported, since editing it would edit
+// every mapping that merges it.
+func ownPair(m *yaml.Node, key string) (*pair, error) {
+	p, err := lookup(m, key)
+	if err != nil || p == nil {
+		return nil, err
+	}
+	if p.holder != m || !slices.Contains(m.Content, p.key) {
+		return nil, fmt.Errorf("%w: %s: comes through a merge key", ErrUnsupported, key)
+	}
+	return p, nil
+}
+
+func strNode(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }

@@ -1,0 +1,101 @@
+package yamledit
+
+import (
+	"errors"
+	"testing"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+func TestConvertFileSecret(t *testing.T) {
+	for _, tc := range []struct {
+		name, kv, in, want string
+	}{
+		{
+			name: "db_password", kv: "db-password",
+			in: `services:
+  db:
+    image: postgres
+    secrets: [db_password]
+secrets:
+  # the database password
+  db_password:
+    file: ./secrets/db_password   # written by migrate
+    labels:
+      team: core
+  tls:
+    file: ./tls.pem
+`,
+			want: `services:
+  db:
+    image: postgres
+    secrets: [db_password]
+secrets:
+  # the database password
+  db_password:
+    external: true   # written by migrate
+    x-vault: {name: db-password}
+    labels:
+      team: core
+  tls:
+    file: ./tls.pem
+`,
+		},
+		{
+			name: "api", kv: "123",
+			in:   "secrets:\r\n    api: {file: ./api.txt, name: api_v1}\r\n",
+			want: "secrets:\r\n    api: {external: true, x-vault: {name: \"123\"}, name: api_v1}\r\n",
+		},
+		{
+			// An x-vault of its own maps it already: only file: changes.
+			name: "smtp", kv: "ignored",
+			in:   "secrets:\n  smtp:\n    x-vault: prod-smtp\n    file: secrets/smtp",
+			want: "secrets:\n  smtp:\n    x-vault: prod-smtp\n    external: true",
+		},
+		{
+			name: "cert", kv: "cert",
+			in:   "secrets:\n\tcert:\n\t\tfile: \"./c.pem\"\n",
+			want: "",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := Parse("compose.yaml", []byte(tc.in))
+			if tc.want == "" {
+				// Tabs do not indent YAML: the file does not parse.
+				assert.Check(t, err != nil)
+				return
+			}
+			assert.NilError(t, err)
+			assert.NilError(t, d.ConvertFileSecret(tc.name, tc.kv))
+			got, _ := d.Bytes()
+			assert.Check(t, is.Equal(string(got), tc.want))
+			// Converting again is a conflict, not a second edit.
+			assert.Check(t, errors.Is(d.ConvertFileSecret(tc.name, tc.kv), ErrConflict))
+		})
+	}
+}
+
+func TestConvertFileSecretRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		doc, name string
+		want      error
+	}{
+		{"services: {}\n", "x", ErrNotFound},
+		{"secrets:\n  y:\n    file: ./y\n", "x", ErrNotFound},
+		{"secrets:\n  x:\n    external: true\n", "x", ErrConflict},
+		{"secrets:\n  x:\n    file: ./x\n    x-vault: false\n", "x", ErrConflict},
+		{"secrets:\n  x:\n    environment: X\n", "x", ErrConflict},
+		// Shared definitions stay as they are: editing one edits the others.
+		{"x-s: &s\n  file: ./x\nsecrets:\n  x: *s\n  y: *s\n", "x", ErrUnsupported},
+		{"x-s: &s\n  file: ./x\nsecrets:\n  x:\n    <<: *s\n", "x", ErrUnsupported},
+		{"secrets:\n  x:\n    file: >-\n      ./x\n", "x", ErrUnsupported},
+	} {
+		d, err := Parse("compose.yaml", []byte(tc.doc))
+		assert.NilError(t, err)
+		err = d.ConvertFileSecret(tc.name, "kv")
+		assert.Check(t, errors.Is(err, tc.want), "%q: %v", tc.doc, err)
+		got, _ := d.Bytes()
+		assert.Check(t, is.Equal(string(got), tc.doc))
+	}
+}
