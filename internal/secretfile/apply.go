@@ -25,7 +25,7 @@ func apply(plan *Plan, desired []Desired, obs Observed, values map[int][]byte, l
 		}
 		f := obs.files[i]
 		if c.Action != action.Unchanged {
-			if err := atomicfile.WriteFile(obs.root, f.real, values[i]); err != nil {
+			if err := atomicfile.WriteFilePerm(obs.root, f.real, values[i], f.perm); err != nil {
 				plan.fail(i, err.Error())
 				continue
 			}

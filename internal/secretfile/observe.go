@@ -17,6 +17,8 @@ type file struct {
 	base   string // its name in the state file
 	exists bool
 	mode   fs.FileMode // when it exists
+	// perm is the mode Sync writes it with (see perm.go).
+	perm fs.FileMode
 }
 
 // entry is what a state file records of one file.
@@ -119,6 +121,15 @@ func locate(root string, d Desired) (*file, string) {
 		f.exists, f.mode = true, fi.Mode()
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Sprintf("cannot read %s: %v", d.Path, err)
+	}
+	f.perm = d.Perm
+	if f.exists {
+		f.perm = keptPerm(f.mode)
+	} else if f.perm == 0 {
+		f.perm = OwnerPerm
+	}
+	if err := CheckFolder(f.dir, f.perm); err != nil {
+		return nil, err.Error()
 	}
 	return f, ""
 }

@@ -3,12 +3,20 @@
 // see package mapping) equal to their Key Vault values.
 //
 // A file is replaced atomically, with the one writer migrate uses too
-// (internal/atomicfile.WriteFile): the new value is written and synced in a
-// 0700, git-ignored work folder in the project directory (mode 0600) and
-// renamed over the old one, so no reader ever sees half a value. A sync
-// killed mid-write leaves that folder, which the next migrate removes. A container that bind-mounts the file keeps
-// the old inode until it restarts, which is why the caller restarts (or
-// names) the containers that use a changed file.
+// (internal/atomicfile.WriteFilePerm): the new value is written and synced
+// in a 0700, git-ignored work folder in the project directory and renamed
+// over the old one, so no reader ever sees half a value. A sync killed
+// mid-write leaves that folder, which the next migrate removes. A container
+// that bind-mounts the file keeps the old inode until it restarts, which is
+// why the caller restarts (or names) the containers that use a changed
+// file.
+//
+// A rewritten file keeps its mode (without execute bits or write bits for
+// group and others): one migrate made readable by all (0444) for a service
+// that runs as a non-root user stays readable, so a sync never breaks that
+// service's next start. A created file is Desired.Perm, 0600 by default,
+// and a missing folder is created 0700. A file whose mode, in its folder,
+// would let other host users read it is refused for that secret (perm.go).
 //
 // # What Sync may write
 //
@@ -57,6 +65,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"time"
 
 	"github.com/docker-vault/docker-vault/internal/action"
@@ -73,6 +82,10 @@ type Desired struct {
 	KVName  string // Key Vault secret name
 	Version string // pinned version, empty for the latest
 	Path    string // absolute path of the file
+	// Perm is the mode of the file when Sync creates it: OwnerPerm when
+	// 0; Perm(true) when a service that runs as a non-root user uses it
+	// (see perm.go). A file that exists keeps its own mode.
+	Perm fs.FileMode
 }
 
 // Change is what a sync did (or would do) to one file.
