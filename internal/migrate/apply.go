@@ -13,44 +13,174 @@ import (
 	"strings"
 
 	"github.com/docker-vault/docker-vault/internal/atomicfile"
+	"github.com/docker-vault/docker-vault/internal/fetch"
 	"github.com/docker-vault/docker-vault/internal/keyvault"
 )
 
-// PushOptions tune Push.
+// PushOptions tune PushAll and CheckPushes.
 type PushOptions struct {
 	// Overwrite replaces a Key Vault secret that holds another value.
 	Overwrite bool
 }
 
-// PushAll stores the plan's values in Key Vault. A Key Vault secret that
-// already holds the same value is left alone (so a second run changes
-// nothing); one that holds another value is an error unless Overwrite.
-// Everything is checked before anything is set.
-func PushAll(ctx context.Context, store keyvault.Store, pushes []Push, opts PushOptions) (set []string, err error) {
-	var todo []Push
-	for _, p := range pushes {
+// PushAction is what storing one value does to Key Vault.
+type PushAction string
+
+const (
+	// PushCreate: the vault has no secret of that name.
+	PushCreate PushAction = "create"
+	// PushUnchanged: the vault holds that value already; nothing is written.
+	PushUnchanged PushAction = "unchanged"
+	// PushUpdate: the vault holds another value, replaced (Overwrite) by a
+	// new version.
+	PushUpdate PushAction = "update"
+	// PushConflict: the vault holds another value (or a disabled secret,
+	// whose value cannot be read) and Overwrite is off.
+	PushConflict PushAction = "conflict"
+)
+
+// Writes tells whether the action stores a new version.
+func (a PushAction) Writes() bool { return a == PushCreate || a == PushUpdate }
+
+// PushCheck is what storing one Push would do. It never holds a value.
+type PushCheck struct {
+	Secret string     `json:"secret"`
+	KVName string     `json:"vaultSecret"`
+	Action PushAction `json:"action"`
+	Reason string     `json:"reason,omitempty"`
+}
+
+// CheckPushes tells, for each push, whether Key Vault has a secret of that
+// name and whether it holds another value, reading only what it must: one
+// list of the vault's names, then a read of the current value of only the
+// names that exist (at most keyvault.MaxConcurrency at once). It writes
+// nothing, and the values it reads are cleared once compared. The result
+// is in the order of pushes.
+func CheckPushes(ctx context.Context, store keyvault.Store, pushes []Push, opts PushOptions) ([]PushCheck, error) {
+	checks := make([]PushCheck, len(pushes))
+	want := map[string]bool{}
+	for i, p := range pushes {
+		checks[i] = PushCheck{Secret: p.Secret, KVName: p.KVName, Action: PushCreate}
+		want[strings.ToLower(p.KVName)] = true
+	}
+	if len(pushes) == 0 {
+		return checks, nil
+	}
+	// Key Vault names are case-insensitive; enabled by lower-cased name.
+	enabled := map[string]bool{}
+	err := store.List(ctx, func(sp keyvault.SecretProperties) error {
+		if key := strings.ToLower(sp.Name); want[key] {
+			enabled[key] = sp.Enabled
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	differs := func(c *PushCheck, reason string) {
+		c.Action, c.Reason = PushConflict, reason
+		if opts.Overwrite {
+			c.Action = PushUpdate
+		}
+	}
+	var read []int
+	for i := range pushes {
+		on, exists := enabled[strings.ToLower(pushes[i].KVName)]
+		switch {
+		case !exists:
+		case !on:
+			differs(&checks[i], "disabled in Key Vault: its value cannot be compared")
+		default:
+			read = append(read, i)
+		}
+	}
+	err = fetch.Each(ctx, len(read), keyvault.MaxConcurrency, func(ctx context.Context, j int) error {
+		i := read[j]
+		p, c := pushes[i], &checks[i]
 		cur, err := store.Get(ctx, p.KVName, "")
+		defer clear(cur.Value)
 		switch {
 		case errors.Is(err, keyvault.ErrNotFound):
-			todo = append(todo, p)
+			// deleted since the list
+		case errors.Is(err, keyvault.ErrDisabled):
+			differs(c, "disabled in Key Vault: its value cannot be compared")
 		case err != nil:
-			return nil, fmt.Errorf("secret %s: %w", p.Secret, err)
+			return fmt.Errorf("secret %s: %w", p.Secret, err)
 		case bytes.Equal(cur.Value, p.Value):
-			// already there
-		case !opts.Overwrite:
-			return nil, fmt.Errorf("secret %s: Key Vault secret %s already holds a different value: rerun with --overwrite to store a new version, or map the secret to another name with x-vault", p.Secret, p.KVName)
+			c.Action = PushUnchanged
 		default:
-			todo = append(todo, p)
+			differs(c, "Key Vault holds another value")
 		}
-		clear(cur.Value)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	for _, p := range todo {
+	return checks, nil
+}
+
+// ConflictError is a push refused because Key Vault holds other values.
+type ConflictError struct {
+	Conflicts []PushCheck
+}
+
+func (e *ConflictError) Error() string {
+	c := e.Conflicts[0]
+	msg := fmt.Sprintf("secret %s: Key Vault secret %s already holds a different value", c.Secret, c.KVName)
+	if c.Reason != "" && c.Reason != "Key Vault holds another value" {
+		msg = fmt.Sprintf("secret %s: Key Vault secret %s is %s", c.Secret, c.KVName, c.Reason)
+	}
+	if n := len(e.Conflicts) - 1; n > 0 {
+		msg += fmt.Sprintf(" (and %d more)", n)
+	}
+	return msg + ": rerun with --overwrite to store a new version, or map the secret to another name with x-vault"
+}
+
+// Conflicts returns the checks that are conflicts, as a *ConflictError, or
+// nil when there is none.
+func Conflicts(checks []PushCheck) error {
+	var out []PushCheck
+	for _, c := range checks {
+		if c.Action == PushConflict {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return &ConflictError{Conflicts: out}
+}
+
+// ApplyPushes stores the values whose check (same index) writes, in order,
+// and returns the Key Vault secrets it stored. It stops at the first
+// failure, returning what it stored before it.
+func ApplyPushes(ctx context.Context, store keyvault.Store, pushes []Push, checks []PushCheck) (set []string, err error) {
+	for i, p := range pushes {
+		if !checks[i].Action.Writes() {
+			continue
+		}
 		if _, err := store.Set(ctx, p.KVName, p.Value, keyvault.SetOptions{Tags: map[string]string{"docker-vault-secret": p.Secret}}); err != nil {
 			return set, fmt.Errorf("secret %s: %w", p.Secret, err)
 		}
 		set = append(set, p.KVName)
 	}
 	return set, nil
+}
+
+// PushAll stores the plan's values in Key Vault. A Key Vault secret that
+// already holds the same value is left alone (so a second run changes
+// nothing); one that holds another value is an error (*ConflictError)
+// unless Overwrite. Everything is checked (CheckPushes) before anything is
+// set.
+func PushAll(ctx context.Context, store keyvault.Store, pushes []Push, opts PushOptions) (set []string, err error) {
+	checks, err := CheckPushes(ctx, store, pushes, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := Conflicts(checks); err != nil {
+		return nil, err
+	}
+	return ApplyPushes(ctx, store, pushes, checks)
 }
 
 // WriteOptions tune Write.

@@ -4,9 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/docker-vault/docker-vault/compose"
 	"github.com/docker-vault/docker-vault/internal/atomicfile"
+	"github.com/docker-vault/docker-vault/internal/convert"
 	"github.com/docker-vault/docker-vault/internal/keyvault"
 	"github.com/docker-vault/docker-vault/internal/mapping"
 )
@@ -44,27 +49,54 @@ type Result struct {
 	Mask *Mask
 	// Pushed are the Key Vault secrets Run stored.
 	Pushed []string
+	// Converted are the file secrets that --to external turns into
+	// external ones (see convert.Plan); their values are among the plan's
+	// Pushes, unless pinned to a version.
+	Converted []convert.Source
+	// VaultCheck is, for a DryRun with Push, what storing each of the
+	// plan's Pushes would do (same order): which Key Vault secrets exist,
+	// and which hold another value (CheckPushes). No value is written, and
+	// none is held here.
+	VaultCheck []PushCheck
 }
 
 // Run migrates a project: it plans (Prepare) and, unless DryRun, puts back
 // what an interrupted run left first, stores the values in Key Vault when
 // Push, and writes the files. Every push is made before any file is written,
 // so a push that fails leaves the project as it was.
+//
+// With --to external, the project's file: secrets are converted too
+// (convert.Plan): their definitions become external ones in the plan's
+// compose files, and their values join the plan's Pushes. The files they
+// came from are left on disk, and a note on Log says they can go: the push
+// is made before anything is written and the tool cannot prove the deploy
+// works, so removing the only local copy of a value (of a secret pushed to
+// the wrong vault, say) is left to the user, and reverting the compose file
+// gives a project that works as before.
+//
+// A DryRun with Push checks Key Vault as the push would (VaultCheck),
+// writing nothing.
 func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	log := o.Log
 	if log == nil {
 		log = io.Discard
 	}
-	prep, err := Prepare(ctx, o.Load, o.Detect, o.Plan)
+	res, err := o.prepare(ctx)
 	if err != nil {
 		return nil, err
 	}
-	dir := prep.Project.Compose.WorkingDir
+	dir := res.Project.Compose.WorkingDir
 	if o.DryRun {
 		for _, f := range atomicfile.Pending(dir) {
 			fmt.Fprintf(log, "note: %s was left by an interrupted migrate; the next migrate without --dry-run puts back what it had written first\n", f)
 		}
-		return newResult(prep), nil
+		if o.Push && len(res.Plan.Pushes) > 0 {
+			if res.VaultCheck, err = o.check(ctx, res); err != nil {
+				return nil, err
+			}
+		}
+		o.warnExternal(log, res)
+		return res, nil
 	}
 	// What an interrupted run left goes first; when it had already replaced
 	// files, they are back as before and the plan is made again on them.
@@ -73,44 +105,168 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		return nil, err
 	}
 	if putBack {
-		if prep, err = Prepare(ctx, o.Load, o.Detect, o.Plan); err != nil {
+		if res, err = o.prepare(ctx); err != nil {
 			return nil, err
 		}
 	}
-	res := newResult(prep)
-	if o.Push && len(prep.Plan.Pushes) > 0 {
-		if res.Pushed, err = o.push(ctx, prep); err != nil {
+	if o.Push && len(res.Plan.Pushes) > 0 {
+		if res.Pushed, err = o.push(ctx, res); err != nil {
 			return nil, err
 		}
 	}
-	if err := Write(prep.Plan.Files, WriteOptions{Dir: dir, Log: log}); err != nil {
+	if err := Write(res.Plan.Files, WriteOptions{Dir: dir, Log: log}); err != nil {
 		return nil, err
 	}
+	o.warnExternal(log, res)
+	if len(res.Converted) > 0 {
+		var paths []string
+		for _, c := range res.Converted {
+			paths = append(paths, relTo(dir, c.Path))
+		}
+		fmt.Fprintf(log, "note: the files of the secrets converted to external ones are left as they were and still hold the values; delete them once `docker vault deploy` works: %s\n", strings.Join(paths, ", "))
+	}
 	return res, nil
+}
+
+// prepare is Prepare, then, with --to external, the conversion of the
+// project's file secrets.
+func (o RunOptions) prepare(ctx context.Context) (*Result, error) {
+	prep, err := Prepare(ctx, o.Load, o.Detect, o.Plan)
+	if err != nil {
+		return nil, err
+	}
+	res := newResult(prep)
+	if o.Plan.To == ToExternal {
+		if res.Converted, err = convertFiles(ctx, prep); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// convertFiles adds the conversion of the project's file secrets to the
+// plan (convert.Plan): the rewritten compose files, proven to load together
+// with the rest of the plan, and the values to push.
+func convertFiles(ctx context.Context, prep *Prepared) ([]convert.Source, error) {
+	plan := prep.Plan
+	current := map[string][]byte{}
+	for _, f := range plan.Files {
+		if f.Kind == "compose" {
+			current[f.Path] = f.New
+		}
+	}
+	conv, err := convert.Plan(prep.Project, current)
+	if err != nil {
+		return nil, err
+	}
+	if len(conv.Secrets) == 0 {
+		return nil, nil
+	}
+	claims := mapping.Claims{}
+	for _, p := range plan.Pushes {
+		if err := claims.Claim(p.Secret, p.KVName, ""); err != nil {
+			return nil, err
+		}
+	}
+	var out []convert.Source
+	for _, v := range conv.Secrets {
+		out = append(out, v.Source)
+		if v.Version != "" {
+			continue
+		}
+		if err := claims.Claim(v.Secret, v.KVName, ""); err != nil {
+			conv.Clear()
+			return nil, err
+		}
+		plan.Pushes = append(plan.Pushes, Push{Secret: v.Secret, KVName: v.KVName, Value: v.Value})
+	}
+	paths := slices.Sorted(maps.Keys(conv.Files))
+	for _, path := range paths {
+		i := slices.IndexFunc(plan.Files, func(f *File) bool { return f.Path == path })
+		if i >= 0 {
+			plan.Files[i].New = conv.Files[path]
+			continue
+		}
+		plan.Files = append(plan.Files, &File{Path: path, Kind: "compose", Old: composeContent(prep.Project, path), New: conv.Files[path]})
+	}
+	if overlay := plan.overlay(); len(overlay) > 0 {
+		if err := compose.Check(ctx, prep.Project, overlay); err != nil {
+			return nil, reloadError(err)
+		}
+	}
+	return out, nil
+}
+
+// composeContent is the content a compose file of the project was read
+// with.
+func composeContent(p *compose.Project, path string) []byte {
+	for _, f := range p.Files {
+		if f.Path == path {
+			return f.Content
+		}
+	}
+	return nil
+}
+
+// warnExternal says, after a migration to external secrets, that plain
+// Compose cannot use them, and which command can.
+func (o RunOptions) warnExternal(log io.Writer, res *Result) {
+	if o.Plan.To != ToExternal || !res.Plan.Changed() {
+		return
+	}
+	fmt.Fprintln(log, "warning: external secrets exist only in a swarm, so plain `docker compose up` cannot use them: deploy the project with `docker vault deploy STACK`, which stores the current Key Vault values in swarm secrets first")
+}
+
+// relTo is path relative to dir when it is below it.
+func relTo(dir, path string) string {
+	if rel, err := filepath.Rel(dir, path); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return path
 }
 
 func newResult(prep *Prepared) *Result {
 	return &Result{Project: prep.Project, Report: prep.Report, Plan: prep.Plan, Mask: NewMask(prep.Project, prep.Report)}
 }
 
-// push opens the vault and stores the plan's values.
-func (o RunOptions) push(ctx context.Context, prep *Prepared) ([]string, error) {
-	projectURL, err := mapping.VaultURL(prep.Project.Compose)
+// openVault opens the vault the project names, within VaultContext; the
+// returned cancel ends that bound.
+func (o RunOptions) openVault(ctx context.Context, res *Result) (context.Context, keyvault.Store, context.CancelFunc, error) {
+	cancel := context.CancelFunc(func() {})
+	projectURL, err := mapping.VaultURL(res.Project.Compose)
 	if err != nil {
-		return nil, err
+		return ctx, nil, cancel, err
 	}
 	if o.VaultContext != nil {
-		var cancel context.CancelFunc
 		ctx, cancel = o.VaultContext(ctx)
-		defer cancel()
 	}
 	store, err := o.OpenVault(ctx, projectURL)
 	if err != nil {
+		return ctx, nil, cancel, err
+	}
+	return ctx, store, cancel, nil
+}
+
+// push opens the vault and stores the plan's values.
+func (o RunOptions) push(ctx context.Context, res *Result) ([]string, error) {
+	ctx, store, cancel, err := o.openVault(ctx, res)
+	defer cancel()
+	if err != nil {
 		return nil, err
 	}
-	pushed, err := PushAll(ctx, store, prep.Plan.Pushes, PushOptions{Overwrite: o.Overwrite})
+	pushed, err := PushAll(ctx, store, res.Plan.Pushes, PushOptions{Overwrite: o.Overwrite})
 	if err != nil {
 		return nil, fmt.Errorf("no file was changed: %w", err)
 	}
 	return pushed, nil
+}
+
+// check opens the vault and tells what pushing the plan's values would do.
+func (o RunOptions) check(ctx context.Context, res *Result) ([]PushCheck, error) {
+	ctx, store, cancel, err := o.openVault(ctx, res)
+	defer cancel()
+	if err != nil {
+		return nil, err
+	}
+	return CheckPushes(ctx, store, res.Plan.Pushes, PushOptions{Overwrite: o.Overwrite})
 }

@@ -1,0 +1,119 @@
+package convert
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/docker-vault/docker-vault/compose"
+	"github.com/docker-vault/docker-vault/internal/safefmt"
+	"github.com/docker-vault/docker-vault/internal/yamledit"
+)
+
+// Conversion is what `migrate --to external` does to the project's file
+// secrets: their definitions rewritten, their values to store.
+type Conversion struct {
+	// Secrets are the converted secrets with their values, by key. A
+	// secret pinned to a version is converted but its value is not read:
+	// it comes from that version already (Value is nil).
+	Secrets []Value
+	// Files are the new contents of the compose files that define them,
+	// by absolute path.
+	Files map[string][]byte
+}
+
+// Plan converts every file secret of the project that is not marked
+// `x-vault: false` (see Sources) into an external one: in each compose file
+// of the project (its own files and included ones) that defines it with
+// `file:`, that entry becomes `external: true` with `x-vault: {name:
+// KVNAME}` (yamledit.ConvertFileSecret), and its value is read from the
+// file. current holds compose files already rewritten (by path), which are
+// edited instead of what is on disk; Files then holds them too, further
+// edited, when they define a converted secret.
+//
+// It writes nothing and does not prove the result loads: the caller loads
+// every rewritten file at once (compose.Check). The files the secrets came
+// from are left as they are.
+func Plan(p *compose.Project, current map[string][]byte) (*Conversion, error) {
+	srcs, err := Sources(p.Compose, nil)
+	if err != nil {
+		return nil, err
+	}
+	conv := &Conversion{Files: map[string][]byte{}}
+	if len(srcs) == 0 {
+		return conv, nil
+	}
+	docs := map[string]*yamledit.Doc{}
+	var paths []string
+	for _, src := range srcs {
+		found := false
+		for _, f := range p.Files {
+			if f.Role != compose.RoleMain && f.Role != compose.RoleInclude {
+				continue
+			}
+			content, ok := current[f.Path]
+			if !ok {
+				content = f.Content
+			}
+			if !bytes.Contains(content, []byte(src.Secret)) {
+				continue
+			}
+			d := docs[f.Path]
+			if d == nil {
+				if d, err = yamledit.Parse(f.Path, content); err != nil {
+					return nil, fmt.Errorf("secret %s: %w", src.Secret, err)
+				}
+			}
+			if d.Node("secrets", src.Secret, "file") == nil {
+				continue
+			}
+			if err := d.ConvertFileSecret(src.Secret, src.KVName); err != nil {
+				return nil, fmt.Errorf("cannot convert file secret %s to an external one (edit its definition by hand): %w", src.Secret, err)
+			}
+			if docs[f.Path] == nil {
+				docs[f.Path] = d
+				paths = append(paths, f.Path)
+			}
+			found = true
+		}
+		if !found {
+			return nil, fmt.Errorf("cannot convert file secret %s: no compose file of the project defines it with file: as written (edit its definition by hand)", src.Secret)
+		}
+	}
+	for _, src := range srcs {
+		v := Value{Source: src}
+		if src.Version == "" {
+			if v.Value, err = ReadValue(src); err != nil {
+				conv.Clear()
+				return nil, err
+			}
+		}
+		conv.Secrets = append(conv.Secrets, v)
+	}
+	sort.Strings(paths)
+	for _, path := range paths {
+		b, _ := docs[path].Bytes()
+		conv.Files[path] = b
+	}
+	return conv, nil
+}
+
+// Clear zeroes the values read.
+func (c *Conversion) Clear() {
+	for _, v := range c.Secrets {
+		clear(v.Value)
+	}
+}
+
+// String names the converted secrets, never a value.
+func (c Conversion) String() string {
+	names := make([]string, len(c.Secrets))
+	for i, v := range c.Secrets {
+		names[i] = v.Secret
+	}
+	return fmt.Sprintf("conversion of file secrets %s in %d files", strings.Join(names, ", "), len(c.Files))
+}
+
+func (c Conversion) GoString() string              { return "convert.Conversion{" + c.String() + "}" }
+func (c Conversion) Format(s fmt.State, verb rune) { safefmt.Format(s, verb, c) }
