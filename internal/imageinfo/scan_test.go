@@ -1,0 +1,221 @@
+package imageinfo
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+func readScript(t *testing.T, name string) Script {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "scripts", name))
+	assert.NilError(t, err)
+	return Script{Path: "/" + name, Text: string(b)}
+}
+
+func fileVars(names ...string) map[string]string {
+	m := map[string]string{}
+	for _, n := range names {
+		m[n] = n + "_FILE"
+	}
+	return m
+}
+
+func TestScanOfficialImages(t *testing.T) {
+	tests := []struct {
+		script string
+		vars   map[string]string
+		rules  []Rule
+	}{
+		{
+			script: "postgres-docker-entrypoint.sh",
+			// Not XYZ_DB_PASSWORD (a comment) nor NOT_A_VARIABLE (a here-document).
+			vars: fileVars("POSTGRES_PASSWORD", "POSTGRES_USER", "POSTGRES_DB", "POSTGRES_INITDB_ARGS"),
+		},
+		{
+			script: "mariadb-docker-entrypoint.sh",
+			// _mariadb_file_env passes its $1 on to file_env.
+			vars: fileVars("MYSQL_ROOT_HOST", "MYSQL_DATABASE", "MYSQL_USER", "MYSQL_PASSWORD",
+				"MYSQL_ROOT_PASSWORD", "MARIADB_PASSWORD_HASH", "MARIADB_ROOT_PASSWORD_HASH"),
+		},
+		{
+			script: "mongo-docker-entrypoint.sh",
+			vars:   fileVars("MONGO_INITDB_ROOT_USERNAME", "MONGO_INITDB_ROOT_PASSWORD"),
+		},
+		{
+			script: "wordpress-old-docker-entrypoint.sh",
+			// A for loop over an array, one entry of which is another array with a prefix.
+			vars: fileVars("WORDPRESS_DB_HOST", "WORDPRESS_DB_USER", "WORDPRESS_DB_PASSWORD", "WORDPRESS_DB_NAME",
+				"WORDPRESS_AUTH_KEY", "WORDPRESS_SECURE_AUTH_KEY", "WORDPRESS_LOGGED_IN_KEY", "WORDPRESS_NONCE_KEY",
+				"WORDPRESS_TABLE_PREFIX"),
+		},
+		{
+			script: "nextcloud-entrypoint.sh",
+			vars: fileVars("REDIS_HOST_PASSWORD", "NEXTCLOUD_ADMIN_PASSWORD", "NEXTCLOUD_ADMIN_USER",
+				"MYSQL_DATABASE", "MYSQL_PASSWORD", "MYSQL_USER", "POSTGRES_DB", "POSTGRES_PASSWORD", "POSTGRES_USER"),
+		},
+		{
+			script: "custom-env-secret.sh",
+			// Another name, "${1}_FILE" through eval, calls after ; and &&, a for loop, and a direct read.
+			vars: fileVars("API_TOKEN", "SMTP_PASS", "DEBUG_KEY", "DB_PASSWORD", "REDIS_PASSWORD", "SESSION_SECRET"),
+		},
+		{
+			script: "grafana-run.sh",
+			rules:  []Rule{{Prefix: "GF_", Suffix: "__FILE"}},
+		},
+		{
+			script: "linuxserver-init-envfile-run",
+			rules:  []Rule{{FilePrefix: "FILE__"}},
+		},
+		{
+			script: "linuxserver-01-envfile",
+			rules:  []Rule{{FilePrefix: "FILE__"}},
+		},
+		{
+			script: "gitea-setup.sh",
+			rules:  []Rule{{Prefix: "GITEA__", Suffix: "__FILE"}},
+		},
+		{
+			script: "generic-env-loop.sh",
+			rules:  []Rule{{Prefix: "APP_", Suffix: "_FILE"}},
+		},
+		{
+			// Comments, a script's own *_FILE variables, a function that never
+			// reads the file, loops that do not read or are excluded by grep -v,
+			// names built at run time, here-documents and here-strings.
+			script: "negatives.sh",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.script, func(t *testing.T) {
+			s := readScript(t, tc.script)
+			c := Scan(s)
+			if len(tc.vars) == 0 {
+				assert.Check(t, is.Len(c.Vars, 0), "%v", c.Vars)
+			} else {
+				assert.Check(t, is.DeepEqual(c.Vars, tc.vars))
+			}
+			assert.Check(t, is.DeepEqual(c.Rules, tc.rules))
+			assert.Check(t, is.DeepEqual(c.Scripts, []string{s.Path}))
+		})
+	}
+}
+
+func TestScanFileVariable(t *testing.T) {
+	c := Scan(readScript(t, "grafana-run.sh"), readScript(t, "postgres-docker-entrypoint.sh"), readScript(t, "linuxserver-init-envfile-run"))
+	for variable, want := range map[string]string{
+		"GF_SECURITY_ADMIN_PASSWORD": "GF_SECURITY_ADMIN_PASSWORD__FILE",
+		"POSTGRES_PASSWORD":          "POSTGRES_PASSWORD_FILE",
+		"OTHER":                      "FILE__OTHER",
+	} {
+		got, ok := c.FileVariable(variable)
+		assert.Check(t, ok, variable)
+		assert.Check(t, is.Equal(got, want))
+	}
+	c = Scan(readScript(t, "grafana-run.sh"))
+	_, ok := c.FileVariable("POSTGRES_PASSWORD")
+	assert.Check(t, !ok, "grafana's rule covers GF_* only")
+}
+
+// A function defined in one script (a library the entrypoint sources) and
+// called from another is understood.
+func TestScanAcrossScripts(t *testing.T) {
+	lib := Script{Path: "/usr/local/lib/env.sh", Text: `
+load_secret() {
+	local name="${1}"
+	local file_var="${name}_FILE"
+	if [ -n "${!file_var:-}" ]; then
+		printf -v "$name" '%s' "$(cat "${!file_var}")"
+		export "$name"
+	fi
+}
+`}
+	main := Script{Path: "/entrypoint.sh", Text: `#!/bin/bash
+. /usr/local/lib/env.sh
+if [ "$1" = serve ]; then load_secret OIDC_CLIENT_SECRET; fi
+exec "$@"
+`}
+	c := Scan(main, lib)
+	assert.Check(t, is.DeepEqual(c.Vars, fileVars("OIDC_CLIENT_SECRET")))
+	// Without the library, the call names nothing known.
+	assert.Check(t, is.Len(Scan(main).Vars, 0))
+}
+
+func TestScanEdgeCases(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		vars map[string]string
+	}{
+		{
+			name: "one-line function",
+			text: "secret() { local v=\"$1\"; f=\"${v}_FILE\"; [ -n \"$(eval echo \\$$f)\" ] && export \"$v\"=\"$(cat \"$(eval echo \\$$f)\")\"; }\nsecret TOKEN\n",
+			vars: fileVars("TOKEN"),
+		},
+		{
+			name: "function keyword and a double-underscore suffix",
+			text: "function from_file {\n  local var=$1\n  local f=\"${var}__FILE\"\n  [ -n \"${!f}\" ] && export \"$var\"=\"$(< \"${!f}\")\"\n}\nfrom_file 'APP_KEY'\n",
+			vars: map[string]string{"APP_KEY": "APP_KEY__FILE"},
+		},
+		{
+			name: "a name built at run time is not claimed",
+			text: "file_env() {\n\tlocal var=\"$1\"\n\tlocal fileVar=\"${var}_FILE\"\n\tval=\"$(< \"${!fileVar}\")\"\n}\nfile_env \"MYSQL_${x}\"\nfile_env \"$(echo A)\"\nfor v in $(cat list); do file_env \"$v\"; done\n",
+		},
+		{
+			name: "a call inside an unrelated loop is not claimed",
+			text: "file_env() {\n\tlocal var=\"$1\"\n\tlocal fileVar=\"${var}_FILE\"\n\tval=\"$(< \"${!fileVar}\")\"\n}\nfor x in A B; do\n\tfile_env \"$y\"\ndone\n",
+		},
+		{
+			name: "a loop spread over continued lines",
+			text: "file_env() {\n\tlocal var=\"$1\"\n\tlocal fileVar=\"${var}_FILE\"\n\tval=\"$(< \"${!fileVar}\")\"\n}\nfor v in \\\n\tREDMINE_DB_PASSWORD \\\n\tREDMINE_SECRET_KEY_BASE \\\n; do\n\tfile_env \"$v\"\ndone\n",
+			vars: fileVars("REDMINE_DB_PASSWORD", "REDMINE_SECRET_KEY_BASE"),
+		},
+		{
+			name: "read from the file variable",
+			text: "if [ -n \"${DB_PASS_FILE:-}\" ]; then\n  read -r DB_PASS < \"$DB_PASS_FILE\"\nfi\n",
+			vars: fileVars("DB_PASS"),
+		},
+		{
+			name: "CRLF line endings",
+			text: "file_env() {\r\n\tlocal var=\"$1\"\r\n\tlocal fileVar=\"${var}_FILE\"\r\n\tval=\"$(< \"${!fileVar}\")\"\r\n}\r\nfile_env 'X_PASSWORD'\r\n",
+			vars: fileVars("X_PASSWORD"),
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Scan(Script{Path: "/e.sh", Text: tc.text})
+			if len(tc.vars) == 0 {
+				assert.Check(t, is.Len(c.Vars, 0), "%v", c.Vars)
+			} else {
+				assert.Check(t, is.DeepEqual(c.Vars, tc.vars))
+			}
+			assert.Check(t, is.Len(c.Rules, 0))
+		})
+	}
+}
+
+func TestReferences(t *testing.T) {
+	text := `#!/bin/sh
+set -e
+. /lib/a.sh
+source "/lib/b.sh"
+/usr/local/bin/c.sh start
+bash /opt/d.sh --flag
+exec tini -- docker-entrypoint.sh "$@"
+gosu app /usr/bin/e.sh
+for f in /docker-entrypoint.d/*.sh; do . "$f"; done
+sh -c '/not/this.sh'
+echo /not/an/argument.sh > /dev/null
+. "$HOME/.profile"
+. /lib/a.sh
+cat /proc/1/environ
+`
+	assert.Check(t, is.DeepEqual(References(text), []string{
+		"/lib/a.sh", "/lib/b.sh", "/usr/local/bin/c.sh", "/opt/d.sh", "docker-entrypoint.sh", "/usr/bin/e.sh",
+	}))
+	assert.Check(t, is.DeepEqual(References(readScript(t, "generic-env-loop.sh").Text),
+		[]string{"/usr/local/lib/app/helpers.sh", "/usr/local/bin/app"}))
+}
