@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/docker-vault/docker-vault/compose"
@@ -85,6 +86,9 @@ func (pl *planner) env(path string) (*yamledit.EnvFile, error) {
 // before an error, so that a caller can tell a finding left untouched from
 // one half edited.
 func (pl *planner) migrate(f compose.Finding) (int, error) {
+	if f.Via == compose.ViaEntrypoint {
+		return pl.migrateWrapped(f)
+	}
 	target := "/run/secrets/" + f.SecretName
 	if f.FileVariableKind == compose.FileVarName {
 		target = f.SecretName
@@ -104,9 +108,15 @@ func (pl *planner) migrate(f compose.Finding) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		done := path + "\x00" + f.Variable
 		if err := e.Replace(f.Variable, f.FileVariable, target); err != nil {
-			return 0, notRewritten(err)
+			// A wrapped service sharing the env file may have made the
+			// same edit already.
+			if !errors.Is(err, yamledit.ErrNotFound) || pl.envDone[done] != f.FileVariable+"="+target {
+				return 0, notRewritten(err)
+			}
 		}
+		pl.envDone[done] = f.FileVariable + "=" + target
 	default:
 		return 0, cannotEdit{"not rewritten: not an environment entry"}
 	}
@@ -134,6 +144,11 @@ func (pl *planner) migrateAlone(group []int) error {
 		envs[path] = e.Bytes()
 	}
 	declared, declaredIn := maps.Clone(pl.declared), maps.Clone(pl.declaredIn)
+	envDone := maps.Clone(pl.envDone)
+	wrapVars := map[string]map[string]string{}
+	for s, v := range pl.wrapVars {
+		wrapVars[s] = maps.Clone(v)
+	}
 	nrefs := len(pl.refs)
 	var err error
 	edited := false
@@ -155,6 +170,7 @@ func (pl *planner) migrateAlone(group []int) error {
 		return perr
 	}
 	pl.declared, pl.declaredIn, pl.refs = declared, declaredIn, pl.refs[:nrefs]
+	pl.envDone, pl.wrapVars = envDone, wrapVars
 	return err
 }
 
@@ -251,4 +267,78 @@ func (pl *planner) declare(name, listedIn string) error {
 	pl.declared[name] = true
 	pl.declaredIn[target.Path+"\x00"+name] = true
 	return nil
+}
+
+// migrateWrapped makes the edits of a finding moved through the entrypoint
+// wrapper: the variable's entry goes (or becomes the file variable a
+// service sharing it reads), the service lists the secret, the project
+// declares it, and the service's wrapper exports the variable from it.
+func (pl *planner) migrateWrapped(f compose.Finding) (int, error) {
+	img, err := pl.canWrap(f)
+	if err != nil {
+		return 0, err
+	}
+	path := f.Source.Position.File
+	fv := pl.sharerFileVariable(f)
+	switch f.Source.Kind {
+	case compose.SourceLiteral, compose.SourceInterpolated, compose.SourcePassThrough:
+		d, err := pl.doc(path)
+		if err != nil {
+			return 0, err
+		}
+		if fv != nil {
+			err = d.ReplaceEnv(f.Service, f.Variable, fv.FileVariable, fileVarTarget(*fv))
+		} else {
+			err = d.RemoveEnv(f.Service, f.Variable)
+		}
+		if err != nil {
+			return 0, notRewritten(err)
+		}
+	case compose.SourceEnvFile:
+		e, err := pl.env(path)
+		if err != nil {
+			return 0, err
+		}
+		done, want := path+"\x00"+f.Variable, ""
+		if fv != nil {
+			want = fv.FileVariable + "=" + fileVarTarget(*fv)
+		}
+		switch {
+		case !slices.Contains(e.Keys(), f.Variable):
+			if d, ok := pl.envDone[done]; !ok || d != want {
+				return 0, cannotEdit{fmt.Sprintf("not rewritten: %s no longer defines %s", path, f.Variable)}
+			}
+		case fv != nil:
+			if err := e.Replace(f.Variable, fv.FileVariable, fileVarTarget(*fv)); err != nil {
+				return 0, notRewritten(err)
+			}
+		default:
+			if !e.Remove(f.Variable) {
+				return 0, cannotEdit{fmt.Sprintf("not rewritten: %s: %s cannot be removed", path, f.Variable)}
+			}
+		}
+		pl.envDone[done] = want
+	default:
+		return 0, cannotEdit{"not rewritten: not an environment entry"}
+	}
+	in, err := pl.addServiceSecret(f.Service, path, f.SecretName)
+	if err != nil {
+		return 1, err
+	}
+	if err := pl.declare(f.SecretName, in); err != nil {
+		return 2, err
+	}
+	if err := pl.wrap(f, img); err != nil {
+		return 3, err
+	}
+	pl.refs = append(pl.refs, f.Source.Refs...)
+	return 4, nil
+}
+
+// fileVarTarget is the value of a file variable finding's new entry.
+func fileVarTarget(f compose.Finding) string {
+	if f.FileVariableKind == compose.FileVarName {
+		return f.SecretName
+	}
+	return "/run/secrets/" + f.SecretName
 }

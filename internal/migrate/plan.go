@@ -62,6 +62,11 @@ type Item struct {
 	Reason   string `json:"reason"`
 	// FileVariable is what the variable became, for migrated items.
 	FileVariable string `json:"fileVariable,omitempty"`
+	// Via is how a migrated variable still reaches the process:
+	// "file-variable" (FileVariable) or "entrypoint" (the service's
+	// entrypoint wrapper exports it from the secret file); "" for
+	// reported and skipped items.
+	Via string `json:"via"`
 }
 
 // File is one file the migration writes.
@@ -92,6 +97,13 @@ type Plan struct {
 	// Secrets are the compose secrets the project declares after the
 	// migration, by name.
 	Secrets []string `json:"secrets,omitempty"`
+	// Stale are the services whose entrypoint wrapper no longer matches
+	// their image (its ID, entrypoint or cmd changed since migrate wrote
+	// it): the plan refreshes them.
+	Stale []string `json:"stale,omitempty"`
+	// Warnings are what the plan could not do and did not count as a
+	// finding (a stale wrapper that cannot be refreshed).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Changed says whether applying the plan changes anything.
@@ -121,6 +133,12 @@ type planner struct {
 	// refs are .env / env file variables the migrated values came from:
 	// removed once nothing uses them any more.
 	refs []compose.VarRef
+	// wrapVars are the variables each service's entrypoint wrapper gets
+	// in this plan (variable -> secret).
+	wrapVars map[string]map[string]string
+	// envDone are the env file lines edited (path+"\x00"+variable): to
+	// the new variable, or "" when removed.
+	envDone map[string]string
 }
 
 // Make computes the migration of a loaded project and proves it by loading
@@ -201,6 +219,7 @@ func makePlan(p *compose.Project, r *compose.Report, opts Options, batched bool)
 	for i, err := range failed {
 		plan.report(i, err)
 	}
+	plan.Stale, plan.Warnings = pl.refreshWrappers()
 	if err := pl.cleanEnvFiles(); err != nil {
 		return nil, err
 	}
@@ -221,7 +240,8 @@ func makePlan(p *compose.Project, r *compose.Report, opts Options, batched bool)
 
 func newPlanner(p *compose.Project, r *compose.Report, opts Options) (*planner, error) {
 	pl := &planner{p: p, r: r, opts: opts, docs: map[string]*yamledit.Doc{}, envs: map[string]*yamledit.EnvFile{},
-		declared: map[string]bool{}, declaredIn: map[string]bool{}, values: map[string][]byte{}}
+		declared: map[string]bool{}, declaredIn: map[string]bool{}, values: map[string][]byte{},
+		wrapVars: map[string]map[string]string{}, envDone: map[string]string{}}
 	for _, f := range p.Files {
 		if f.Role == compose.RoleMain {
 			pl.main = f
@@ -246,7 +266,10 @@ func items(r *compose.Report) (*Plan, []int) {
 		it := Item{Service: f.Service, Variable: f.Variable, Source: string(f.Source.Kind), Secret: f.SecretName, Reason: f.Reason}
 		switch f.Action {
 		case compose.ActionMigrate:
-			it.Action, it.FileVariable, it.Reason = Migrated, f.FileVariable, ""
+			it.Action, it.FileVariable, it.Reason, it.Via = Migrated, f.FileVariable, "", string(f.Via)
+			if f.Via == "" {
+				it.Via = string(compose.ViaFileVariable)
+			}
 			todo = append(todo, i)
 		case compose.ActionReport:
 			it.Action, it.Secret = Reported, ""
@@ -261,7 +284,7 @@ func items(r *compose.Report) (*Plan, []int) {
 // report turns item i into a reported one: migrate could not make its
 // edits, for the reason err gives.
 func (p *Plan) report(i int, err error) {
-	p.Items[i].Action, p.Items[i].Secret, p.Items[i].FileVariable = Reported, "", ""
+	p.Items[i].Action, p.Items[i].Secret, p.Items[i].FileVariable, p.Items[i].Via = Reported, "", "", ""
 	p.Items[i].Reason = err.Error()
 }
 
@@ -277,6 +300,11 @@ func (pl *planner) batch(groups [][]int) ([][]int, error) {
 	var later [][]int
 	err := batchAll(docs, func() error {
 		for _, g := range groups {
+			if pl.wrapped(g) {
+				// The wrapper's edits are made outside batches.
+				later = append(later, g)
+				continue
+			}
 			for k, i := range g {
 				done, err := pl.migrate(pl.r.Findings[i])
 				switch {
@@ -331,6 +359,17 @@ func (pl *planner) retry(later [][]int) (map[int]error, error) {
 		}
 	}
 	return out, nil
+}
+
+// wrapped reports whether a group holds a finding moved through the
+// entrypoint wrapper.
+func (pl *planner) wrapped(g []int) bool {
+	for _, i := range g {
+		if pl.r.Findings[i].Via == compose.ViaEntrypoint {
+			return true
+		}
+	}
+	return false
 }
 
 // batchAll runs fn with every doc in a batch.

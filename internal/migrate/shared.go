@@ -22,6 +22,12 @@ func (pl *planner) sharedCheck(todo []int) map[int]error {
 	}
 	for _, i := range todo {
 		f := pl.r.Findings[i]
+		if f.Via == compose.ViaEntrypoint {
+			if _, err := pl.canWrap(f); err != nil {
+				out[i] = err
+				continue
+			}
+		}
 		if !f.Source.Shared || f.Source.Kind == compose.SourceEnvFile {
 			continue
 		}
@@ -43,7 +49,7 @@ func (pl *planner) sharedCheck(todo []int) map[int]error {
 					break
 				}
 				g := pl.r.Findings[j]
-				if g.FileVariable != f.FileVariable || g.FileVariableKind != f.FileVariableKind || g.SecretName != f.SecretName {
+				if g.SecretName != f.SecretName || !wrappedEither(f, g) && (g.FileVariable != f.FileVariable || g.FileVariableKind != f.FileVariableKind) {
 					out[i] = cannotEdit{fmt.Sprintf("not rewritten: the entry is shared with service %s (through &%s), which reads it differently (%s as secret %s): move the entry out of the anchor", s, e.Anchor, g.FileVariable, g.SecretName)}
 					break
 				}
@@ -68,7 +74,71 @@ func (pl *planner) sharedCheck(todo []int) map[int]error {
 			}
 		}
 	}
+	pl.envFileCheck(todo, out)
 	return out
+}
+
+// wrappedEither reports whether one of two findings sharing an entry is
+// moved through the entrypoint wrapper. Such an entry becomes the other's
+// file variable when the other reads one (each service gets its own way:
+// the wrapped one exports VAR from the same secret, and a VAR_FILE it does
+// not read changes nothing for it), or goes when both are wrapped.
+func wrappedEither(f, g compose.Finding) bool {
+	return f.Via == compose.ViaEntrypoint || g.Via == compose.ViaEntrypoint
+}
+
+// envFileCheck reports the wrapped findings whose variable comes from an
+// env file that another service reads it from too, unless that service's
+// finding is migrated as well, to the same secret: the line goes (or
+// becomes the file variable) for every service using the file.
+func (pl *planner) envFileCheck(todo []int, out map[int]error) {
+	migrating := map[int]bool{}
+	for _, i := range todo {
+		migrating[i] = true
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, i := range todo {
+			f := pl.r.Findings[i]
+			if out[i] != nil || f.Via != compose.ViaEntrypoint || f.Source.Kind != compose.SourceEnvFile {
+				continue
+			}
+			for j, g := range pl.r.Findings {
+				if j == i || g.Source.Kind != compose.SourceEnvFile || g.Variable != f.Variable || g.Source.Position.File != f.Source.Position.File {
+					continue
+				}
+				switch {
+				case !migrating[j]:
+					out[i] = cannotEdit{fmt.Sprintf("not rewritten: %s is also read from %s by service %s, where it is not migrated: give that service its own env file", f.Variable, f.Source.Position.File, g.Service)}
+				case out[j] != nil:
+					out[i] = cannotEdit{fmt.Sprintf("not rewritten: %s is also read from %s by service %s, which is not migrated (%v)", f.Variable, f.Source.Position.File, g.Service, out[j])}
+				case g.SecretName != f.SecretName:
+					out[i] = cannotEdit{fmt.Sprintf("not rewritten: %s is also read from %s by service %s as secret %s", f.Variable, f.Source.Position.File, g.Service, g.SecretName)}
+				}
+				if out[i] != nil {
+					changed = true
+					break
+				}
+			}
+		}
+	}
+}
+
+// sharerFileVariable returns the finding of another service, migrated
+// through a file variable, that shares f's entry (an anchored entry, or a
+// line of one env file): f's entry becomes its file variable.
+func (pl *planner) sharerFileVariable(f compose.Finding) *compose.Finding {
+	for j := range pl.r.Findings {
+		g := &pl.r.Findings[j]
+		if g.Action != compose.ActionMigrate || g.Via == compose.ViaEntrypoint || g.Variable != f.Variable || g.Service == f.Service || g.SecretName != f.SecretName || g.Source.Kind != f.Source.Kind {
+			continue
+		}
+		if f.Source.Kind == compose.SourceEnvFile && g.Source.Position.File == f.Source.Position.File ||
+			f.Source.Kind != compose.SourceEnvFile && f.Source.Shared && g.Source.Shared && entryPosition(*g) == entryPosition(f) {
+			return g
+		}
+	}
+	return nil
 }
 
 // entryPosition is where a finding's environment entry is written: its key
