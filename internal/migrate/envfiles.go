@@ -62,8 +62,8 @@ func (pl *planner) cleanEnvFiles() error {
 }
 
 // usedNames returns the variables the compose files still refer to: by
-// interpolation ($NAME, ${NAME...}; an escaped $$NAME counts too, which only
-// keeps a line that could have gone) and as pass-through entries (`- NAME`,
+// interpolation ($NAME, ${NAME...}; not an escaped $$NAME, a literal) and
+// as pass-through entries (`- NAME`,
 // `NAME:`, `NAME: null`). One pass over each file: this runs on projects of
 // thousands of services.
 func usedNames(texts [][]byte) map[string]bool {
@@ -96,6 +96,12 @@ func interpolated(b []byte, used map[string]bool) {
 			return
 		}
 		b = b[i+1:]
+		if len(b) > 0 && b[0] == '$' {
+			// $$ is a literal $ (the entrypoint wrapper's script holds
+			// $${VAR%x}): no interpolation.
+			b = b[1:]
+			continue
+		}
 		if len(b) > 0 && b[0] == '{' {
 			b = b[1:]
 		}

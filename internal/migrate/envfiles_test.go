@@ -13,7 +13,7 @@ func TestUsedNames(t *testing.T) {
 	text := `services:
   a:
     image: x:${TAG:-latest}
-    command: echo $PLAIN and $${ESCAPED}
+    command: echo $PLAIN and $${ESCAPED} and $$LITERAL and $$$AFTER_LITERAL
     environment:
       - LISTED
       - "QUOTED_LISTED" # a comment
@@ -29,10 +29,10 @@ func TestUsedNames(t *testing.T) {
     environment: {FLOW_KEY, FLOW_NULL: null, FLOW_VALUE: v}
 `
 	used := usedNames([][]byte{[]byte(text)})
-	for _, name := range []string{"TAG", "PLAIN", "ESCAPED", "LISTED", "QUOTED_LISTED", "KEY_ONLY", "KEY_NULL", "KEY_TILDE", "FLOW_A", "FLOW_Q", "FLOW_KEY", "FLOW_NULL"} {
+	for _, name := range []string{"TAG", "PLAIN", "ESCAPED", "AFTER_LITERAL", "LISTED", "QUOTED_LISTED", "KEY_ONLY", "KEY_NULL", "KEY_TILDE", "FLOW_A", "FLOW_Q", "FLOW_KEY", "FLOW_NULL"} {
 		assert.Check(t, used[name], name)
 	}
-	for _, name := range []string{"SET_IN_LIST", "KEY_SET", "KEY_EMPTY_STRING", "FLOW_SET", "FLOW_VALUE", "latest"} {
+	for _, name := range []string{"LITERAL", "SET_IN_LIST", "KEY_SET", "KEY_EMPTY_STRING", "FLOW_SET", "FLOW_VALUE", "latest"} {
 		assert.Check(t, !used[name], name)
 	}
 	assert.Check(t, is.Equal(used["1"], false))

@@ -122,12 +122,18 @@ func itemTable(plan *Plan, dir string) string {
 		if it.Secret != "" {
 			fmt.Fprintf(&b, " as %s", it.Secret)
 		}
+		if it.Via == string(compose.ViaEntrypoint) {
+			b.WriteString(" via entrypoint")
+		}
 		if it.Reason != "" {
 			fmt.Fprintf(&b, "\n    %s", it.Reason)
 		}
 		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "secrets: %s\n", strings.Join(plan.Secrets, ", "))
+	if len(plan.Stale) > 0 {
+		fmt.Fprintf(&b, "stale: %s\n", strings.Join(plan.Stale, ", "))
+	}
 	for _, f := range plan.Files {
 		rel, _ := filepath.Rel(dir, f.Path)
 		fmt.Fprintf(&b, "file %s (%s)", filepath.ToSlash(rel), f.Kind)
