@@ -150,7 +150,7 @@ type DetectOptions struct {
 // kindRank orders findings of one service.
 var kindRank = map[SourceKind]int{
 	SourceLiteral: 0, SourceInterpolated: 0, SourcePassThrough: 0, SourceEnvFile: 0, SourceUnknown: 0,
-	SourceBuildArg: 1, SourceDockerfile: 2, SourceHealthcheck: 3, SourceCommand: 4,
+	SourceBuildArg: 1, SourceDockerfile: 2, SourceHealthcheck: 3, SourceCommand: 4, SourceLabel: 5,
 }
 
 type detector struct {
@@ -165,6 +165,11 @@ type detector struct {
 	// plain holds each service's non-secret values (user and database
 	// names), which a weak password may equal in a command line.
 	plain map[string]map[string]bool
+	// pending are the environment findings judged, not yet decided.
+	pending []pendingEnv
+	// copyOf maps a copy (copyKey) to the group key of the secret it
+	// copies, so that it shares that secret's name.
+	copyOf map[string]string
 }
 
 // Detect finds the secrets a loaded project holds and decides, for each,
@@ -177,7 +182,7 @@ func Detect(p *Project, opts DetectOptions) (*Report, error) {
 	}
 	cfg.Include = append(cfg.Include, opts.Include...)
 	cfg.Exclude = append(cfg.Exclude, opts.Exclude...)
-	d := &detector{p: p, m: m, cfg: cfg, opts: opts, r: &Report{ProjectDir: m.WorkingDir, Images: opts.Images}, used: map[string]bool{}, plain: map[string]map[string]bool{}}
+	d := &detector{p: p, m: m, cfg: cfg, opts: opts, r: &Report{ProjectDir: m.WorkingDir, Images: opts.Images}, used: map[string]bool{}, plain: map[string]map[string]bool{}, copyOf: map[string]string{}}
 
 	names := d.orderServices()
 	n := 0
@@ -191,9 +196,11 @@ func Detect(p *Project, opts DetectOptions) (*Report, error) {
 		d.environment(name, m.Services[name], layers[name])
 		d.buildArgs(name, m.Services[name], layers[name])
 	}
+	// Copies are found by value, so they need every secret value of the
+	// project first.
+	origins := d.copies()
+	d.decideEnvironment()
 	d.dockerfiles()
-	// Copies in commands are found by value, so they need every secret
-	// value of the project first.
 	known := map[string]bool{}
 	for _, f := range d.r.Findings {
 		if f.Verdict == VerdictSecret && len(f.Value) >= 4 && !f.Embedded {
@@ -202,6 +209,7 @@ func Detect(p *Project, opts DetectOptions) (*Report, error) {
 	}
 	for _, name := range names {
 		d.commands(name, m.Services[name], layers[name], known)
+		d.labels(name, m.Services[name], layers[name], origins)
 	}
 	// Sorted before naming, so which value gets a contested name does not
 	// depend on map order.

@@ -1,6 +1,8 @@
 package compose
 
 import (
+	"strings"
+
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
@@ -52,46 +54,142 @@ func imageDesc(svc types.ServiceConfig) string {
 	return "the image service " + svc.Name + " builds"
 }
 
-// decide turns a verdict into an action.
+// decide turns a verdict into an action. A secret migrate can move is
+// moved through, in order: the file variable x-vault names; the one the
+// image's own entrypoint scripts read (when the engine had the image); the
+// built-in table's, only when the image could not be read; else the
+// entrypoint wrapper migrate writes, which exports the variable from the
+// secret file in /bin/sh before the image's entrypoint runs. Without
+// images (DetectOptions.Images nil) nothing is wrapped: the table decides,
+// as it always did.
 func (d *detector) decide(f *Finding, rule valueRule, svc types.ServiceConfig) {
 	if f.Verdict != VerdictSecret {
 		f.Action = ActionSkip
 		return
 	}
 	f.Action = ActionReport
-	fs, ok, explicit := d.cfg.fileSupport(f.Service, svc.Image, f.Variable)
-	img := imageDesc(svc)
 	switch {
 	case rule.weak:
 		f.Reason += "; not migrated on a guess: list it in x-vault include to migrate it"
+		return
 	case f.Unset:
 		f.Reason += "; no value is set anywhere (pass-through of an unset variable): nothing to move"
+		return
 	case len(f.Value) == 0:
 		f.Reason += "; the value is empty: set it, then migrate"
-	case !ok:
-		switch {
-		case explicit:
-			f.Reason += "; x-vault says " + img + " has no file variant for " + f.Variable
-		case f.Embedded:
-			f.Reason += "; the credential is part of a larger value and " + img + " does not read " + f.Variable + "_FILE: the value stays, the app must take the password on its own"
-		default:
-			f.Reason += "; " + img + " does not read " + f.Variable + "_FILE; the variable stays"
-		}
-		if h := builtinHint(svc.Image, f.Variable); h != "" {
-			f.Reason += " (" + h + ")"
-		}
-	default:
-		f.Action = ActionMigrate
-		f.FileVariable, f.FileVariableKind = fs.Variable, fs.Kind
-		how := "reads " + fs.Variable
-		if fs.Kind == FileVarName {
-			how += " (a secret name, not a path)"
-		}
-		if fs.Source == "x-vault" {
-			how += " per x-vault"
-		}
-		f.Reason += "; " + img + " " + how
+		return
 	}
+	img := imageDesc(svc)
+	fs, ok, explicit := d.cfg.explicitFileSupport(f.Service, svc.Image, f.Variable)
+	if ok {
+		d.viaFile(f, fs, img)
+		return
+	}
+	info, given := d.opts.Images[f.Service]
+	read := given && info.Image != nil
+	if read && !explicit {
+		if fv, found := info.Image.Files.FileVariable(f.Variable); found {
+			fs = FileSupport{Variable: fv, Kind: FileVarPath, Source: "image"}
+			// pihole's WEBPASSWORD_FILE is a secret name: a script read
+			// cannot tell, the table can.
+			if tb, inTable := BuiltinFileSupport(svc.Image, f.Variable); inTable && svc.Image != "" && tb.Variable == fv {
+				fs.Kind = tb.Kind
+			}
+			d.viaFile(f, fs, img)
+			return
+		}
+	}
+	if !read && !explicit && svc.Image != "" {
+		if fs, ok := BuiltinFileSupport(svc.Image, f.Variable); ok {
+			if given {
+				fs.Source = "built-in, as " + NormalizeImage(svc.Image) + " could not be read: " + readError(info.Err)
+			}
+			d.viaFile(f, fs, img)
+			return
+		}
+	}
+	// No file variable: why, in the words the reason has always used.
+	var why string
+	switch {
+	case explicit:
+		why = "x-vault says " + img + " has no file variant for " + f.Variable
+	case f.Embedded && d.opts.Images == nil:
+		why = "the credential is part of a larger value and " + img + " does not read " + f.Variable + "_FILE: the value stays, the app must take the password on its own"
+	case read:
+		why = img + " does not read " + f.Variable + "_FILE (its entrypoint does not)"
+	default:
+		why = img + " does not read " + f.Variable + "_FILE"
+	}
+	hint := ""
+	if h := builtinHint(svc.Image, f.Variable); h != "" {
+		hint = " (" + h + ")"
+	}
+	if d.opts.Images == nil {
+		if !explicit && !f.Embedded {
+			why += "; the variable stays"
+		}
+		f.Reason += "; " + why + hint
+		return
+	}
+	why += hint
+	switch {
+	case d.opts.NoWrap:
+		f.Reason += "; " + why + "; the variable stays (--no-wrap)"
+	case !read:
+		f.Reason += "; " + why + "; " + img + " could not be read (" + readError(info.Err) + "), so its start cannot be wrapped: the variable stays"
+	case !info.Image.Shell:
+		f.Reason += "; " + why + "; " + img + " has no /bin/sh, so its start cannot be wrapped to export " + f.Variable + ": the variable stays"
+	case !shellName(f.Variable):
+		f.Reason += "; " + why + "; " + f.Variable + " is not a shell variable name, so the entrypoint wrapper cannot export it: the variable stays"
+	default:
+		f.Action, f.Via = ActionMigrate, ViaEntrypoint
+		f.Reason += "; " + why + ": the service's start is wrapped to export " + f.Variable + " from the secret file"
+		if f.Embedded {
+			f.Reason += " (the whole value becomes the secret)"
+		}
+	}
+}
+
+// viaFile migrates f through a file variable.
+func (d *detector) viaFile(f *Finding, fs FileSupport, img string) {
+	f.Action, f.Via = ActionMigrate, ViaFileVariable
+	f.FileVariable, f.FileVariableKind = fs.Variable, fs.Kind
+	how := "reads " + fs.Variable
+	if fs.Kind == FileVarName {
+		how += " (a secret name, not a path)"
+	}
+	switch {
+	case fs.Source == "x-vault":
+		how += " per x-vault"
+	case fs.Source == "image":
+		how += " (its entrypoint does)"
+	case strings.HasPrefix(fs.Source, "built-in, "):
+		how += " (" + fs.Source + ")"
+	}
+	f.Reason += "; " + img + " " + how
+}
+
+// readError is an image read error for a reason. The engine's and the
+// reader's messages name images, never a value of the project.
+func readError(err error) string {
+	if err == nil {
+		return "it was not read"
+	}
+	return err.Error()
+}
+
+// shellName reports whether the wrapper's sh can export the variable:
+// [A-Za-z_][A-Za-z0-9_]*.
+func shellName(v string) bool {
+	if v == "" {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if !isNameByte(v[i], i == 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // unusedEntries warns about x-vault include/exclude entries that matched

@@ -80,10 +80,13 @@ func (d *detector) groupFindings() []*secretGroup {
 	var order []*secretGroup
 	for i := range d.r.Findings {
 		f := &d.r.Findings[i]
-		if f.Verdict != VerdictSecret || f.Source.Kind == SourceHealthcheck || f.Source.Kind == SourceCommand {
+		if f.Verdict != VerdictSecret || copyKind(f.Source.Kind) {
 			continue
 		}
 		key := groupKey(f)
+		if k, ok := d.copyOf[copyKey(f)]; ok {
+			key = k
+		}
 		g := groups[key]
 		if g == nil {
 			g = &secretGroup{key: key, firstSvc: f.Service}
@@ -122,11 +125,17 @@ func (d *detector) declareSecret(g *secretGroup, byValue map[string]*secretGroup
 	d.r.Secrets = append(d.r.Secrets, Secret{Name: g.name, Value: d.r.Findings[g.members[0]].Value, Users: users, Migrate: g.migrate})
 }
 
-// linkCopies points copies in commands at the secret they copy.
+// copyKind: findings of this kind are copies of a secret the project
+// holds elsewhere, reported where they are; they join no group.
+func copyKind(k SourceKind) bool {
+	return k == SourceHealthcheck || k == SourceCommand || k == SourceLabel
+}
+
+// linkCopies points copies in commands and labels at the secret they copy.
 func (d *detector) linkCopies(byValue map[string]*secretGroup) {
 	for i := range d.r.Findings {
 		f := &d.r.Findings[i]
-		if f.Source.Kind != SourceHealthcheck && f.Source.Kind != SourceCommand {
+		if !copyKind(f.Source.Kind) {
 			continue
 		}
 		if g := byValue[string(f.Value)]; len(f.Value) > 0 && g != nil {
@@ -167,7 +176,10 @@ func groupKey(f *Finding) string {
 func (d *detector) pickName(members []int, service string, taken map[string]bool) string {
 	count := map[string]int{}
 	for _, i := range members {
-		count[secretName(d.r.Findings[i].Variable)]++
+		// A copy takes the name of the secret it copies: it has no vote.
+		if f := &d.r.Findings[i]; d.copyOf[copyKey(f)] == "" || len(members) == 1 {
+			count[secretName(f.Variable)]++
+		}
 	}
 	best := ""
 	for n, c := range count {

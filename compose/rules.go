@@ -31,6 +31,10 @@ const (
 	// nameDescriptor: the name is about a secret but its value describes it
 	// (PASSWORD_MIN_LENGTH, TOKEN_TTL, AUTH_METHOD, BASICAUTH_USERNAME).
 	nameDescriptor
+	// namePublic: a key or token that is public by design (JWT_PUBLIC_KEY,
+	// SUPABASE_ANON_KEY, STRIPE_PUBLISHABLE_KEY, NEXT_PUBLIC_*): handed to
+	// browsers and clients, so moving it protects nothing.
+	namePublic
 )
 
 type nameRule struct {
@@ -46,6 +50,17 @@ var strongTokens = map[string]bool{
 	"secret": true, "token": true, "apikey": true, "credential": true, "credentials": true,
 	"creds": true, "privatekey": true, "salt": true, "psk": true, "accesskey": true,
 	"secretkey": true, "masterkey": true, "passkey": true, "pat": true,
+	// Fernet keys (Airflow, Superset, cryptography.fernet) encrypt stored
+	// credentials: FERNET_KEY, FERNET_KEYS, AIRFLOW__CORE__FERNET_KEY.
+	"fernet": true,
+}
+
+// keyRingWords before a last word "keys" make it a set of secret keys
+// (ENCRYPTION_KEYS, SIGNING_KEYS); other KEYS (SSH_AUTHORIZED_KEYS) are
+// usually public keys.
+var keyRingWords = map[string]bool{
+	"encryption": true, "encrypt": true, "crypt": true, "crypto": true, "fernet": true,
+	"signing": true, "master": true, "secret": true, "secrets": true, "aes": true, "hmac": true,
 }
 
 // weakTokens only count as the last word: AUTH_METHOD and GF_AUTH_* are
@@ -84,7 +99,7 @@ var descriptorTokens = map[string]bool{
 	"env": true, "var": true, "variable": true, "mount": true, "volume": true,
 	"table": true, "column": true, "field": true, "param": true, "parameter": true,
 	"label": true, "description": true, "desc": true, "help": true, "reset": true,
-	"days": true, "hours": true, "seconds": true, "check": true,
+	"days": true, "hours": true, "seconds": true, "check": true, "manager": true,
 }
 
 // flagTokens anywhere in a secret-looking name make it a switch when the
@@ -126,9 +141,10 @@ func nameWords(name string) []string {
 	return words
 }
 
-// secretWord reports whether word w at position i of n words makes a name
-// secret, and which secret word it is.
-func secretWord(w string, i, n int) (string, bool) {
+// secretWord reports whether word i of words makes a name secret, and
+// which secret word it is.
+func secretWord(words []string, i int) (string, bool) {
+	w, n := words[i], len(words)
 	if strongTokens[w] {
 		// PWD alone is the shell's working directory.
 		if w == "pwd" && n == 1 {
@@ -138,6 +154,19 @@ func secretWord(w string, i, n int) (string, bool) {
 	}
 	last := i == n-1
 	if weakTokens[w] && last {
+		return w, true
+	}
+	switch {
+	case w == "secrets" && !last:
+		// A namespace of secrets (GITLAB_SECRETS_DB_KEY_BASE, SECRETS_DB_KEY,
+		// APP_SECRETS_ENCRYPTION); SECRETS_DIR and SECRETS_PATH are stopped
+		// by their descriptor, and a last SECRETS names a place or a switch.
+		return w, true
+	case w == "base" && last && i > 0 && words[i-1] == "key":
+		// Rails and Devise: SECRET_KEY_BASE, OTP_KEY_BASE, DB_KEY_BASE derive
+		// every other key of the app.
+		return "key_base", true
+	case w == "keys" && last && i > 0 && keyRingWords[words[i-1]]:
 		return w, true
 	}
 	for _, s := range compoundSuffixes {
@@ -167,8 +196,8 @@ func classifyName(name string) nameRule {
 		return nameRule{class: nameDescriptor, token: "file"}
 	}
 	secret, at := "", -1
-	for i, w := range words {
-		if t, ok := secretWord(w, i, n); ok {
+	for i := range words {
+		if t, ok := secretWord(words, i); ok {
 			secret, at = t, i
 		}
 	}
@@ -182,10 +211,8 @@ func classifyName(name string) nameRule {
 			return nameRule{class: nameDescriptor, token: w}
 		}
 	}
-	for _, w := range words {
-		if w == "public" {
-			return nameRule{class: nameDescriptor, token: w} // JWT_PUBLIC_KEY
-		}
+	if t, ok := publicName(words, secret); ok {
+		return nameRule{class: namePublic, token: t}
 	}
 	for _, w := range words[:at] {
 		if flagTokens[w] {
@@ -193,6 +220,64 @@ func classifyName(name string) nameRule {
 		}
 	}
 	return nameRule{class: nameSecret, token: secret}
+}
+
+// clientPrefixes are the frameworks' markers for variables bundled into
+// the code sent to browsers (Next.js, Nuxt, Expo, SvelteKit, Vite, Create
+// React App, Gatsby): whatever such a variable holds, every visitor of
+// the site can read it, so it is public by design. A password or secret
+// put there is still reported: it is a leak the user must hear about.
+var clientPrefixes = [][]string{
+	{"next", "public"}, {"nuxt", "public"}, {"expo", "public"}, {"public"},
+	{"vite"}, {"react", "app"}, {"gatsby"},
+}
+
+// credentialWords make a "public" token a credential all the same: an
+// ingestion or access token (POSTHOG_PUBLIC_INGEST_TOKEN,
+// PUBLIC_ACCESS_TOKEN) lets its holder write to, or read from, the
+// service; "public" only says who the project meant to hand it to.
+var credentialWords = map[string]bool{
+	"ingest": true, "ingestion": true, "access": true, "write": true, "upload": true,
+	"push": true, "private": true, "secret": true, "password": true, "passwd": true,
+	"passphrase": true, "admin": true,
+}
+
+// publicName reports whether a name whose secret word is secret names a
+// key that is public by design, and the word that says so:
+//   - "public" (JWT_PUBLIC_KEY, SENTRY_PUBLIC_KEY, *_PUBKEY), unless a
+//     credential word makes it an ingestion or access token;
+//   - "anon" (SUPABASE_ANON_KEY: a JWT every browser holds, whose power is
+//     bounded by row-level security; the service-role key is the secret);
+//   - "publishable" (STRIPE_PUBLISHABLE_KEY, pk_live_...: Stripe's
+//     client-side key);
+//   - a client-side prefix (NEXT_PUBLIC_, VITE_, ...), unless the secret
+//     word is a password or a secret.
+func publicName(words []string, secret string) (string, bool) {
+	for _, p := range clientPrefixes {
+		if len(words) > len(p) && slices.Equal(words[:len(p)], p) {
+			switch secret {
+			case "password", "passwd", "pword", "passphrase", "pwd", "secret", "secretkey", "privatekey", "pass", "pw":
+				return "", false
+			}
+			return strings.Join(p, "_") + "_", true
+		}
+	}
+	credential := false
+	for _, w := range words {
+		if credentialWords[w] {
+			credential = true
+		}
+	}
+	if credential {
+		return "", false
+	}
+	for _, w := range words {
+		switch w {
+		case "anon", "anonymous", "publishable", "public", "pub", "pubkey", "publickey":
+			return w, true
+		}
+	}
+	return "", false
 }
 
 // buildkitSecretName is BuildKit's SecretsUsedInArgOrEnv rule, copied from
@@ -301,10 +386,17 @@ func urlPassword(v string) (pw string, ok bool) {
 // command flags "--password=x", query strings) whose key is secret-named
 // and whose value is not empty. It returns the key that matched.
 func embeddedAssignment(v string) (key string, val string, ok bool) {
+	return assignmentIn(v, 2)
+}
+
+// assignmentIn is embeddedAssignment for values of at least minFields
+// fields: a value that is one "password=x" is only a connection string
+// when its variable's name says so.
+func assignmentIn(v string, minFields int) (key string, val string, ok bool) {
 	fields := strings.FieldsFunc(v, func(r rune) bool {
 		return r == ' ' || r == '\t' || r == '\n' || r == ';' || r == '&' || r == '?' || r == ','
 	})
-	if len(fields) < 2 {
+	if len(fields) < minFields {
 		return "", "", false
 	}
 	for _, f := range fields {
@@ -329,6 +421,73 @@ func embeddedAssignment(v string) (key string, val string, ok bool) {
 		}
 	}
 	return "", "", false
+}
+
+// connectionWords name a variable that holds a connection: *_CONN,
+// *_URL, *_URI, *_DSN, AIRFLOW_CONN_*, *_CONNECTION_STRING.
+var connectionWords = map[string]bool{
+	"conn": true, "connection": true, "connstr": true, "connectionstring": true,
+	"url": true, "uri": true, "dsn": true, "datasource": true,
+}
+
+func connectionName(name string) bool {
+	return slices.ContainsFunc(nameWords(name), func(w string) bool { return connectionWords[w] })
+}
+
+// dsnPassword finds a password in a connection string without a scheme,
+// which urlPassword does not read: Go's MySQL DSN
+// "user:password@tcp(db:3306)/app", "user:password@db:5432/app", Oracle's
+// "user/password@db:1521/XE". Only a value of a connection-named variable
+// is read this way: "a:b@c" alone is too common a shape.
+func dsnPassword(v string) bool {
+	if strings.ContainsAny(v, " \t\n") || strings.Contains(v, "://") {
+		return false
+	}
+	// "/" separates the password only in Oracle's form: elsewhere
+	// "repo/image@sha256:..." is an image reference.
+	seps := ":"
+	if i := strings.Index(v, ":thin:"); strings.HasPrefix(v, "jdbc:oracle:") && i >= 0 {
+		v, seps = v[i+len(":thin:"):], "/"
+	}
+	at := strings.LastIndexByte(v, '@')
+	if at <= 0 || at == len(v)-1 {
+		return false
+	}
+	userinfo := v[:at]
+	sep := strings.IndexAny(userinfo, seps)
+	if sep <= 0 {
+		return false
+	}
+	user, pw := userinfo[:sep], userinfo[sep+1:]
+	if pw == "" || pw == "*" || strings.HasPrefix(pw, "${") {
+		return false
+	}
+	for _, c := range user {
+		if !(c == '_' || c == '-' || c == '.' || unicode.IsLetter(c) || unicode.IsDigit(c)) {
+			return false
+		}
+	}
+	host := v[at+1:]
+	return unicode.IsLetter(rune(host[0])) || unicode.IsDigit(rune(host[0])) || host[0] == '['
+}
+
+// jsonFieldRE is one "key": "string" member of a JSON object.
+var jsonFieldRE = regexp.MustCompile(`"([A-Za-z0-9_.-]+)"\s*:\s*"([^"\\]|\\.)+"`)
+
+// jsonSecretField finds a secret-named member with a value in a JSON
+// object, as Airflow's AIRFLOW_CONN_* in JSON form holds
+// {"conn_type": "postgres", "login": "u", "password": "p"}.
+func jsonSecretField(v string) (string, bool) {
+	t := strings.TrimSpace(v)
+	if !strings.HasPrefix(t, "{") || !strings.Contains(t, `"`) {
+		return "", false
+	}
+	for _, m := range jsonFieldRE.FindAllStringSubmatch(t, -1) {
+		if classifyName(m[1]).class == nameSecret {
+			return m[1], true
+		}
+	}
+	return "", false
 }
 
 // booleanish reports whether v is what a flag holds.
@@ -411,11 +570,24 @@ func classify(name, value string) valueRule {
 	if secretFilePath(value) {
 		return valueRule{verdict: VerdictFileRef, reason: "value is the path of a mounted secret file"}
 	}
-	if what, whole, ok := tokenShape(value); ok {
+	if what, whole, ok := tokenShape(value); ok && (nr.class != namePublic || what != "a JSON Web Token") {
+		// A public name does not make a private key or a cloud key public;
+		// an anon key is a JWT by design.
 		return valueRule{verdict: VerdictSecret, reason: "value holds " + what, embedded: !whole}
 	}
 	if _, ok := urlPassword(value); ok {
 		return valueRule{verdict: VerdictSecret, reason: "URL holds a password (user:password@)", embedded: true}
+	}
+	if k, ok := jsonSecretField(value); ok {
+		return valueRule{verdict: VerdictSecret, reason: "JSON value sets " + k, embedded: true}
+	}
+	if connectionName(name) {
+		if dsnPassword(value) {
+			return valueRule{verdict: VerdictSecret, reason: "connection string holds a password (user:password@)", embedded: true}
+		}
+		if k, _, ok := assignmentIn(value, 1); ok {
+			return valueRule{verdict: VerdictSecret, reason: "connection string sets " + k, embedded: true}
+		}
 	}
 	switch nr.class {
 	case nameSecret:
@@ -434,6 +606,11 @@ func classify(name, value string) valueRule {
 		return valueRule{verdict: VerdictSecret, reason: "name is about a password and the value is not a boolean"}
 	case nameDescriptor:
 		return valueRule{verdict: VerdictNotSecret, reason: "describes a secret (\"" + nr.token + "\"), does not hold one"}
+	case namePublic:
+		if strings.HasSuffix(nr.token, "_") {
+			return valueRule{verdict: VerdictNotSecret, reason: "client-side variable (" + strings.ToUpper(nr.token) + "): bundled into the code browsers load, public by design"}
+		}
+		return valueRule{verdict: VerdictNotSecret, reason: "public key by name (\"" + nr.token + "\"): meant to be handed to clients, not a secret"}
 	}
 	if k, _, ok := embeddedAssignment(value); ok {
 		return valueRule{verdict: VerdictSecret, reason: "value sets " + k + " inside a larger value", embedded: true}

@@ -27,15 +27,33 @@ func (d *detector) environment(name string, svc types.ServiceConfig, layers []la
 			f.Unset = true
 		}
 		rule := d.judge(&f)
-		d.decide(&f, rule, svc)
-		if f.Verdict == VerdictNotSecret && len(f.Value) > 0 {
-			if d.plain[name] == nil {
-				d.plain[name] = map[string]bool{}
-			}
-			d.plain[name][string(f.Value)] = true
-		}
+		// Decided once every variable is judged: a copy of a secret's
+		// value is only known then (see copies).
+		d.pending = append(d.pending, pendingEnv{at: len(d.r.Findings), rule: rule})
 		d.r.Findings = append(d.r.Findings, f)
 	}
+}
+
+// pendingEnv is an environment finding judged but not yet decided.
+type pendingEnv struct {
+	at   int
+	rule valueRule
+}
+
+// decideEnvironment decides every environment finding, and records each
+// service's non-secret values (user and database names) for commands.
+func (d *detector) decideEnvironment() {
+	for _, p := range d.pending {
+		f := &d.r.Findings[p.at]
+		d.decide(f, p.rule, d.m.Services[f.Service])
+		if f.Verdict == VerdictNotSecret && len(f.Value) > 0 {
+			if d.plain[f.Service] == nil {
+				d.plain[f.Service] = map[string]bool{}
+			}
+			d.plain[f.Service][string(f.Value)] = true
+		}
+	}
+	d.pending = nil
 }
 
 func (d *detector) buildArgs(name string, svc types.ServiceConfig, layers []layer) {
@@ -64,25 +82,37 @@ func (d *detector) buildArgs(name string, svc types.ServiceConfig, layers []laye
 
 // argPosition finds a build.args entry in its map or list node.
 func argPosition(f *File, n *yaml.Node, arg string) Position {
+	if pos, ok := keyedEntry(f, n, arg); ok {
+		return pos
+	}
+	if n, _ = deref(n); n == nil {
+		return Position{File: f.Path}
+	}
+	return nodePos(f, n)
+}
+
+// keyedEntry finds the entry key of a map or list node (build args,
+// labels: KEY: value, or - KEY=value): the value, or the list item.
+func keyedEntry(f *File, n *yaml.Node, key string) (Position, bool) {
 	n, _ = deref(n)
 	if n == nil {
-		return Position{File: f.Path}
+		return Position{}, false
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
 		for _, p := range mapPairs(n, false) {
-			if p.key.Value == arg {
-				return nodePos(f, p.value)
+			if p.key.Value == key {
+				return nodePos(f, p.value), true
 			}
 		}
 	case yaml.SequenceNode:
 		for _, item := range n.Content {
-			if it, _ := deref(item); it.Kind == yaml.ScalarNode && (it.Value == arg || strings.HasPrefix(it.Value, arg+"=")) {
-				return nodePos(f, it)
+			if it, _ := deref(item); it.Kind == yaml.ScalarNode && (it.Value == key || strings.HasPrefix(it.Value, key+"=")) {
+				return nodePos(f, it), true
 			}
 		}
 	}
-	return nodePos(f, n)
+	return Position{}, false
 }
 
 func (d *detector) dockerfiles() {

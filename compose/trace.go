@@ -30,6 +30,9 @@ const (
 	// command/entrypoint (Source.Field says which).
 	SourceHealthcheck SourceKind = "healthcheck"
 	SourceCommand     SourceKind = "command"
+	// SourceLabel: a copy of a secret's value in labels: or deploy.labels
+	// (Source.Field says which), which docker inspect shows.
+	SourceLabel SourceKind = "label"
 	// SourceUnknown: the value is in the model but its origin was not found.
 	SourceUnknown SourceKind = "unknown"
 )
@@ -77,7 +80,8 @@ type Source struct {
 	// where that variable is defined.
 	SingleRef bool `json:"single_ref,omitempty"`
 	// Field names the compose attribute or instruction: "environment",
-	// "build.args", "healthcheck.test", "command", "entrypoint", "ARG", "ENV".
+	// "build.args", "healthcheck.test", "command", "entrypoint", "ARG", "ENV",
+	// "labels", "deploy.labels".
 	Field string `json:"field,omitempty"`
 }
 

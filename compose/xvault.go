@@ -58,6 +58,16 @@ func matches(entries []string, service, variable string) bool {
 // variable: x-vault first, then the built-in table. explicit says x-vault
 // decided (including "none").
 func (c VaultConfig) fileSupport(service, image, variable string) (fs FileSupport, ok bool, explicit bool) {
+	if fs, ok, explicit = c.explicitFileSupport(service, image, variable); explicit || image == "" {
+		return fs, ok, explicit
+	}
+	fs, ok = BuiltinFileSupport(image, variable)
+	return fs, ok, false
+}
+
+// explicitFileSupport is what x-vault's file-variables say of a variable,
+// if they name it (explicit), "none" included (ok false).
+func (c VaultConfig) explicitFileSupport(service, image, variable string) (fs FileSupport, ok bool, explicit bool) {
 	for _, k := range []string{service + "." + variable, variable} {
 		if fv, found := c.FileVariables[k]; found {
 			return fileSupportOf(fv), fv.Variable != "", true
@@ -76,9 +86,5 @@ func (c VaultConfig) fileSupport(service, image, variable string) (fs FileSuppor
 			return fileSupportOf(fv), true, true
 		}
 	}
-	if image == "" {
-		return FileSupport{}, false, false
-	}
-	fs, ok = BuiltinFileSupport(image, variable)
-	return fs, ok, false
+	return FileSupport{}, false, false
 }
