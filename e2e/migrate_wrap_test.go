@@ -556,6 +556,7 @@ func TestMigrateBadInput(t *testing.T) {
 	x = f.find("good", "APP_TOKEN")
 	assert.Assert(t, x != nil, "no finding for good.APP_TOKEN")
 	assert.Check(t, is.Equal(x["action"], "migrated"), "one image that cannot be pulled must not stop the rest: %v", x["reason"])
+	t.Logf("reason of gone.GONE_PASSWORD: %s", redact(reason, values))
 	unchanged("--dry-run --format json")
 
 	res = run(nil, "vault", "migrate", "--dry-run")
@@ -579,11 +580,13 @@ func TestMigrateBadInput(t *testing.T) {
 	assert.Check(t, res.ExitCode != 0, "--to external without --push was accepted")
 	unchanged("--to external without --push")
 	em := startEmulator(t, map[string]string{})
-	em.SetFaults(t, `{"errorRate":1,"errorStatus":403}`)
+	em.SetFaults(t, `{"forbidden":["*"]}`)
 	res = run(em.Env, "vault", "migrate", "--to", "external", "--push")
-	assert.Check(t, res.ExitCode != 0, "a push Key Vault refuses must fail")
+	assert.Check(t, res.ExitCode != 0, "a push Key Vault refuses (403) must fail")
+	assert.Check(t, is.Contains(res.Stderr(), "no file was changed"))
+	assert.Check(t, is.Contains(res.Stderr(), "access denied"), "the error does not say Key Vault refused: %s", redact(res.Stderr(), values))
 	unchanged("a failed --push")
-	em.SetFaults(t, `{"errorRate":0}`)
+	em.SetFaults(t, `{"forbidden":[]}`)
 
 	// The migration: the rest moves, the unpullable one stays reported.
 	res = run(nil, "vault", "migrate")
