@@ -72,6 +72,9 @@ var wrapCases = []struct {
 	// ones: one secret; an anchored entry shared by an image that reads
 	// VAR_FILE and one that does not; an env file two wrapped services read.
 	{name: "wrap-shared"},
+	// Copies of one value: under another name from .env, as a literal,
+	// and read from a file by postgres: one secret, the .env line gone.
+	{name: "wrap-copies"},
 	// A service behind a profile, loaded with every profile.
 	{name: "wrap-profiles", load: compose.LoadOptions{Profiles: []string{"*"}}},
 }
@@ -220,6 +223,28 @@ func checkWrapped(t *testing.T, dir string, lo compose.LoadOptions, before *comp
 		}
 		for v, want := range values {
 			assert.Check(t, env[v] == want, "%s.%s: the wrapper exports another value", name, v)
+		}
+	}
+}
+
+// TestWrapperBatchedMatchesUnbatched: the wrapper cases give the same files
+// whether the plan starts with batches (the wrapped findings are made
+// after them, alone) or not.
+func TestWrapperBatchedMatchesUnbatched(t *testing.T) {
+	reader := fakeReader(fakeImages)
+	for _, tc := range wrapCases {
+		dir := t.TempDir()
+		copyProject(t, tc.name, dir)
+		p, r := loadImages(t, dir, tc.load, reader)
+		opts := Options{To: ToFile, SecretsDir: "secrets", Images: reader}
+		fast, err := makePlan(p, r, opts, true)
+		assert.NilError(t, err, tc.name)
+		slow, err := makePlan(p, r, opts, false)
+		assert.NilError(t, err, tc.name)
+		assert.Check(t, is.Equal(itemTable(fast, dir), itemTable(slow, dir)), tc.name)
+		assert.Assert(t, is.Equal(len(fast.Files), len(slow.Files)), tc.name)
+		for i := range fast.Files {
+			assert.Check(t, is.Equal(string(fast.Files[i].New), string(slow.Files[i].New)), "%s: %s", tc.name, fast.Files[i].Path)
 		}
 	}
 }
