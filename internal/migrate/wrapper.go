@@ -279,6 +279,17 @@ func (pl *planner) wrapFile(service string) (*yamledit.Doc, error) {
 
 // writeWrapper writes the wrapper of st into the service.
 func (pl *planner) writeWrapper(service string, st *wrapState) error {
+	if x, ok := pl.p.Compose.Services[service].Extensions[wrapperKey]; ok {
+		m, isMap := x.(map[string]any)
+		for k := range m {
+			if k != "wrapper" {
+				isMap = false
+			}
+		}
+		if !isMap {
+			return cannotEdit{fmt.Sprintf("not wrapped: service %s has an %s of its own, where migrate records the wrapper: move it", service, wrapperKey)}
+		}
+	}
 	d, err := pl.wrapFile(service)
 	if err != nil {
 		return err

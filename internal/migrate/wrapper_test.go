@@ -195,6 +195,17 @@ services:
 			reason: "shared with service nosh",
 		},
 		{
+			name: "service with an x-vault of its own",
+			compose: `services:
+  api:
+    image: myorg/api:1
+    x-vault: {team: payments}
+    environment:
+      COMMON_TOKEN: common-tok-8Jd2kQ9z
+`,
+			reason: "has an x-vault of its own",
+		},
+		{
 			name: "service defined through an alias",
 			compose: `services:
   api: &api
