@@ -80,6 +80,17 @@ func copyKey(f *Finding) string {
 // with the finding each first appears in (for labels). It runs on the
 // judged, not yet decided, environment findings.
 func (d *detector) copies() map[string]int {
+	// In the order findings are reported, so which variable a copy names
+	// as its original does not depend on map order.
+	slices.SortStableFunc(d.pending, func(a, b pendingEnv) int {
+		switch {
+		case d.less(d.r.Findings[a.at], d.r.Findings[b.at]):
+			return -1
+		case d.less(d.r.Findings[b.at], d.r.Findings[a.at]):
+			return 1
+		}
+		return 0
+	})
 	origins := map[string]int{}
 	plain := map[string]bool{}
 	for _, p := range d.pending {
@@ -108,6 +119,10 @@ func (d *detector) copies() map[string]int {
 			d.copyOf[copyKey(f)] = groupKey(of)
 		} else if ref, ok := secretRef(f.Source); ok {
 			reason = "value is ${" + ref + "}, a secret by its name"
+			// Its copies elsewhere (labels) are copies of a secret too.
+			if _, seen := origins[string(f.Value)]; !seen && copyable(string(f.Value)) {
+				origins[string(f.Value)] = p.at
+			}
 		}
 		if reason == "" {
 			continue

@@ -223,12 +223,14 @@ func classifyName(name string) nameRule {
 }
 
 // clientPrefixes are the frameworks' markers for variables bundled into
-// the code sent to browsers (Next.js, Nuxt, Expo, SvelteKit, Vite, Create
-// React App, Gatsby): whatever such a variable holds, every visitor of
-// the site can read it, so it is public by design. A password or secret
-// put there is still reported: it is a leak the user must hear about.
+// the code sent to browsers (Next.js, Nuxt, Expo, Vite, Create React App,
+// Gatsby): whatever such a variable holds, every visitor of the site can
+// read it, so it is public by design. A password or secret put there is
+// still reported: it is a leak the user must hear about. SvelteKit's bare
+// PUBLIC_ is not one of them: PUBLIC_ACCESS_TOKEN reads as an access
+// token, and the "public" rule below judges it.
 var clientPrefixes = [][]string{
-	{"next", "public"}, {"nuxt", "public"}, {"expo", "public"}, {"public"},
+	{"next", "public"}, {"nuxt", "public"}, {"expo", "public"},
 	{"vite"}, {"react", "app"}, {"gatsby"},
 }
 
