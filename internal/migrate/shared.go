@@ -2,6 +2,8 @@ package migrate
 
 import (
 	"fmt"
+	"path/filepath"
+	"sort"
 
 	"github.com/docker-vault/docker-vault/compose"
 )
@@ -103,6 +105,10 @@ func (pl *planner) envFileCheck(todo []int, out map[int]error) {
 			if out[i] != nil || f.Via != compose.ViaEntrypoint || f.Source.Kind != compose.SourceEnvFile {
 				continue
 			}
+			if s := pl.disabledUser(f.Source.Position.File); s != "" {
+				out[i], changed = cannotEdit{fmt.Sprintf("not rewritten: %s is also read from %s by service %s, whose profile is not active: migrate with every profile", f.Variable, f.Source.Position.File, s)}, true
+				continue
+			}
 			for j, g := range pl.r.Findings {
 				if j == i || g.Source.Kind != compose.SourceEnvFile || g.Variable != f.Variable || g.Source.Position.File != f.Source.Position.File {
 					continue
@@ -179,4 +185,22 @@ func (pl *planner) groups(todo []int, skip map[int]error) [][]int {
 		out = append(out, []int{i})
 	}
 	return out
+}
+
+// disabledUser returns a service of an inactive profile that reads the env
+// file path, "" when none does: removing a line would change it unseen.
+func (pl *planner) disabledUser(path string) string {
+	names := make([]string, 0, len(pl.p.Compose.DisabledServices))
+	for name := range pl.p.Compose.DisabledServices {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		for _, ef := range pl.p.Compose.DisabledServices[name].EnvFiles {
+			if filepath.Clean(ef.Path) == filepath.Clean(path) {
+				return name
+			}
+		}
+	}
+	return ""
 }

@@ -195,6 +195,20 @@ services:
 			reason: "shared with service nosh",
 		},
 		{
+			name: "env file shared with a service of an inactive profile",
+			compose: `services:
+  api:
+    image: myorg/api:1
+    env_file: common.env
+  debug:
+    image: myorg/api:1
+    profiles: [debug]
+    env_file: common.env
+`,
+			files:  map[string]string{"common.env": "COMMON_TOKEN=common-tok-8Jd2kQ9z\n"},
+			reason: "whose profile is not active",
+		},
+		{
 			name: "service with an x-vault of its own",
 			compose: `services:
   api:
