@@ -142,7 +142,8 @@ var (
 	directReadRe = regexp.MustCompile(`\bread\s+(?:-[A-Za-z]+\s+)*([A-Za-z_][A-Za-z0-9_]*)\s*<\s*["']?\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?`)
 	// A grep of the environment's names: grep [-flags] 'PATTERN'.
 	grepRe    = regexp.MustCompile(`\bgrep((?:\s+-[A-Za-z]+)*)\s+(?:'([^']*)'|"([^"]*)")`)
-	envListRe = regexp.MustCompile(`\b(?:env|printenv|compgen\s+-[Ae]|export\s+-p|declare\s+-x)\b`)
+	// The environment listed into a pipe: env |, $(printenv |, compgen -e |.
+	envListRe = regexp.MustCompile(`(?:^|\$\(|[|;&(])\s*(?:/usr/bin/)?(?:env|printenv|compgen\s+-e|compgen\s+-A\s+variable|export\s+-p|declare\s+-x)\s*\|`)
 	suffixRe  = regexp.MustCompile(`(_+FILE)`)
 	assignsRe = regexp.MustCompile(`\bexport\b|\bprintf\s+-v\b|\bdeclare\b|\beval\b|\btypeset\b`)
 	// linuxserver's init-envfile strips FILE__ from the names it finds.

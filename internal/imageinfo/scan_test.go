@@ -219,3 +219,60 @@ cat /proc/1/environ
 	assert.Check(t, is.DeepEqual(References(readScript(t, "generic-env-loop.sh").Text),
 		[]string{"/usr/local/lib/app/helpers.sh", "/usr/local/bin/app"}))
 }
+
+func TestScanNoFalsePositives(t *testing.T) {
+	for name, text := range map[string]string{
+		"names read from a file, not the environment": `#!/bin/sh
+for v in $(grep -oE '^[A-Z_]+_FILE' /app/defaults.env); do
+	export "${v%_FILE}"="$(cat "$(eval echo \$$v)")"
+done
+`,
+		"a python entrypoint": `#!/usr/bin/env python3
+import os
+def file_env(name):
+    path = os.environ.get(name + "_FILE")
+    return open(path).read() if path else os.environ.get(name)
+for name in ["DB_PASSWORD"]:
+    file_env(name)
+`,
+		"a file function called with a computed name": `#!/bin/bash
+file_env() {
+	local var="$1"; local fileVar="${var}_FILE"
+	export "$var"="$(< "${!fileVar}")"
+}
+for db in mysql postgres; do
+	file_env "${db^^}_PASSWORD"
+done
+name=SECRET
+file_env $name
+`,
+		"a _FILE variable that only names a file to write": `#!/bin/sh
+: "${PID_FILE:=/run/app.pid}"
+echo $$ > "$PID_FILE"
+LOG=$(cat "$LOG_FILE_PATH")
+`,
+		"env listed with arguments": `#!/bin/sh
+for f in $(env -i HOME=/root sh -c 'echo A_FILE' | grep '_FILE$'); do
+	echo "$f"
+done
+`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := Scan(Script{Path: "/e", Text: text})
+			assert.Check(t, is.Len(c.Vars, 0), "%v", c.Vars)
+			assert.Check(t, is.Len(c.Rules, 0), "%v", c.Rules)
+		})
+	}
+}
+
+func TestScanEnvLoopForms(t *testing.T) {
+	for text, want := range map[string]Rule{
+		// No prefix: every VAR_FILE.
+		"for n in $(printenv | grep -oE '^[A-Z0-9_]+_FILE=' | sed 's/_FILE=$//'); do\n  export \"$n\"=\"$(cat \"$(printenv \"${n}_FILE\")\")\"\ndone\n": {Suffix: "_FILE"},
+		// compgen, a double-underscore suffix and a prefix.
+		"for v in $(compgen -A variable | grep '^MM_.*__FILE$'); do\n  eval \"${v%__FILE}=\\\"\\$(cat \\\"\\${$v}\\\")\\\"\"\ndone\n": {Prefix: "MM_", Suffix: "__FILE"},
+	} {
+		c := Scan(Script{Path: "/e", Text: text})
+		assert.Check(t, is.DeepEqual(c.Rules, []Rule{want}), text)
+	}
+}
