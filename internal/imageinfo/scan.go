@@ -141,7 +141,7 @@ var (
 	// read -r VAR < "$VAR_FILE".
 	directReadRe = regexp.MustCompile(`\bread\s+(?:-[A-Za-z]+\s+)*([A-Za-z_][A-Za-z0-9_]*)\s*<\s*["']?\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?`)
 	// A grep of the environment's names: grep [-flags] 'PATTERN'.
-	grepRe    = regexp.MustCompile(`\bgrep((?:\s+-[A-Za-z]+)*)\s+(?:'([^']*)'|"([^"]*)")`)
+	grepRe = regexp.MustCompile(`\bgrep((?:\s+-[A-Za-z]+)*)\s+(?:'([^']*)'|"([^"]*)")`)
 	// The environment listed into a pipe: env |, $(printenv |, compgen -e |.
 	envListRe = regexp.MustCompile(`(?:^|\$\(|[|;&(])\s*(?:/usr/bin/)?(?:env|printenv|compgen\s+-e|compgen\s+-A\s+variable|export\s+-p|declare\s+-x)\s*\|`)
 	suffixRe  = regexp.MustCompile(`(_+FILE)`)
