@@ -272,3 +272,61 @@ func TestWrapperItemsSayHowTheyMoved(t *testing.T) {
 		"envtwo.ENVFILE_TOKEN":          "entrypoint",
 	}))
 }
+
+// TestWrapperOverrideFile: with -f base -f override, the wrapper goes in
+// the last file that defines the service, whose entrypoint: wins; the
+// variable goes from the base.
+func TestWrapperOverrideFile(t *testing.T) {
+	dir := writeProject(t, map[string]string{
+		"base.yaml": `services:
+  api:
+    image: myorg/api:1
+    environment:
+      API_TOKEN: tok_9fK2mQ7xLp4RzW8vN3bY
+`,
+		"override.yaml": `services:
+  api:
+    entrypoint:
+      - /override.sh
+`,
+	})
+	lo := compose.LoadOptions{Files: []string{"base.yaml", "override.yaml"}}
+	_, _, plan := planImages(t, dir, lo, fakeReader(fakeImages))
+	assert.Check(t, is.Equal(plan.Counts()[Migrated], 1), itemTable(plan, dir))
+	assert.NilError(t, Write(plan.Files, WriteOptions{}))
+	p, _ := load(t, dir, lo)
+	svc := p.Compose.Services["api"]
+	assert.Check(t, is.DeepEqual([]string(svc.Entrypoint), []string{"/bin/sh", "-c", WrapperScript(map[string]string{"API_TOKEN": "api_token"}), "sh", "/override.sh"}))
+	assert.Check(t, svc.Command == nil)
+	b, err := os.ReadFile(filepath.Join(dir, "override.yaml"))
+	assert.NilError(t, err)
+	assert.Check(t, is.Contains(string(b), "x-vault: {wrapper:"))
+	_, _, again := planImages(t, dir, lo, fakeReader(fakeImages))
+	assert.Check(t, !again.Changed())
+}
+
+// TestWrapperIncludedService: a service of an included file is wrapped in
+// that file, which declares its secret.
+func TestWrapperIncludedService(t *testing.T) {
+	dir := writeProject(t, map[string]string{
+		"compose.yaml": "include:\n  - sub/compose.yaml\nservices:\n  web:\n    image: myorg/cmdonly:3\n",
+		"sub/compose.yaml": `services:
+  api:
+    image: myorg/api:1
+    environment:
+      API_TOKEN: tok_9fK2mQ7xLp4RzW8vN3bY
+`,
+	})
+	_, _, plan := planImages(t, dir, compose.LoadOptions{}, fakeReader(fakeImages))
+	assert.Check(t, is.Equal(plan.Counts()[Migrated], 1), itemTable(plan, dir))
+	assert.NilError(t, Write(plan.Files, WriteOptions{}))
+	p, _ := load(t, dir, compose.LoadOptions{})
+	svc := p.Compose.Services["api"]
+	assert.Check(t, is.DeepEqual([]string(svc.Entrypoint), []string{"/bin/sh", "-c", WrapperScript(map[string]string{"API_TOKEN": "api_token"}), "sh", "/docker-entrypoint.sh"}))
+	b, err := os.ReadFile(filepath.Join(dir, "sub", "compose.yaml"))
+	assert.NilError(t, err)
+	assert.Check(t, is.Contains(string(b), "x-vault: {wrapper:"))
+	assert.Check(t, !strings.Contains(string(b), "tok_9fK2mQ7xLp4RzW8vN3bY"))
+	_, _, again := planImages(t, dir, compose.LoadOptions{}, fakeReader(fakeImages))
+	assert.Check(t, !again.Changed())
+}
