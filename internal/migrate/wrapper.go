@@ -101,9 +101,9 @@ func annotation(svc types.ServiceConfig) *wrapper {
 	w := &wrapper{Variables: map[string]string{}}
 	w.Image, _ = m["image"].(string)
 	w.FromService = m["from"] == "service"
-	w.Entrypoint = strings_(m["entrypoint"])
+	w.Entrypoint = stringList(m["entrypoint"])
 	if _, ok := m["command"]; ok {
-		w.Command = strings_(m["command"])
+		w.Command = stringList(m["command"])
 		if w.Command == nil {
 			w.Command = []string{}
 		}
@@ -117,7 +117,7 @@ func annotation(svc types.ServiceConfig) *wrapper {
 	return w
 }
 
-func strings_(v any) []string {
+func stringList(v any) []string {
 	l, ok := v.([]any)
 	if !ok {
 		return nil
