@@ -611,41 +611,85 @@ func wrapped(ws []string, j int) int {
 var shells = map[string]bool{"sh": true, "bash": true, "ash": true, "dash": true, "zsh": true}
 
 // envLoopRule reads the words of a loop over the environment's names: a
-// grep (not -v) whose pattern is ^PREFIX...(_)_FILE gives the rule.
+// grep (not -v) or a sed s command whose pattern is ^PREFIX...(_)_FILE
+// gives the rule.
 func envLoopRule(words string) *Rule {
 	if !envListRe.MatchString(words) {
 		return nil
 	}
+	var patterns []string
 	for _, m := range grepRe.FindAllStringSubmatch(words, -1) {
-		if strings.Contains(m[1], "v") {
-			continue
+		if !strings.Contains(m[1], "v") {
+			patterns = append(patterns, m[2]+m[3])
 		}
-		pattern := m[2] + m[3]
-		sm := suffixRe.FindStringIndex(pattern)
-		if sm == nil {
-			continue
+	}
+	for _, m := range sedRe.FindAllStringSubmatch(words, -1) {
+		if p, ok := sedPattern(m[1] + m[2]); ok {
+			patterns = append(patterns, p)
 		}
-		prefix := ""
-		if strings.HasPrefix(pattern, "^") {
-			k := 1
-			for k < len(pattern) && (pattern[k] == '_' || pattern[k] >= 'A' && pattern[k] <= 'Z' || pattern[k] >= 'a' && pattern[k] <= 'z' || pattern[k] >= '0' && pattern[k] <= '9') {
-				k++
-			}
-			prefix = pattern[1:k]
-			if k > sm[0] {
-				// '^NAME_FILE': one variable, not a family.
-				continue
-			}
+	}
+	for _, pattern := range patterns {
+		if r := fileRule(pattern); r != nil {
+			return r
 		}
-		suffix := pattern[sm[0]:sm[1]]
-		// The suffix must end the name: FILE= or FILE$ or the pattern's end.
-		rest := pattern[sm[1]:]
-		if rest != "" && !strings.HasPrefix(rest, "=") && !strings.HasPrefix(rest, "$") && !strings.HasPrefix(rest, "\\b") {
-			continue
-		}
-		return &Rule{Prefix: prefix, Suffix: suffix}
 	}
 	return nil
+}
+
+// sedRe finds a sed script in quotes.
+var sedRe = regexp.MustCompile(`\bsed\b(?:\s+-[A-Za-z]+)*\s+(?:'([^']*)'|"([^"]*)")`)
+
+// sedPattern is the pattern of a sed s command: s/PATTERN/...
+func sedPattern(script string) (string, bool) {
+	if len(script) < 2 || script[0] != 's' {
+		return "", false
+	}
+	delim := script[1]
+	for i := 2; i < len(script); i++ {
+		switch script[i] {
+		case '\\':
+			i++
+		case delim:
+			return script[2:i], true
+		}
+	}
+	return "", false
+}
+
+// fileRule reads a pattern matching NAME=value lines of the environment:
+// ^PREFIX...(_)_FILE= gives {PREFIX, (_)_FILE}.
+func fileRule(pattern string) *Rule {
+	sm := suffixRe.FindStringIndex(pattern)
+	if sm == nil {
+		return nil
+	}
+	prefix := ""
+	if rest, ok := strings.CutPrefix(pattern, "^"); ok {
+		// A group around the name: ^\(NAME...\) or ^(NAME...).
+		skipped := len(pattern) - len(rest)
+		for _, open := range []string{"\\(", "("} {
+			if r, ok := strings.CutPrefix(rest, open); ok {
+				rest, skipped = r, skipped+len(open)
+				break
+			}
+		}
+		k := 0
+		for k < len(rest) && (rest[k] == '_' || rest[k] >= 'A' && rest[k] <= 'Z' || rest[k] >= 'a' && rest[k] <= 'z' || rest[k] >= '0' && rest[k] <= '9') {
+			k++
+		}
+		if skipped+k > sm[0] {
+			// '^NAME_FILE': one variable, not a family.
+			return nil
+		}
+		prefix = rest[:k]
+	}
+	suffix := pattern[sm[0]:sm[1]]
+	// The suffix must end the name: FILE= or FILE$ or the pattern's end.
+	rest := pattern[sm[1]:]
+	if rest != "" && !strings.HasPrefix(rest, "=") && !strings.HasPrefix(rest, "$") && !strings.HasPrefix(rest, "\\b") {
+		return nil
+	}
+	return &Rule{Prefix: prefix, Suffix: suffix}
 }
 
 // resolveArg returns the variable names a call's first argument stands

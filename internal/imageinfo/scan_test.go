@@ -270,7 +270,10 @@ func TestScanEnvLoopForms(t *testing.T) {
 		// No prefix: every VAR_FILE.
 		"for n in $(printenv | grep -oE '^[A-Z0-9_]+_FILE=' | sed 's/_FILE=$//'); do\n  export \"$n\"=\"$(cat \"$(printenv \"${n}_FILE\")\")\"\ndone\n": {Suffix: "_FILE"},
 		// compgen, a double-underscore suffix and a prefix.
-		"for v in $(compgen -A variable | grep '^MM_.*__FILE$'); do\n  eval \"${v%__FILE}=\\\"\\$(cat \\\"\\${$v}\\\")\\\"\"\ndone\n": {Prefix: "MM_", Suffix: "__FILE"},
+		// A sed filter with a group around the name.
+		"for name in $(env | sed -n 's/^\\([A-Z][A-Z0-9_]*\\)__FILE=.*/\\1/p'); do\n  value=\"$(cat \"$(printenv \"${name}__FILE\")\")\"\n  export \"$name=$value\"\ndone\n": {Suffix: "__FILE"},
+		"for name in $(env | sed -n \"s|^(APP_[A-Z_]*)_FILE=.*|\\1|p\"); do\n  export \"$name=$(cat \"$(printenv \"${name}_FILE\")\")\"\ndone\n":                             {Prefix: "APP_", Suffix: "_FILE"},
+		"for v in $(compgen -A variable | grep '^MM_.*__FILE$'); do\n  eval \"${v%__FILE}=\\\"\\$(cat \\\"\\${$v}\\\")\\\"\"\ndone\n":                                        {Prefix: "MM_", Suffix: "__FILE"},
 	} {
 		c := Scan(Script{Path: "/e", Text: text})
 		assert.Check(t, is.DeepEqual(c.Rules, []Rule{want}), text)
