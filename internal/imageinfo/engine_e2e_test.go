@@ -272,6 +272,16 @@ func TestEngineE2E(t *testing.T) {
 	_, err = r.Read(ctx, e2eAbsent, ReadOptions{NoPull: true})
 	assert.Check(t, is.ErrorContains(err, "is not in the engine: the project builds it"))
 	assert.Check(t, is.Equal(progress.Len(), 0), "nothing was pulled")
+
+	// An image that cannot be pulled (no registry here): the engine's
+	// error, after the ref.
+	pctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	n := len(api.names())
+	_, err = r.Read(pctx, e2eAbsent, ReadOptions{})
+	assert.Check(t, is.ErrorContains(err, "pulling "+e2eAbsent+": "))
+	assert.Check(t, is.Len(api.names(), n), "no container for an image that is not there")
+	t.Logf("pull error: %v", err)
 }
 
 // A Read cancelled while it reads the container still removes it.
