@@ -87,6 +87,13 @@ func commandWords(list []string) []string {
 // project's secret values, plain the service's non-secret values (user
 // and database names that may equal a weak password).
 func scanWords(words []string, known, plain map[string]bool) []commandHit {
+	return scanWordsExcept(words, known, plain, nil)
+}
+
+// scanWordsExcept is scanWords where references to the variables in
+// exported are not copies: migrate's entrypoint wrapper reads them from
+// their secret files itself.
+func scanWordsExcept(words []string, known, plain, exported map[string]bool) []commandHit {
 	var hits []commandHit
 	seen := map[string]bool{}
 	add := func(h commandHit) {
@@ -102,7 +109,7 @@ func scanWords(words []string, known, plain map[string]bool) []commandHit {
 			prev = words[i-1]
 		}
 		for _, r := range templateRefs(w) {
-			if classifyName(r.name).class == nameSecret {
+			if classifyName(r.name).class == nameSecret && !exported[r.name] {
 				add(commandHit{ref: r.name, why: "expands $" + r.name + " in the container"})
 			}
 		}
@@ -151,7 +158,11 @@ func (d *detector) commands(name string, svc types.ServiceConfig, layers []layer
 		if len(words) == 0 {
 			return
 		}
-		hits := scanWords(commandWords(words), known, plain)
+		var exported map[string]bool
+		if field == "entrypoint" {
+			exported = wrapperVariables(svc)
+		}
+		hits := scanWordsExcept(commandWords(words), known, plain, exported)
 		if len(hits) == 0 {
 			return
 		}
@@ -191,4 +202,22 @@ func (d *detector) commands(name string, svc types.ServiceConfig, layers []layer
 	}
 	check(SourceCommand, "command", []string{"command"}, svc.Command)
 	check(SourceCommand, "entrypoint", []string{"entrypoint"}, svc.Entrypoint)
+}
+
+// wrapperVariables are the variables migrate's entrypoint wrapper exports
+// from secret files, as the service's x-vault records them
+// (x-vault: {wrapper: {variables: {VAR: secret}}}): the wrapper's script
+// names them, and is no copy of a password.
+func wrapperVariables(svc types.ServiceConfig) map[string]bool {
+	x, _ := svc.Extensions["x-vault"].(map[string]any)
+	w, _ := x["wrapper"].(map[string]any)
+	vars, _ := w["variables"].(map[string]any)
+	if len(vars) == 0 {
+		return nil
+	}
+	out := make(map[string]bool, len(vars))
+	for v := range vars {
+		out[v] = true
+	}
+	return out
 }

@@ -282,3 +282,37 @@ func TestShellName(t *testing.T) {
 		assert.Check(t, is.Equal(shellName(v), want), v)
 	}
 }
+
+// A service migrate wrapped is not reported again: the wrapper's script
+// names the variables it exports, which is no copy of a password. A
+// healthcheck does not run through the wrapper, so its reference still is.
+func TestDetectWrappedService(t *testing.T) {
+	compose := `services:
+  app:
+    image: example/app
+    entrypoint: ["/bin/sh", "-c", "set -e; DB_PASSWORD=$$(cat /run/secrets/db_password && printf x); DB_PASSWORD=$${DB_PASSWORD%x}; export DB_PASSWORD; exec \"$$@\"", "sh", "/entrypoint.sh"]
+    command: ["run"]
+    healthcheck:
+      test: ["CMD-SHELL", "check --password $$DB_PASSWORD"]
+    secrets: [db_password]
+    x-vault:
+      wrapper:
+        image: sha256:abc
+        from: image
+        entrypoint: ["/entrypoint.sh"]
+        command: ["run"]
+        variables: {DB_PASSWORD: db_password}
+  unwrapped:
+    image: example/app
+    entrypoint: ["/bin/sh", "-c", "DB_PASSWORD=$${DB_PASSWORD%x}; exec \"$$@\"", "sh"]
+secrets:
+  db_password:
+    file: ./secrets/db_password
+`
+	r := detectWith(t, compose, DetectOptions{Images: map[string]ImageInfo{"app": {Image: shellImage("example/app")}, "unwrapped": {Image: shellImage("example/app")}}})
+	var got []string
+	for _, f := range r.Findings {
+		got = append(got, f.Service+"."+f.Variable)
+	}
+	assert.Check(t, is.DeepEqual(got, []string{"app.healthcheck.test", "unwrapped.entrypoint"}))
+}

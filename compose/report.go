@@ -28,8 +28,11 @@ func (r Report) WriteTable(w interface{ Write([]byte) (int, error) }, all bool) 
 			src += " " + pos
 		}
 		fv := f.FileVariable
-		if fv != "" && f.FileVariableKind == FileVarName {
+		switch {
+		case fv != "" && f.FileVariableKind == FileVarName:
 			fv += " (name)"
+		case f.Via == ViaEntrypoint:
+			fv = "(entrypoint wrapper)"
 		}
 		row := []string{f.Service, f.Variable, src, string(f.Verdict), string(f.Action), dash(f.SecretName), dash(fv), f.Reason}
 		_, _ = tw.Write([]byte(strings.Join(row, "\t") + "\n"))
