@@ -116,6 +116,9 @@ const (
 	// maxScripts and maxScriptSize bound what is copied out of an image.
 	maxScripts    = 16
 	maxScriptSize = 1 << 20
+	// maxLookups bounds the names looked up in the image: the scripts
+	// name binaries too, which are looked up and left.
+	maxLookups = 64
 	// cacheVersion changes when what Read learns changes: older entries
 	// are read again.
 	cacheVersion = 1
@@ -399,7 +402,7 @@ func (c *containerFS) scripts(ctx context.Context, words []string, env []string,
 		}
 	}
 	seen := map[string]bool{}
-	for len(queue) > 0 && len(scripts) < maxScripts {
+	for lookups := 0; len(queue) > 0 && len(scripts) < maxScripts && lookups < maxLookups; lookups++ {
 		name := queue[0]
 		queue = queue[1:]
 		p, st, ok, err := c.resolve(ctx, name, searchPath, workDir)
@@ -493,20 +496,28 @@ func (c *containerFS) readText(ctx context.Context, p string) (string, bool, err
 	if hdr.Typeflag != tar.TypeReg || hdr.Size > maxScriptSize {
 		return "", false, nil
 	}
-	b, err := io.ReadAll(io.LimitReader(tr, maxScriptSize+1))
+	// The start says whether it is text: a binary is not read further.
+	head := make([]byte, min(hdr.Size, textProbe))
+	if _, err := io.ReadFull(tr, head); err != nil {
+		return "", false, fmt.Errorf("copying %s out of the image: %w", p, err)
+	}
+	if !isText(head) {
+		return "", false, nil
+	}
+	rest, err := io.ReadAll(io.LimitReader(tr, maxScriptSize))
 	if err != nil {
 		return "", false, fmt.Errorf("copying %s out of the image: %w", p, err)
 	}
-	if len(b) > maxScriptSize || !isText(b) {
-		return "", false, nil
-	}
-	return string(b), true, nil
+	return string(head) + string(rest), true, nil
 }
+
+// textProbe is how much of a file says whether it is text.
+const textProbe = 8192
 
 // isText: a script starts with #! or holds no NUL in its first 8 KiB.
 func isText(b []byte) bool {
 	if bytes.HasPrefix(b, []byte("#!")) {
 		return true
 	}
-	return len(b) > 0 && !bytes.Contains(b[:min(len(b), 8192)], []byte{0})
+	return len(b) > 0 && !bytes.Contains(b, []byte{0})
 }

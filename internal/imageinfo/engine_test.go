@@ -669,3 +669,52 @@ func TestReadNoCacheDir(t *testing.T) {
 	}
 	assert.Check(t, is.Len(fe.created, 2))
 }
+
+// The names looked up are bounded too: a script naming a hundred
+// programs costs at most maxLookups lookups, and a binary is not read
+// past its start.
+func TestReadBoundsLookups(t *testing.T) {
+	var entry strings.Builder
+	entry.WriteString("#!/bin/sh\n/usr/bin/big-binary\n")
+	for i := range 100 {
+		fmt.Fprintf(&entry, "/usr/bin/tool%d --flag\n", i)
+	}
+	files := withFiles(busybox, map[string]fakeFile{
+		"/entrypoint.sh":      {mode: 0o755, data: entry.String()},
+		"/usr/bin/big-binary": {mode: 0o755, data: "\x7fELF\x00" + strings.Repeat("x", 512<<10)},
+	})
+	fe := newFakeEngine(map[string]*fakeImage{"dvtest/x:1": {id: "sha256:66666666666666", entrypoint: []string{"/entrypoint.sh"}, files: files}})
+	api := fe.api()
+	var stats atomic.Int32
+	stat := api.stat
+	api.stat = func(ctx context.Context, id string, o client.ContainerStatPathOptions) (client.ContainerStatPathResult, error) {
+		stats.Add(1)
+		return stat(ctx, id, o)
+	}
+	var read atomic.Int64
+	copyFrom := api.copy
+	api.copy = func(ctx context.Context, id string, o client.CopyFromContainerOptions) (client.CopyFromContainerResult, error) {
+		res, err := copyFrom(ctx, id, o)
+		if err == nil {
+			res.Content = countingReader{res.Content, &read}
+		}
+		return res, err
+	}
+	img, err := NewEngine(api, EngineOptions{CacheDir: t.TempDir()}).Read(context.Background(), "dvtest/x:1", ReadOptions{})
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(img.Files.Scripts, []string{"/entrypoint.sh"}))
+	// /bin/sh and its link, then at most maxLookups names.
+	assert.Check(t, stats.Load() <= int32(2+maxLookups), "%d stats", stats.Load())
+	assert.Check(t, read.Load() < 64<<10, "%d bytes read", read.Load())
+}
+
+type countingReader struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
