@@ -274,12 +274,12 @@ func TestDecideBuildOnlyUnreadable(t *testing.T) {
 	assert.Check(t, is.Equal(finding(t, r, "api", "API_TOKEN").Via, ViaEntrypoint))
 }
 
-func TestShellName(t *testing.T) {
+func TestShellNameRule(t *testing.T) {
 	for v, want := range map[string]bool{
 		"DB_PASSWORD": true, "_x": true, "a1": true, "database__connection__password": true,
 		"1A": false, "spring.datasource.password": false, "A-B": false, "": false, "É": false,
 	} {
-		assert.Check(t, is.Equal(shellName(v), want), v)
+		assert.Check(t, is.Equal(ShellName(v), want), v)
 	}
 }
 

@@ -139,7 +139,7 @@ func (d *detector) decide(f *Finding, rule valueRule, svc types.ServiceConfig) {
 		f.Reason += "; " + why + "; " + img + " could not be read (" + readError(info.Err) + "), so its start cannot be wrapped: the variable stays"
 	case !info.Image.Shell:
 		f.Reason += "; " + why + "; " + img + " has no /bin/sh, so its start cannot be wrapped to export " + f.Variable + ": the variable stays"
-	case !shellName(f.Variable):
+	case !ShellName(f.Variable):
 		f.Reason += "; " + why + "; " + f.Variable + " is not a shell variable name, so the entrypoint wrapper cannot export it: the variable stays"
 	default:
 		f.Action, f.Via = ActionMigrate, ViaEntrypoint
@@ -178,9 +178,9 @@ func readError(err error) string {
 	return err.Error()
 }
 
-// shellName reports whether the wrapper's sh can export the variable:
+// ShellName reports whether the wrapper's sh can export the variable:
 // [A-Za-z_][A-Za-z0-9_]*.
-func shellName(v string) bool {
+func ShellName(v string) bool {
 	if v == "" {
 		return false
 	}
