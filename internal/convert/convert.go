@@ -20,6 +20,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -130,7 +131,12 @@ func notASource(p *types.Project, name string) error {
 // value must be one Key Vault can hold (CheckValue). Errors name the
 // secret and the file, never the value.
 func ReadValue(src Source) ([]byte, error) {
-	f, err := os.Open(src.Path)
+	// Stat first and open without blocking: opening a FIFO for reading
+	// waits for a writer.
+	if st, err := os.Stat(src.Path); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("secret %s: %s is not a regular file", src.Secret, src.Path)
+	}
+	f, err := os.OpenFile(src.Path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("secret %s: %w", src.Secret, pathError(err))
 	}
