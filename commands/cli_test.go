@@ -1,8 +1,11 @@
 package commands
 
 import (
+	"errors"
+
 	"bytes"
 	"context"
+	cerrdefs "github.com/containerd/errdefs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +31,17 @@ func (f *fakeClient) ServerVersion(ctx context.Context, o client.ServerVersionOp
 }
 
 func (*fakeClient) ClientVersion() string { return "1.41" }
+
+// ImageInspect: the fake engine holds no image, so migrate falls back to
+// its built-in table (and says why in reasons).
+func (*fakeClient) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (client.ImageInspectResult, error) {
+	return client.ImageInspectResult{}, cerrdefs.ErrNotFound.WithMessage("No such image: " + ref)
+}
+
+// ImagePull fails as on a machine without a registry.
+func (*fakeClient) ImagePull(_ context.Context, ref string, _ client.ImagePullOptions) (client.ImagePullResponse, error) {
+	return nil, errors.New("Error response from daemon: pull access denied for " + ref)
+}
 
 // newTestCLI is a real DockerCli on a fake Engine API, with output captured.
 func newTestCLI(t *testing.T, api client.APIClient) (*command.DockerCli, *bytes.Buffer) {

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker-vault/docker-vault/compose"
+	"github.com/docker-vault/docker-vault/internal/imageinfo"
 	"github.com/docker-vault/docker-vault/internal/migrate"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
@@ -32,6 +36,10 @@ type migrateOptions struct {
 	format    string
 	include   []string
 	exclude   []string
+	pull      string
+	noWrap    bool
+	// allowReported: --check passes with secrets still reported in place.
+	allowReported bool
 }
 
 func newMigrateCommand(dockerCLI command.Cli) *cobra.Command {
@@ -43,7 +51,11 @@ func newMigrateCommand(dockerCLI command.Cli) *cobra.Command {
 from .env or the shell, env_file lines) and rewrite them into compose secrets: the
 variable becomes VAR_FILE=/run/secrets/NAME where the image reads it, the service lists
 the secret, and the value goes to ./secrets/NAME (--to file) or Key Vault (--to external
---push). Secrets that cannot be moved safely are reported with the reason.`,
+--push). Where the image reads no VAR_FILE, the service's start is wrapped in /bin/sh,
+which exports VAR from the secret file (--no-wrap reports such variables instead).
+What an image reads is learnt from the image in the engine (pulled per --pull).
+Every profile is read unless --profile is given. Secrets that cannot be moved safely
+are reported with the reason.`,
 		Args: cli.RequiresMinArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			options.project.files = append(options.project.files, args...)
@@ -61,6 +73,9 @@ the secret, and the value goes to ./secrets/NAME (--to file) or Key Vault (--to 
 	flags.StringVar(&options.format, "format", "", "Print the result as 'json'")
 	flags.StringArrayVar(&options.include, "include", nil, "Treat a variable as a secret (VAR or SERVICE.VAR)")
 	flags.StringArrayVar(&options.exclude, "exclude", nil, "Never treat a variable as a secret (VAR or SERVICE.VAR)")
+	flags.StringVar(&options.pull, "pull", "missing", `Pull images to read them: "missing", "never" or "always"`)
+	flags.BoolVar(&options.noWrap, "no-wrap", false, "Report variables the image cannot read from a file instead of wrapping the service's entrypoint")
+	flags.BoolVar(&options.allowReported, "allow-reported", false, "With --check: pass when secrets are only reported, not movable")
 	return cmd
 }
 
@@ -77,15 +92,32 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 		return errors.New("--to external needs --push to store the values in Key Vault (or use --dry-run to see the rewrite)")
 	case o.format != "" && !strings.EqualFold(o.format, "json"):
 		return fmt.Errorf("unsupported --format %q: use json", o.format)
+	case o.allowReported && !o.check:
+		return errors.New("--allow-reported goes with --check")
+	}
+	pull, err := imageinfo.ParsePull(o.pull)
+	if err != nil {
+		return err
 	}
 	lo, err := o.project.loadOptions()
 	if err != nil {
 		return err
 	}
+	if len(lo.Profiles) == 0 {
+		// Services behind a profile hold secrets too: read them all.
+		lo.Profiles = []string{"*"}
+	}
+	images := imageinfo.NewEngine(dockerCLI.Client(), imageinfo.EngineOptions{
+		Pull:     pull,
+		Progress: dockerCLI.Err(),
+		RegistryAuth: func(_ context.Context, ref string) (string, error) {
+			return command.RetrieveAuthTokenFromImage(dockerCLI.ConfigFile(), ref)
+		},
+	})
 	run, err := migrate.Run(ctx, migrate.RunOptions{
 		Load:         lo,
-		Detect:       compose.DetectOptions{Include: o.include, Exclude: o.exclude},
-		Plan:         migrate.Options{To: to},
+		Detect:       compose.DetectOptions{Include: o.include, Exclude: o.exclude, NoWrap: o.noWrap},
+		Plan:         migrate.Options{To: to, Images: images},
 		DryRun:       o.dryRun || o.check,
 		Push:         o.push,
 		Overwrite:    o.overwrite,
@@ -97,7 +129,8 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 		return err
 	}
 	plan := run.Plan
-	res := migrateResult{Findings: plan.Items, Files: plan.Files, Secrets: plan.Secrets, Pushed: run.Pushed, DryRun: o.dryRun || o.check, Warnings: run.Report.Warnings, mask: run.Mask}
+	res := migrateResult{Findings: plan.Items, Files: plan.Files, Secrets: plan.Secrets, Pushed: run.Pushed, DryRun: o.dryRun || o.check,
+		Profiles: readProfiles(run.Project.Compose, lo.Profiles), Warnings: run.Report.Warnings, mask: run.Mask}
 	if res.Findings == nil {
 		res.Findings = []migrate.Item{}
 	}
@@ -107,10 +140,41 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 	if err := printMigrate(dockerCLI.Out(), o, &res); err != nil {
 		return err
 	}
-	if o.check && plan.Changed() {
-		return cli.StatusError{StatusCode: exitCheckChanges, Status: "migrate would change the project (see above)"}
+	if o.check {
+		return checkStatus(plan, o.allowReported)
 	}
 	return nil
+}
+
+// checkStatus is --check's verdict: exit 3 when migrate would change
+// something, or when a secret is still reported in place (a reported
+// secret is still a secret in the file) unless allowReported.
+func checkStatus(plan *migrate.Plan, allowReported bool) error {
+	reported := plan.Counts()[migrate.Reported]
+	switch {
+	case plan.Changed():
+		return cli.StatusError{StatusCode: exitCheckChanges, Status: "migrate would change the project (see above)"}
+	case reported > 0 && !allowReported:
+		return cli.StatusError{StatusCode: exitCheckChanges, Status: fmt.Sprintf("%d secrets are reported in place (see above); --allow-reported accepts them", reported)}
+	}
+	return nil
+}
+
+// readProfiles names the profiles migrate read: every profile the
+// project's services use when all were active ("*"), else the ones given.
+func readProfiles(p *types.Project, given []string) []string {
+	if !slices.Contains(given, "*") {
+		return given
+	}
+	seen := map[string]bool{}
+	for _, svcs := range []types.Services{p.Services, p.DisabledServices} {
+		for _, s := range svcs {
+			for _, pr := range s.Profiles {
+				seen[pr] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
 }
 
 type migrateResult struct {
@@ -119,7 +183,9 @@ type migrateResult struct {
 	Secrets  []string        `json:"secrets,omitempty"`
 	Pushed   []string        `json:"pushed,omitempty"`
 	Warnings []string        `json:"warnings,omitempty"`
-	DryRun   bool            `json:"dryRun,omitempty"`
+	// Profiles are the profiles migrate read.
+	Profiles []string `json:"profiles,omitempty"`
+	DryRun   bool     `json:"dryRun,omitempty"`
 	// mask blanks the secret values found out of diffs.
 	mask *migrate.Mask
 }
@@ -134,19 +200,22 @@ func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
 				continue
 			}
 			if n[migrate.Migrated]+n[migrate.Reported] == 1 {
-				fmt.Fprintln(w, "SERVICE\tVARIABLE\tSOURCE\tACTION\tSECRET\tREASON")
+				fmt.Fprintln(w, "SERVICE\tVARIABLE\tSOURCE\tACTION\tVIA\tSECRET\tREASON")
 			}
 			variable := it.Variable
 			if it.FileVariable != "" {
 				variable += " -> " + it.FileVariable
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", it.Service, variable, it.Source, it.Action, it.Secret, it.Reason)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Service, variable, it.Source, it.Action, it.Via, it.Secret, it.Reason)
 		}
 		if err := w.Flush(); err != nil {
 			return err
 		}
 		for _, warn := range res.Warnings {
 			fmt.Fprintln(out, "warning:", warn)
+		}
+		if len(res.Profiles) > 0 {
+			fmt.Fprintln(out, "profiles read:", strings.Join(res.Profiles, ", "))
 		}
 		if o.dryRun {
 			for _, f := range res.Files {

@@ -96,9 +96,11 @@ func TestMigrateDryRun(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.DeepEqual(snapshot(t, dir), before), "--dry-run wrote")
 
-	assert.Check(t, is.Regexp(`(?m)^SERVICE +VARIABLE +SOURCE +ACTION +SECRET +REASON$`, out))
-	assert.Check(t, is.Regexp(`(?m)^db +POSTGRES_PASSWORD -> POSTGRES_PASSWORD_FILE +literal +migrated +postgres_password`, out))
-	assert.Check(t, is.Regexp(`(?m)^api +API_TOKEN +literal +reported +name contains "token"; image myorg/api does not read API_TOKEN_FILE`, out))
+	assert.Check(t, is.Regexp(`(?m)^SERVICE +VARIABLE +SOURCE +ACTION +VIA +SECRET +REASON$`, out))
+	assert.Check(t, is.Regexp(`(?m)^db +POSTGRES_PASSWORD -> POSTGRES_PASSWORD_FILE +literal +migrated +file-variable +postgres_password`, out))
+	// The fake engine has no image and no registry: myorg/api cannot be
+	// read, so it can be neither judged nor wrapped, and the reason says so.
+	assert.Check(t, is.Regexp(`(?m)^api +API_TOKEN +literal +reported +name contains "token"; .*could not be read \(pulling myorg/api:2: .*pull access denied`, out))
 	// The diffs: each changed line, the value lines blanked, the secret
 	// files by size only.
 	for _, want := range []string{
@@ -142,10 +144,18 @@ func TestMigrateCheck(t *testing.T) {
 		}
 	}
 
-	// Up to date: exit 0, and a second run changes nothing.
+	// Nothing left to change, but the API token is still reported in
+	// place: a secret in the file fails the gate unless --allow-reported.
 	out, err = runMigrateCommand(t, dir, "--check")
+	assert.Assert(t, errors.As(err, &se), "%v", err)
+	assert.Check(t, is.Equal(se.StatusCode, 3))
+	assert.Check(t, is.Contains(se.Status, "1 secrets are reported in place"))
+	assert.Check(t, is.Contains(out, "nothing to migrate"))
+	out, err = runMigrateCommand(t, dir, "--check", "--allow-reported")
 	assert.NilError(t, err)
 	assert.Check(t, is.Contains(out, "nothing to migrate"))
+	_, err = runMigrateCommand(t, dir, "--allow-reported")
+	assert.Check(t, is.ErrorContains(err, "--allow-reported goes with --check"))
 	out, err = runMigrateCommand(t, dir)
 	assert.NilError(t, err)
 	assert.Check(t, is.Contains(out, "nothing to migrate: "))
