@@ -100,6 +100,7 @@ var descriptorTokens = map[string]bool{
 	"table": true, "column": true, "field": true, "param": true, "parameter": true,
 	"label": true, "description": true, "desc": true, "help": true, "reset": true,
 	"days": true, "hours": true, "seconds": true, "check": true, "manager": true,
+	"engine": true, "source": true, "namespace": true, "region": true, "role": true,
 }
 
 // flagTokens anywhere in a secret-looking name make it a switch when the

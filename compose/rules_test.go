@@ -125,6 +125,9 @@ func TestClassify(t *testing.T) {
 		{"SECRETS_MANAGER", "aws", no},
 		{"USE_SECRETS_MANAGER", "true", no},
 		{"DOCKER_SECRETS", "true", no},
+		{"VAULT_SECRETS_ENGINE", "kv", no},
+		{"SECRETS_SOURCE", "vault", no},
+		{"FERNET_ENABLED", "true", no},
 		// Fernet and encryption keys.
 		{"FERNET_KEY", "x", secret},
 		{"AIRFLOW__CORE__FERNET_KEY", "x", secret},
