@@ -553,6 +553,18 @@ func TestReadEntrypoints(t *testing.T) {
 			wantScripts: []string{"/init", "/etc/s6-overlay/s6-rc.d/init-envfile/run"},
 		},
 		{
+			name:       "wordpress: the entrypoint names the PHP file that reads the files",
+			entrypoint: []string{"docker-entrypoint.sh"},
+			cmd:        []string{"apache2-foreground"},
+			files: map[string]fakeFile{
+				"/usr/local/bin/docker-entrypoint.sh":     scriptFile(t, "wordpress-docker-entrypoint.sh"),
+				"/usr/src/wordpress/wp-config-docker.php": {mode: 0o644, data: readScript(t, "wp-config-docker.php").Text},
+			},
+			wantVars: fileVars("WORDPRESS_DB_NAME", "WORDPRESS_DB_USER", "WORDPRESS_DB_PASSWORD", "WORDPRESS_DB_HOST",
+				"WORDPRESS_AUTH_KEY", "WORDPRESS_NONCE_SALT", "WORDPRESS_TABLE_PREFIX"),
+			wantScripts: []string{"/usr/local/bin/docker-entrypoint.sh", "/usr/src/wordpress/wp-config-docker.php"},
+		},
+		{
 			name:       "a binary",
 			entrypoint: []string{"/app"},
 			files:      map[string]fakeFile{"/app": {mode: 0o755, data: "\x7fELF\x02\x01\x01\x00\x00\x00export X=$(cat $X_FILE)"}},

@@ -3,6 +3,7 @@ package imageinfo
 import (
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -35,7 +36,10 @@ type Script struct {
 //     that reads each file (grafana's run.sh): Rule{Prefix, Suffix};
 //   - linuxserver's FILE__ prefix (init-envfile): Rule{FilePrefix:
 //     "FILE__"};
-//   - gitea's environment-to-ini, which reads GITEA__SECTION__KEY__FILE.
+//   - gitea's environment-to-ini, which reads GITEA__SECTION__KEY__FILE;
+//   - a PHP function reading getenv($env . '_FILE') with file_get_contents,
+//     called with literal names (wordpress's getenv_docker in
+//     wp-config-docker.php, which its entrypoint names).
 func Scan(scripts ...Script) Conventions {
 	var c Conventions
 	parsed := make([]*parsedScript, 0, len(scripts))
@@ -203,56 +207,70 @@ type parsedScript struct {
 	refs   []string
 }
 
-// logicalLines joins continued lines and removes comments.
+// logicalLines splits a script into logical lines: continued lines and
+// quoted strings that span lines (an awk program, a SQL script) are
+// joined into one, comments are removed, and here-documents' bodies are
+// blanked (they are data, not commands).
 func logicalLines(text string) []string {
 	text = strings.ReplaceAll(text, "\r\n", "\n")
 	text = strings.ReplaceAll(text, "\\\n", " ")
-	lines := strings.Split(text, "\n")
+	var out []string
+	var cur strings.Builder
+	var quote byte
+	ansi := false
 	delim := ""
-	for i, l := range lines {
+	for _, l := range strings.Split(text, "\n") {
 		if delim != "" {
-			// A here-document's body is data, not commands.
 			if strings.TrimSpace(l) == delim {
 				delim = ""
 			}
-			lines[i] = ""
+			out = append(out, "")
 			continue
 		}
-		lines[i] = stripComment(l)
-		if m := heredocRe.FindStringSubmatch(lines[i]); m != nil {
+	chars:
+		for i := 0; i < len(l); i++ {
+			ch := l[i]
+			switch {
+			case quote != 0:
+				if ch == '\\' && (quote == '"' || ansi) && i+1 < len(l) {
+					cur.WriteByte(ch)
+					i++
+					ch = l[i]
+				} else if ch == quote {
+					quote = 0
+				}
+			case ch == '\\' && i+1 < len(l):
+				cur.WriteByte(ch)
+				i++
+				ch = l[i]
+			case ch == '\'' || ch == '"':
+				quote = ch
+				// $'...' takes backslash escapes, \' among them.
+				ansi = ch == '\'' && i > 0 && l[i-1] == '$'
+			case ch == '#' && (i == 0 || l[i-1] == ' ' || l[i-1] == '\t' || l[i-1] == ';'):
+				break chars
+			}
+			cur.WriteByte(ch)
+		}
+		if quote != 0 {
+			// The string goes on: one logical line.
+			cur.WriteByte(' ')
+			continue
+		}
+		line := cur.String()
+		cur.Reset()
+		out = append(out, line)
+		if m := heredocRe.FindStringSubmatch(line); m != nil {
 			delim = m[2]
 		}
 	}
-	return lines
+	if cur.Len() > 0 {
+		out = append(out, cur.String())
+	}
+	return out
 }
 
 var heredocRe = regexp.MustCompile(`(?:^|[^<])<<-?\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)['"]?`)
-
-// stripComment removes a # comment: a # that starts a word outside
-// quotes ($#, ${#x} and a#b are not comments).
-func stripComment(line string) string {
-	var quote byte
-	for i := 0; i < len(line); i++ {
-		ch := line[i]
-		switch {
-		case quote != 0:
-			if ch == '\\' && quote == '"' {
-				i++
-			} else if ch == quote {
-				quote = 0
-			}
-		case ch == '\\':
-			i++
-		case ch == '\'' || ch == '"':
-			quote = ch
-		case ch == '#':
-			if i == 0 || line[i-1] == ' ' || line[i-1] == '\t' || line[i-1] == ';' {
-				return line[:i]
-			}
-		}
-	}
-	return line
-}
 
 // tokens splits a line into words and the separators ; & | ( ) between
 // commands. Quotes, ${...} and $(...) stay inside their word.
@@ -387,7 +405,47 @@ func parseScript(text string) *parsedScript {
 	}
 
 	p.walk(lines)
+	for _, m := range phpPathRe.FindAllStringSubmatch(joined, -1) {
+		if !strings.ContainsAny(m[1], "$*?") && !slices.Contains(p.refs, m[1]) {
+			p.refs = append(p.refs, m[1])
+		}
+	}
+	if strings.Contains(text, "<?php") {
+		p.scanPHP(text)
+	}
 	return p
+}
+
+var (
+	// An absolute .php path anywhere: the official wordpress entrypoint
+	// copies /usr/src/wordpress/wp-config-docker.php into place.
+	phpPathRe     = regexp.MustCompile(`(?:^|[\s'"=])(/[A-Za-z0-9_./-]+\.php)\b`)
+	phpCommentRe  = regexp.MustCompile(`(?ms)/\*.*?\*/|(?:^|\s)(?://|#)[^\n]*`)
+	phpFuncRe     = regexp.MustCompile(`\bfunction\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(\s*\$([A-Za-z_][A-Za-z0-9_]*)`)
+	phpReadFileRe = regexp.MustCompile(`\bfile_get_contents\s*\(|\bfopen\s*\(|\bfile\s*\(`)
+)
+
+// scanPHP finds PHP functions that read getenv($param . '_FILE') and
+// read that file (wordpress's getenv_docker), and their calls with a
+// literal name: getenv_docker('WORDPRESS_DB_PASSWORD', ...).
+func (p *parsedScript) scanPHP(text string) {
+	text = phpCommentRe.ReplaceAllString(text, "\n")
+	for _, m := range phpFuncRe.FindAllStringSubmatchIndex(text, -1) {
+		name, param := text[m[2]:m[3]], text[m[4]:m[5]]
+		body := text[m[1]:]
+		if next := phpFuncRe.FindStringIndex(body); next != nil {
+			body = body[:next[0]]
+		}
+		fileRe := regexp.MustCompile(`\$` + param + `\s*\.\s*['"](_+FILE)['"]`)
+		fm := fileRe.FindStringSubmatch(body)
+		if fm == nil || !phpReadFileRe.MatchString(body) {
+			continue
+		}
+		callRe := regexp.MustCompile(`\b` + regexp.QuoteMeta(name) + `\s*\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]`)
+		for _, c := range callRe.FindAllStringSubmatch(text, -1) {
+			p.direct[c[1]] = c[1] + fm[1]
+		}
+	}
 }
 
 // commandPositions returns the base names of the words of a line that

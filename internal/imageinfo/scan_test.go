@@ -58,6 +58,15 @@ func TestScanOfficialImages(t *testing.T) {
 				"MYSQL_DATABASE", "MYSQL_PASSWORD", "MYSQL_USER", "POSTGRES_DB", "POSTGRES_PASSWORD", "POSTGRES_USER"),
 		},
 		{
+			script: "wp-config-docker.php",
+			vars: fileVars("WORDPRESS_DB_NAME", "WORDPRESS_DB_USER", "WORDPRESS_DB_PASSWORD", "WORDPRESS_DB_HOST",
+				"WORDPRESS_AUTH_KEY", "WORDPRESS_NONCE_SALT", "WORDPRESS_TABLE_PREFIX"),
+		},
+		{
+			// The current entrypoint reads nothing itself: it names the PHP file that does.
+			script: "wordpress-docker-entrypoint.sh",
+		},
+		{
 			script: "custom-env-secret.sh",
 			// Another name, "${1}_FILE" through eval, calls after ; and &&, a for loop, and a direct read.
 			vars: fileVars("API_TOKEN", "SMTP_PASS", "DEBUG_KEY", "DB_PASSWORD", "REDIS_PASSWORD", "SESSION_SECRET"),
@@ -179,6 +188,11 @@ func TestScanEdgeCases(t *testing.T) {
 			vars: fileVars("DB_PASS"),
 		},
 		{
+			name: "a call after an ANSI-C string holding a quote, and after a multi-line awk program",
+			text: "file_env() {\n\tlocal var=\"$1\"\n\tlocal fileVar=\"${var}_FILE\"\n\tval=\"$(< \"${!fileVar}\")\"\n}\nmsg=$'it\\'s'\nawk '\n/x/ { print \"a\" }\n' f\nfile_env 'AFTER'\n",
+			vars: fileVars("AFTER"),
+		},
+		{
 			name: "CRLF line endings",
 			text: "file_env() {\r\n\tlocal var=\"$1\"\r\n\tlocal fileVar=\"${var}_FILE\"\r\n\tval=\"$(< \"${!fileVar}\")\"\r\n}\r\nfile_env 'X_PASSWORD'\r\n",
 			vars: fileVars("X_PASSWORD"),
@@ -216,6 +230,8 @@ cat /proc/1/environ
 	assert.Check(t, is.DeepEqual(References(text), []string{
 		"/lib/a.sh", "/lib/b.sh", "/usr/local/bin/c.sh", "/opt/d.sh", "docker-entrypoint.sh", "/usr/bin/e.sh",
 	}))
+	assert.Check(t, is.DeepEqual(References(readScript(t, "wordpress-docker-entrypoint.sh").Text),
+		[]string{"/usr/src/wordpress/wp-config-docker.php"}))
 	assert.Check(t, is.DeepEqual(References(readScript(t, "generic-env-loop.sh").Text),
 		[]string{"/usr/local/lib/app/helpers.sh", "/usr/local/bin/app"}))
 }
@@ -226,6 +242,20 @@ func TestScanNoFalsePositives(t *testing.T) {
 for v in $(grep -oE '^[A-Z_]+_FILE' /app/defaults.env); do
 	export "${v%_FILE}"="$(cat "$(eval echo \$$v)")"
 done
+`,
+		"calls inside multi-line strings and ANSI-C quotes": `#!/bin/bash
+file_env() {
+	local var="$1"; local fileVar="${var}_FILE"
+	export "$var"="$(< "${!fileVar}")"
+}
+msg=$'it\'s a "quote"'
+awk '
+file_env IN_AWK
+/put your phrase/ { print }
+' /etc/x.conf
+echo "usage:
+file_env IN_ECHO
+"
 `,
 		"a python entrypoint": `#!/usr/bin/env python3
 import os
