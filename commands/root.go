@@ -39,6 +39,7 @@ in Azure Key Vault, and keep them in sync.`,
 		newSyncCommand(dockerCLI),
 		newDeployCommand(dockerCLI),
 		newBuildCommand(dockerCLI),
+		newPushCommand(dockerCLI), newSetCommand(dockerCLI),
 	)
 	return cmd
 }
