@@ -1,0 +1,180 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+	"gotest.tools/v3/icmd"
+)
+
+// nonRootProject is a service that runs as uid 999 on the base image and
+// reads its password from the file $APP_PASSWORD_FILE names (x-vault says
+// the image does). It exits 0 only when it runs as 999 and the sha256 of
+// what it read is digest: under plain Compose the secret file is a bind
+// mount of the host file, with the host's owner and mode. The project's
+// file secrets are Key Vault-backed (files: true), for the sync below.
+func nonRootProject(image, value, digest string) string {
+	return fmt.Sprintf(`x-vault:
+  files: true
+  file-variables:
+    %[1]s:
+      APP_PASSWORD: APP_PASSWORD_FILE
+
+services:
+  app:
+    image: %[1]s
+    user: "999"
+    environment:
+      APP_PASSWORD: %[2]s
+    command:
+      - sh
+      - -c
+      - 'test "$$(id -u)" = 999 && test -n "$$APP_PASSWORD_FILE" && test "$$(sha256sum < "$$APP_PASSWORD_FILE" | cut -d " " -f 1)" = %[3]s'
+`, image, value, digest)
+}
+
+// nonRootUp runs the project's app once and returns its exit code.
+func nonRootUp(t *testing.T, dir, project string, values map[string]string) int {
+	t.Helper()
+	res := dockerIn(t, dir, nil, "compose", "-p", project, "up", "--no-color", "--exit-code-from", "app")
+	assertNoValue(t, res, values)
+	ps := dockerIn(t, dir, nil, "compose", "-p", project, "ps", "-a", "-q", "app")
+	ps.Assert(t, icmd.Success)
+	id := strings.TrimSpace(ps.Stdout())
+	assert.Assert(t, id != "", "no app container: %s", res.Combined())
+	inspect := docker(t, nil, "inspect", id)
+	inspect.Assert(t, icmd.Success)
+	assertNoValue(t, inspect, values)
+	code := docker(t, nil, "inspect", "--format", "{{.State.ExitCode}}", id)
+	code.Assert(t, icmd.Success)
+	var n int
+	_, err := fmt.Sscan(strings.TrimSpace(code.Stdout()), &n)
+	assert.NilError(t, err)
+	return n
+}
+
+// readAs tells whether the host user uid can read path (run as root only:
+// cat with that uid's credentials).
+func readAs(t *testing.T, uid uint32, path string) bool {
+	t.Helper()
+	cmd := exec.Command("cat", path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+	return cmd.Run() == nil
+}
+
+// TestNonRootReadsMigratedSecret: after `docker vault migrate`, a service
+// that runs as uid 999 starts under `docker compose up` and reads its
+// secret (0444), while no other host user can (its folder is 0700); with
+// the file 0600 the same service fails, so the mode is what makes it work.
+// A `docker vault sync` that rotates the value keeps the file readable:
+// the service's next start reads the new value.
+func TestNonRootReadsMigratedSecret(t *testing.T) {
+	values := map[string]string{"v1": newSecretValue("nonroot1"), "v2": newSecretValue("nonroot2")}
+	root := t.TempDir()
+	dir := filepath.Join(root, "project")
+	assert.NilError(t, os.Mkdir(dir, 0o755))
+	// Every folder above the secrets folder lets others through, so that
+	// only the secrets folder keeps them out.
+	assert.NilError(t, os.Chmod(root, 0o755))
+	assert.NilError(t, os.Chmod(filepath.Dir(root), 0o755))
+	compose := filepath.Join(dir, "compose.yaml")
+	assert.NilError(t, os.WriteFile(compose, []byte(nonRootProject(env.baseImage, values["v1"], sum(values["v1"]))), 0o644))
+	project := fmt.Sprintf("dvtest-nonroot-%d", os.Getpid())
+	t.Cleanup(func() {
+		dockerIn(t, dir, nil, "compose", "-p", project, "down", "-v", "--remove-orphans")
+	})
+
+	res := dockerIn(t, dir, nil, "vault", "migrate")
+	res.Assert(t, icmd.Success)
+	assertNoValue(t, res, values)
+	assert.Check(t, is.Regexp(`(?m)^app +APP_PASSWORD -> APP_PASSWORD_FILE +literal +migrated +app_password`, res.Stdout()))
+
+	c, err := os.ReadFile(compose)
+	assert.NilError(t, err)
+	assert.Check(t, !strings.Contains(string(c), values["v1"]), "compose.yaml still holds the value")
+
+	secrets := filepath.Join(dir, "secrets")
+	secret := filepath.Join(secrets, "app_password")
+	st, err := os.Stat(secrets)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(st.Mode().Perm(), fs.FileMode(0o700)), "the secrets folder")
+	st, err = os.Stat(secret)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(st.Mode().Perm(), fs.FileMode(0o444)), "the secret file of a non-root service")
+	assertNoOpenWrite(t, root)
+	if os.Geteuid() == 0 {
+		const nobody = 65534
+		assert.Check(t, readAs(t, nobody, compose), "control: another user reads the project's compose file")
+		assert.Check(t, !readAs(t, nobody, secret), "another host user reads the secret file")
+	}
+
+	assert.Check(t, is.Equal(nonRootUp(t, dir, project, values), 0), "uid 999 did not read the secret")
+
+	// Control: the same file 0600 is not readable by the container's user.
+	assert.NilError(t, os.Chmod(secret, 0o600))
+	assert.Check(t, nonRootUp(t, dir, project, values) != 0, "uid 999 read a 0600 file: the mode check proves nothing")
+	assert.NilError(t, os.Chmod(secret, 0o444))
+
+	// A sync that rotates the value keeps the file readable by all, in
+	// its 0700 folder. Migrate wrote the file, so sync takes it over once.
+	em := startEmulator(t, map[string]string{"app-password": values["v2"]})
+	res = vaultDocker(t, em.Env, dir, "vault", "sync", "--force-file", secret)
+	res.Assert(t, icmd.Success)
+	assertNoValue(t, res, values)
+	assert.Check(t, is.Regexp(`(?m)^app_password +update +`, res.Stdout()))
+	b, err := os.ReadFile(secret)
+	assert.NilError(t, err)
+	assert.Check(t, string(b) == values["v2"], "sync did not write the new value")
+	st, err = os.Stat(secret)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(st.Mode().Perm(), fs.FileMode(0o444)), "sync changed the mode")
+	st, err = os.Stat(secrets)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(st.Mode().Perm(), fs.FileMode(0o700)), "the secrets folder after sync")
+	assertNoOpenWrite(t, root)
+
+	c, err = os.ReadFile(compose)
+	assert.NilError(t, err)
+	assert.NilError(t, os.WriteFile(compose, []byte(strings.ReplaceAll(string(c), sum(values["v1"]), sum(values["v2"]))), 0o644))
+	assert.Check(t, is.Equal(nonRootUp(t, dir, project, values), 0), "uid 999 did not read the synced secret")
+
+	// A secrets folder loosened by hand: sync refuses to put the value
+	// where others can read it, and says what to run.
+	assert.NilError(t, os.Chmod(secrets, 0o755))
+	rotateLater(t, em, "app-password", values["v1"])
+	res = vaultDocker(t, em.Env, dir, "vault", "sync")
+	assertNoValue(t, res, values)
+	assert.Check(t, is.Equal(res.ExitCode, 1), res.Combined())
+	assert.Check(t, is.Contains(res.Stderr(), "chmod 700 "+secrets))
+	b, err = os.ReadFile(secret)
+	assert.NilError(t, err)
+	assert.Check(t, string(b) == values["v2"], "sync wrote into a folder others can enter")
+}
+
+// assertNoOpenWrite checks that no file or folder under root is writable
+// by its group or by others.
+func assertNoOpenWrite(t *testing.T, root string) {
+	t.Helper()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink != 0 {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		assert.Check(t, fi.Mode().Perm()&0o022 == 0, "%s is mode %04o", path, fi.Mode().Perm())
+		return nil
+	})
+	assert.NilError(t, err)
+}
