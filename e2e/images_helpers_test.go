@@ -21,15 +21,16 @@ import (
 // The images of issue 13's end-to-end tests. They are made with `docker
 // import` from the base image's filesystem, never pulled, and carry the
 // test prefix docker-vault-test/: a developer's own images are never
-// touched.
-const (
+// touched. The tag is the test process's: two runs at once (two
+// developers' `go test` on one engine) never remove each other's images.
+var (
 	// imgFileEnv has an official-image-style entrypoint script: its
 	// file_env function reads APP_PASSWORD from $APP_PASSWORD_FILE.
-	imgFileEnv = "docker-vault-test/wrap-fileenv:1"
+	imgFileEnv = fmt.Sprintf("docker-vault-test/wrap-fileenv:%d", os.Getpid())
 	// imgPlain has an entrypoint script that only reads the environment.
-	imgPlain = "docker-vault-test/wrap-plain:1"
+	imgPlain = fmt.Sprintf("docker-vault-test/wrap-plain:%d", os.Getpid())
 	// imgNoShell has no /bin/sh: only a static busybox at /opt/busybox.
-	imgNoShell = "docker-vault-test/wrap-noshell:1"
+	imgNoShell = fmt.Sprintf("docker-vault-test/wrap-noshell:%d", os.Getpid())
 )
 
 // fileEnvEntrypoint is the wrap-fileenv image's docker-entrypoint.sh: the
