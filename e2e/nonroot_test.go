@@ -23,7 +23,8 @@ import (
 // what it read is digest: under plain Compose the secret file is a bind
 // mount of the host file, with the host's owner and mode. The project's
 // file secrets are Key Vault-backed (files: true), for the sync below.
-func nonRootProject(image, value, digest string) string {
+// user is the service's user: line, empty for none (the image's USER).
+func nonRootProject(image, user, value, digest string) string {
 	return fmt.Sprintf(`x-vault:
   files: true
   file-variables:
@@ -33,15 +34,17 @@ func nonRootProject(image, value, digest string) string {
 services:
   app:
     image: %[1]s
-    user: "999"
-    environment:
+%[4]s    environment:
       APP_PASSWORD: %[2]s
     command:
       - sh
       - -c
       - 'test "$$(id -u)" = 999 && test -n "$$APP_PASSWORD_FILE" && test "$$(sha256sum < "$$APP_PASSWORD_FILE" | cut -d " " -f 1)" = %[3]s'
-`, image, value, digest)
+`, image, value, digest, user)
 }
+
+// migratedApp is migrate's table row of the app's migrated variable.
+const migratedApp = `(?m)^app +APP_PASSWORD -> APP_PASSWORD_FILE +literal +migrated +(file-variable +)?app_password `
 
 // nonRootUp runs the project's app once and returns its exit code.
 func nonRootUp(t *testing.T, dir, project string, values map[string]string) int {
@@ -88,7 +91,7 @@ func TestNonRootReadsMigratedSecret(t *testing.T) {
 	assert.NilError(t, os.Chmod(root, 0o755))
 	assert.NilError(t, os.Chmod(filepath.Dir(root), 0o755))
 	compose := filepath.Join(dir, "compose.yaml")
-	assert.NilError(t, os.WriteFile(compose, []byte(nonRootProject(env.baseImage, values["v1"], sum(values["v1"]))), 0o644))
+	assert.NilError(t, os.WriteFile(compose, []byte(nonRootProject(env.baseImage, "    user: \"999\"\n", values["v1"], sum(values["v1"]))), 0o644))
 	project := fmt.Sprintf("dvtest-nonroot-%d", os.Getpid())
 	t.Cleanup(func() {
 		dockerIn(t, dir, nil, "compose", "-p", project, "down", "-v", "--remove-orphans")
@@ -97,7 +100,7 @@ func TestNonRootReadsMigratedSecret(t *testing.T) {
 	res := dockerIn(t, dir, nil, "vault", "migrate")
 	res.Assert(t, icmd.Success)
 	assertNoValue(t, res, values)
-	assert.Check(t, is.Regexp(`(?m)^app +APP_PASSWORD -> APP_PASSWORD_FILE +literal +migrated +app_password`, res.Stdout()))
+	assert.Check(t, is.Regexp(migratedApp, res.Stdout()))
 
 	c, err := os.ReadFile(compose)
 	assert.NilError(t, err)
@@ -177,4 +180,49 @@ func assertNoOpenWrite(t *testing.T, root string) {
 		return nil
 	})
 	assert.NilError(t, err)
+}
+
+// TestNonRootImageUser: a service with no user: of its own, whose image
+// runs as uid 999 (its USER, which migrate reads through the engine), gets
+// its secret readable too; the same project with user: "0" over that image
+// runs as root, and its file stays 0600.
+func TestNonRootImageUser(t *testing.T) {
+	ref := fmt.Sprintf("docker-vault-test/nonroot-user:%d", os.Getpid())
+	id := importImage(t, ref, rootfs(t, exportBase(t)), "USER 999")
+	t.Cleanup(func() { icmd.RunCmd(dockerCmd("image", "rm", "-f", id)) })
+	for _, tc := range []struct {
+		name, user string
+		mode       fs.FileMode
+	}{
+		{"image-user", "", 0o444},
+		{"root-over-image-user", "    user: \"0\"\n", 0o600},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			values := map[string]string{"v": newSecretValue("imageuser")}
+			dir := t.TempDir()
+			project := fmt.Sprintf("dvtest-nonroot-%s-%d", tc.name, os.Getpid())
+			t.Cleanup(func() {
+				dockerIn(t, dir, nil, "compose", "-p", project, "down", "-v", "--remove-orphans")
+			})
+			content := nonRootProject(ref, tc.user, values["v"], sum(values["v"]))
+			if tc.user != "" {
+				content = strings.Replace(content, `"$$(id -u)" = 999`, `"$$(id -u)" = 0`, 1)
+			}
+			assert.NilError(t, os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(content), 0o644))
+
+			res := dockerIn(t, dir, nil, "vault", "migrate", "--pull", "never")
+			res.Assert(t, icmd.Success)
+			assertNoValue(t, res, values)
+			assert.Check(t, is.Regexp(migratedApp, res.Stdout()))
+			secrets := filepath.Join(dir, "secrets")
+			st, err := os.Stat(secrets)
+			assert.NilError(t, err)
+			assert.Check(t, is.Equal(st.Mode().Perm(), fs.FileMode(0o700)), "the secrets folder")
+			st, err = os.Stat(filepath.Join(secrets, "app_password"))
+			assert.NilError(t, err)
+			assert.Check(t, is.Equal(st.Mode().Perm(), tc.mode), "the secret file")
+			assertNoOpenWrite(t, dir)
+			assert.Check(t, is.Equal(nonRootUp(t, dir, project, values), 0), "the service did not read its secret")
+		})
+	}
 }
