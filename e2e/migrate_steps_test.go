@@ -56,7 +56,7 @@ func TestMigrateStepsFileToExternal(t *testing.T) {
 	p := syncPrefix(t)
 	project, stack, vaultName := "dvtest-"+p+"c", "dvtest-"+p, "dvtest"+p
 	pw := `step pw "q" $x \ ` + newSecretValue("pw")
-	token := `step 'tok' $$ ` + newSecretValue("token") + "\n"
+	token := `step "tok" $$ \ ` + newSecretValue("token") + "\n"
 	values := map[string]string{"pw": pw, "token": token, "token trimmed": strings.TrimSuffix(token, "\n")}
 	dir := t.TempDir()
 	stepsProject(t, dir, pw, token)
