@@ -15,6 +15,7 @@ import (
 	"github.com/docker-vault/docker-vault/internal/migrate"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/templates"
 	"github.com/spf13/cobra"
 )
 
@@ -57,6 +58,9 @@ would do: create, unchanged, update or conflict. No value is ever printed.`,
 
 func runPush(ctx context.Context, dockerCLI command.Cli, o pushOptions, names []string) error {
 	if err := o.vault.validate(); err != nil {
+		return err
+	}
+	if err := checkPushFormat(o.format); err != nil {
 		return err
 	}
 	ctx, cancel := o.vault.withTimeout(ctx)
@@ -148,6 +152,19 @@ const (
 	pushRefused = "refused"
 	pushApplied = "applied"
 )
+
+// checkPushFormat refuses a --format that does not parse before anything
+// is read or stored.
+func checkPushFormat(format string) error {
+	switch format = strings.TrimSpace(format); {
+	case format == "" || format == "table" || strings.EqualFold(format, "json"):
+		return nil
+	}
+	if _, err := templates.Parse(format); err != nil {
+		return fmt.Errorf("template parsing error: %w", err)
+	}
+	return nil
+}
 
 // pushRow is one row of push and set, its fields named as the --format
 // template and JSON keys name them (docker's way). Never a value.

@@ -125,6 +125,7 @@ func TestPushRefuses(t *testing.T) {
 		{[]string{"tls"}, "secret tls is marked x-vault: false (local)"},
 		{[]string{"nope"}, "the project declares no secret nope (its file: secrets: api_key, db_password, tls)"},
 		{[]string{"--timeout", "0s"}, "invalid --timeout"},
+		{[]string{"--format", "{{.Secret"}, "template parsing error"},
 	} {
 		_, err := runCommand(t, newPushCommand, pushFileValues, append([]string{"-f", f}, tc.args...)...)
 		assert.Check(t, is.ErrorContains(err, tc.want))
@@ -207,6 +208,7 @@ func TestSet(t *testing.T) {
 		{strings.Repeat("v", 25*1024+1), []string{"big"}, "the value read from stdin holds more than 25600 bytes"},
 		{"x", []string{"-f", filepath.Join(t.TempDir(), "missing"), "missing"}, "secret missing: open "},
 		{"x", []string{"a", "b"}, "'set' requires 1 argument"},
+		{"x", []string{"--format", "{{.Nope", "ok"}, "template parsing error"},
 	} {
 		_, err := runSetCmd(t, stdin(tc.in), values, tc.args...)
 		assert.Check(t, is.ErrorContains(err, tc.want), tc.args)

@@ -62,6 +62,9 @@ func runSet(ctx context.Context, dockerCLI command.Cli, o setOptions, name strin
 	if err := o.vault.validate(); err != nil {
 		return err
 	}
+	if err := checkPushFormat(o.format); err != nil {
+		return err
+	}
 	value, err := readSetValue(dockerCLI, o.file, name)
 	if err != nil {
 		return err

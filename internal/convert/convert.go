@@ -56,6 +56,9 @@ func Sources(p *types.Project, names []string) ([]Source, error) {
 		return nil, err
 	}
 	byKey := map[string]Source{}
+	// bad holds the secrets that cannot be pushed, with why: an error
+	// only when they are asked for (all of them, or by name).
+	bad := map[string]error{}
 	var keys []string
 	claims := mapping.Claims{}
 	for _, s := range all {
@@ -71,18 +74,22 @@ func Sources(p *types.Project, names []string) ([]Source, error) {
 		if errors.Is(err, mapping.ErrLocal) {
 			continue
 		}
-		if err != nil {
-			return nil, err
+		keys = append(keys, s.Key)
+		if err == nil {
+			err = claims.Claim(s.Key, name, version)
 		}
-		if err := claims.Claim(s.Key, name, version); err != nil {
-			return nil, err
+		if err != nil {
+			bad[s.Key] = err
+			continue
 		}
 		byKey[s.Key] = Source{Secret: s.Key, KVName: name, Path: s.Path, Version: version, Marked: !s.Local}
-		keys = append(keys, s.Key)
 	}
 	if len(names) == 0 {
 		out := make([]Source, 0, len(keys))
 		for _, k := range keys {
+			if err := bad[k]; err != nil {
+				return nil, err
+			}
 			out = append(out, byKey[k])
 		}
 		return out, nil
@@ -94,6 +101,9 @@ func Sources(p *types.Project, names []string) ([]Source, error) {
 			continue
 		}
 		seen[n] = true
+		if err := bad[n]; err != nil {
+			return nil, err
+		}
 		src, ok := byKey[n]
 		if !ok {
 			return nil, notASource(p, n)

@@ -157,7 +157,7 @@ func TestPlan(t *testing.T) {
     labels: {team: core}
 `}))
 	p := loadProject(t, dir, "compose.yaml", "compose.override.yaml")
-	conv, err := Plan(p, nil)
+	conv, err := Plan(p, nil, true)
 	assert.NilError(t, err)
 	defer conv.Clear()
 
@@ -216,7 +216,7 @@ func TestPlan(t *testing.T) {
 		"tls":         "file  local=true",
 	}))
 	// A second conversion finds nothing to do.
-	conv, err = Plan(q, nil)
+	conv, err = Plan(q, nil, true)
 	assert.NilError(t, err)
 	assert.Check(t, is.Len(conv.Secrets, 0))
 	assert.Check(t, is.Len(conv.Files, 0))
@@ -229,7 +229,7 @@ func TestPlanIncludedFile(t *testing.T) {
 		"sub/inc.txt":      "Conv-Included-6612",
 	})
 	p := loadProject(t, dir)
-	conv, err := Plan(p, nil)
+	conv, err := Plan(p, nil, true)
 	assert.NilError(t, err)
 	assert.Check(t, is.Len(conv.Secrets, 1))
 	assert.Check(t, is.Equal(string(conv.Secrets[0].Value), "Conv-Included-6612"))
@@ -243,7 +243,7 @@ func TestPlanEditsCurrentContent(t *testing.T) {
 	main := filepath.Join(dir, "compose.yaml")
 	// As if migrate had already added a secret.
 	current := map[string][]byte{main: []byte("services:\n  app: {image: busybox}\nsecrets:\n  a: {file: ./a}\n  b: {external: true}\n")}
-	conv, err := Plan(p, current)
+	conv, err := Plan(p, current, true)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(string(conv.Files[main]), "services:\n  app: {image: busybox}\nsecrets:\n  a: {external: true, x-vault: {name: a}}\n  b: {external: true}\n"))
 }
@@ -253,10 +253,42 @@ func TestPlanRefusesWhatItCannotEdit(t *testing.T) {
 		"compose.yaml": "x-s: &s\n  file: ./a\nservices:\n  app: {image: busybox}\nsecrets:\n  a: *s\n  b: *s\n",
 		"a":            "Conv-Shared-1",
 	})
-	_, err := Plan(loadProject(t, dir), nil)
+	_, err := Plan(loadProject(t, dir), nil, true)
 	assert.Check(t, is.ErrorContains(err, "cannot convert file secret a to an external one (edit its definition by hand)"))
 
 	dir = writeProject(t, map[string]string{"compose.yaml": "services:\n  app: {image: busybox}\nsecrets:\n  a: {file: ./missing}\n"})
-	_, err = Plan(loadProject(t, dir), nil)
+	_, err = Plan(loadProject(t, dir), nil, true)
 	assert.Check(t, is.ErrorContains(err, "secret a: open "))
+}
+
+func TestSourcesBadNameOnlyWhenAsked(t *testing.T) {
+	// Compose allows longer names than Key Vault (127 characters).
+	long := strings.Repeat("a", 128)
+	dir := writeProject(t, map[string]string{"compose.yaml": `services:
+  app: {image: busybox}
+secrets:
+  ` + long + `: {file: ./a}
+  good: {file: ./b}
+`})
+	p := loadProject(t, dir).Compose
+	_, err := Sources(p, nil)
+	assert.Check(t, is.ErrorContains(err, "which is not a valid Key Vault secret name"))
+	_, err = Sources(p, []string{long})
+	assert.Check(t, is.ErrorContains(err, "which is not a valid Key Vault secret name"))
+	srcs, err := Sources(p, []string{"good"})
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(srcs, 1))
+}
+
+func TestPlanWithoutValues(t *testing.T) {
+	// The secret files are git-ignored: a CI checkout has none.
+	dir := writeProject(t, map[string]string{"compose.yaml": "services:\n  app: {image: busybox}\nsecrets:\n  a: {file: ./secrets/a}\n"})
+	p := loadProject(t, dir)
+	_, err := Plan(p, nil, true)
+	assert.Check(t, is.ErrorContains(err, "secret a: open "))
+	conv, err := Plan(p, nil, false)
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(conv.Secrets, 1))
+	assert.Check(t, conv.Secrets[0].Value == nil)
+	assert.Check(t, is.Len(conv.Files, 1))
 }

@@ -28,14 +28,16 @@ type Conversion struct {
 // of the project (its own files and included ones) that defines it with
 // `file:`, that entry becomes `external: true` with `x-vault: {name:
 // KVNAME}` (yamledit.ConvertFileSecret), and its value is read from the
-// file. current holds compose files already rewritten (by path), which are
-// edited instead of what is on disk; Files then holds them too, further
-// edited, when they define a converted secret.
+// file unless values is false (a dry run that stores nothing needs none,
+// and the files are git-ignored, so a CI checkout has none). current holds
+// compose files already rewritten (by path), which are edited instead of
+// what is on disk; Files then holds them too, further edited, when they
+// define a converted secret.
 //
 // It writes nothing and does not prove the result loads: the caller loads
 // every rewritten file at once (compose.Check). The files the secrets came
 // from are left as they are.
-func Plan(p *compose.Project, current map[string][]byte) (*Conversion, error) {
+func Plan(p *compose.Project, current map[string][]byte, values bool) (*Conversion, error) {
 	srcs, err := Sources(p.Compose, nil)
 	if err != nil {
 		return nil, err
@@ -83,7 +85,7 @@ func Plan(p *compose.Project, current map[string][]byte) (*Conversion, error) {
 	}
 	for _, src := range srcs {
 		v := Value{Source: src}
-		if src.Version == "" {
+		if src.Version == "" && values {
 			if v.Value, err = ReadValue(src); err != nil {
 				conv.Clear()
 				return nil, err

@@ -137,7 +137,8 @@ func (o RunOptions) prepare(ctx context.Context) (*Result, error) {
 	}
 	res := newResult(prep)
 	if o.Plan.To == ToExternal {
-		if res.Converted, err = convertFiles(ctx, prep); err != nil {
+		// A dry run that stores nothing needs no value.
+		if res.Converted, err = convertFiles(ctx, prep, o.Push || !o.DryRun); err != nil {
 			return nil, err
 		}
 	}
@@ -147,7 +148,7 @@ func (o RunOptions) prepare(ctx context.Context) (*Result, error) {
 // convertFiles adds the conversion of the project's file secrets to the
 // plan (convert.Plan): the rewritten compose files, proven to load together
 // with the rest of the plan, and the values to push.
-func convertFiles(ctx context.Context, prep *Prepared) ([]convert.Source, error) {
+func convertFiles(ctx context.Context, prep *Prepared, values bool) ([]convert.Source, error) {
 	plan := prep.Plan
 	current := map[string][]byte{}
 	for _, f := range plan.Files {
@@ -155,7 +156,7 @@ func convertFiles(ctx context.Context, prep *Prepared) ([]convert.Source, error)
 			current[f.Path] = f.New
 		}
 	}
-	conv, err := convert.Plan(prep.Project, current)
+	conv, err := convert.Plan(prep.Project, current, values)
 	if err != nil {
 		return nil, err
 	}

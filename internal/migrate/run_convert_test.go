@@ -244,3 +244,23 @@ func TestRunToFileLeavesFileSecrets(t *testing.T) {
 	assert.Check(t, is.Len(res.Converted, 0))
 	assert.Check(t, is.Contains(string(readTree(t, dir)["compose.yaml"]), "  postgres_password:\n    file: ./secrets/postgres_password\n"))
 }
+
+// TestRunDryRunNeedsNoSecretFiles: the secret files are git-ignored, so a
+// CI checkout has none; a dry run (or --check) without --push still shows
+// the conversion.
+func TestRunDryRunNeedsNoSecretFiles(t *testing.T) {
+	files := map[string]string{"compose.yaml": stepTwo["compose.yaml"], "tls.pem": "x"}
+	dir := writeProject(t, files)
+	o := runOptions(dir)
+	o.Plan.To, o.DryRun = ToExternal, true
+	res, err := Run(context.Background(), o)
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(res.Converted, 2))
+	assert.Check(t, res.Plan.Changed())
+	assert.Check(t, res.VaultCheck == nil)
+
+	o.Push = true
+	o.OpenVault = func(context.Context, string) (keyvault.Store, error) { return nil, errors.New("not reached") }
+	_, err = Run(context.Background(), o)
+	assert.Check(t, is.ErrorContains(err, "secret postgres_password: open "))
+}
