@@ -75,22 +75,33 @@ func copyKey(f *Finding) string {
 	return f.Service + "\x00" + string(f.Source.Kind) + "\x00" + f.Variable
 }
 
+// secretValues are the values copies are made of, with the finding each
+// first appears in.
+type secretValues struct {
+	at     map[string]int
+	sorted []string
+}
+
+// longestFirst are the values, longest first, so that a label holding two
+// secrets names the longer one. Sorted once, when a label needs them.
+func (v *secretValues) longestFirst() []string {
+	if v.sorted == nil {
+		v.sorted = slices.Collect(maps.Keys(v.at))
+		slices.SortFunc(v.sorted, func(a, b string) int {
+			if len(a) != len(b) {
+				return len(b) - len(a)
+			}
+			return strings.Compare(a, b)
+		})
+	}
+	return v.sorted
+}
+
 // copies turns environment variables that are not secret by name but hold
 // a secret's value into secret findings, and returns the secret values
 // with the finding each first appears in (for labels). It runs on the
 // judged, not yet decided, environment findings.
-func (d *detector) copies() map[string]int {
-	// In the order findings are reported, so which variable a copy names
-	// as its original does not depend on map order.
-	slices.SortStableFunc(d.pending, func(a, b pendingEnv) int {
-		switch {
-		case d.less(d.r.Findings[a.at], d.r.Findings[b.at]):
-			return -1
-		case d.less(d.r.Findings[b.at], d.r.Findings[a.at]):
-			return 1
-		}
-		return 0
-	})
+func (d *detector) copies() *secretValues {
 	origins := map[string]int{}
 	plain := map[string]bool{}
 	for _, p := range d.pending {
@@ -98,6 +109,8 @@ func (d *detector) copies() map[string]int {
 		v := string(f.Value)
 		switch {
 		case f.Verdict == VerdictSecret && !p.rule.weak && !f.Embedded && !f.Unset && copyable(v):
+			// The first in report order, so which variable a copy names
+			// as its original does not depend on map order.
 			if o, ok := origins[v]; !ok || d.less(*f, d.r.Findings[o]) {
 				origins[v] = p.at
 			}
@@ -105,32 +118,45 @@ func (d *detector) copies() map[string]int {
 			plain[v] = true
 		}
 	}
+	byRef := map[string]int{}
 	for i := range d.pending {
 		p := &d.pending[i]
 		f := &d.r.Findings[p.at]
-		if f.Verdict != VerdictNotSecret || len(f.Value) == 0 || classifyName(f.Variable).class != nameNeutral ||
+		if f.Verdict != VerdictNotSecret || len(f.Value) == 0 {
+			continue
+		}
+		v := string(f.Value)
+		o, isCopy := origins[v]
+		isCopy = isCopy && !plain[v]
+		ref, byName := "", false
+		if !isCopy {
+			ref, byName = secretRef(f.Source)
+		}
+		// The name checks last: most variables hold no secret's value.
+		if (!isCopy && !byName) || classifyName(f.Variable).class != nameNeutral ||
 			identifierName(f.Variable) || d.excluded(f.Service, f.Variable) {
 			continue
 		}
-		reason := ""
-		if o, ok := origins[string(f.Value)]; ok && !plain[string(f.Value)] {
+		reason := "value is ${" + ref + "}, a secret by its name"
+		if isCopy {
 			of := &d.r.Findings[o]
 			reason = "copy of the value of " + of.Service + "." + of.Variable
 			d.copyOf[copyKey(f)] = groupKey(of)
-		} else if ref, ok := secretRef(f.Source); ok {
-			reason = "value is ${" + ref + "}, a secret by its name"
+		} else if copyable(v) {
 			// Its copies elsewhere (labels) are copies of a secret too.
-			if _, seen := origins[string(f.Value)]; !seen && copyable(string(f.Value)) {
-				origins[string(f.Value)] = p.at
+			if b, ok := byRef[v]; !ok || d.less(*f, d.r.Findings[b]) {
+				byRef[v] = p.at
 			}
-		}
-		if reason == "" {
-			continue
 		}
 		f.Verdict, f.Reason = VerdictSecret, reason
 		p.rule = valueRule{verdict: VerdictSecret, reason: reason}
 	}
-	return origins
+	for v, at := range byRef {
+		if _, ok := origins[v]; !ok {
+			origins[v] = at
+		}
+	}
+	return &secretValues{at: origins}
 }
 
 // secretRef returns the variable a value is exactly interpolated from,
@@ -146,27 +172,26 @@ func secretRef(s Source) (string, bool) {
 // labels reports the copies of secret values in a service's labels and
 // deploy labels: migrate does not rewrite labels, and docker inspect (or
 // docker service inspect) shows them to anyone who can reach the engine.
-func (d *detector) labels(name string, svc types.ServiceConfig, layers []layer, origins map[string]int) {
-	values := slices.Collect(maps.Keys(origins))
-	// Longest first, so a label holding two secrets names the longer one.
-	slices.SortFunc(values, func(a, b string) int {
-		if len(a) != len(b) {
-			return len(b) - len(a)
-		}
-		return strings.Compare(a, b)
-	})
+func (d *detector) labels(name string, svc types.ServiceConfig, layers []layer, origins *secretValues) {
+	if len(origins.at) == 0 {
+		return
+	}
 	check := func(field, shows string, path []string, labels types.Labels) {
 		for _, key := range slices.Sorted(maps.Keys(labels)) {
 			v := labels[key]
 			secret, whole := v, true
-			if _, ok := origins[v]; !ok {
+			if _, ok := origins.at[v]; !ok {
+				if len(v) < minCopy {
+					continue
+				}
+				values := origins.longestFirst()
 				i := slices.IndexFunc(values, func(s string) bool { return strings.Contains(v, s) })
 				if i < 0 {
 					continue
 				}
 				secret, whole = values[i], false
 			}
-			of := &d.r.Findings[origins[secret]]
+			of := &d.r.Findings[origins.at[secret]]
 			f := Finding{
 				Service:  name,
 				Variable: field + "." + key,
