@@ -225,3 +225,20 @@ func TestSetRefusesATerminal(t *testing.T) {
 	_, err = runSetCmd(t, tty, nil, "typed")
 	assert.Check(t, is.Error(err, errTerminal.Error()))
 }
+
+func TestPushDisabledSecret(t *testing.T) {
+	s := useSyncEmulator(t, map[string]string{"db-password": pushFileValues["other"]})
+	s.SetEnabled("db-password", false)
+	dir := writePushProject(t)
+	f := filepath.Join(dir, "compose.yaml")
+	s.ResetCounts()
+	out, err := runCommand(t, newPushCommand, pushFileValues, "-f", f, "db_password")
+	assert.Check(t, is.Error(err, "nothing was stored: secret db_password: Key Vault secret db-password is disabled: its value cannot be compared: rerun with --overwrite to store a new version, or map the secret to another name with x-vault"))
+	assert.Check(t, is.Contains(out, "conflict (disabled: its value cannot be compared)"))
+	// A disabled secret's value is not even asked for.
+	assert.Check(t, is.Equal(s.Count(kvtest.RouteGetSecret), 0))
+
+	_, err = runCommand(t, newPushCommand, pushFileValues, "-f", f, "--overwrite", "db_password")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(kvValue(t, s, "db-password"), pushFileValues["db_password"]))
+}

@@ -89,7 +89,7 @@ func CheckPushes(ctx context.Context, store keyvault.Store, pushes []Push, opts 
 		switch {
 		case !exists:
 		case !on:
-			differs(&checks[i], "disabled in Key Vault: its value cannot be compared")
+			differs(&checks[i], "disabled: its value cannot be compared")
 		default:
 			read = append(read, i)
 		}
@@ -103,7 +103,7 @@ func CheckPushes(ctx context.Context, store keyvault.Store, pushes []Push, opts 
 		case errors.Is(err, keyvault.ErrNotFound):
 			// deleted since the list
 		case errors.Is(err, keyvault.ErrDisabled):
-			differs(c, "disabled in Key Vault: its value cannot be compared")
+			differs(c, "disabled: its value cannot be compared")
 		case err != nil:
 			return fmt.Errorf("secret %s: %w", p.Secret, err)
 		case bytes.Equal(cur.Value, p.Value):

@@ -37,7 +37,7 @@ func TestCheckPushes(t *testing.T) {
 		{Secret: "s_new", KVName: "new", Action: PushCreate},
 		{Secret: "s_same", KVName: "SAME", Action: PushUnchanged},
 		{Secret: "s_other", KVName: "other", Action: PushConflict, Reason: "Key Vault holds another value"},
-		{Secret: "s_off", KVName: "off", Action: PushConflict, Reason: "disabled in Key Vault: its value cannot be compared"},
+		{Secret: "s_off", KVName: "off", Action: PushConflict, Reason: "disabled: its value cannot be compared"},
 	}))
 	// One list, and a read of only the enabled names that exist: never of
 	// "new" (absent), "off" (disabled) or "unrelated" (not pushed).
