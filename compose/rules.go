@@ -313,6 +313,9 @@ var tokenShapes = []struct {
 	{"a GitLab token", []string{"glpat-"}, false, regexp.MustCompile(`\bglpat-[A-Za-z0-9_-]{20,}`)},
 	{"a Slack token", []string{"xox"}, false, regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9-]{10,}`)},
 	{"a Slack webhook URL", []string{"hooks.slack.com/services/"}, false, regexp.MustCompile(`hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/[A-Za-z0-9]+`)},
+	// A webhook URL carries its token in the path: whoever has it can post.
+	{"a Discord webhook URL", []string{"/api/webhooks/"}, false, regexp.MustCompile(`\bdiscord(app)?\.com/api/webhooks/[0-9]+/[A-Za-z0-9_-]{30,}`)},
+	{"a Microsoft Teams webhook URL", []string{".webhook.office.com/"}, false, regexp.MustCompile(`\.webhook\.office\.com/webhookb2/[A-Za-z0-9@-]+/IncomingWebhook/[A-Za-z0-9]{20,}/`)},
 	{"an Azure storage account key", []string{"accountkey="}, true, regexp.MustCompile(`(?i)AccountKey=[A-Za-z0-9+/]{40,}={0,2}`)},
 	{"an Azure SAS signature", []string{"sig="}, false, regexp.MustCompile(`[?&]sig=[A-Za-z0-9%+/]{20,}`)},
 	{"an Azure AD client secret", []string{"Q~"}, false, regexp.MustCompile(`\b[A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}\b`)},

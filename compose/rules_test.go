@@ -110,6 +110,9 @@ func TestClassify(t *testing.T) {
 		{"CERT", "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----", secret},
 		{"AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE", secret},
 		{"SLACK_HOOK", "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX", embedded},
+		{"DISCORD_WEBHOOK_URL", "https://discord.com/api/webhooks/123456789012345678/" + strings.Repeat("aB3_", 17), embedded},
+		{"TEAMS_WEBHOOK", "https://contoso.webhook.office.com/webhookb2/1a2b-3c@4d5e/IncomingWebhook/" + strings.Repeat("a1", 16) + "/5f6a", embedded},
+		{"DISCORD_INVITE_URL", "https://discord.com/invite/abc", no},
 		{"STORAGE", "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=" + strings.Repeat("Ab1+", 22) + ";", embedded},
 		// Rails/Devise key bases derive every other key of the app.
 		{"SECRET_KEY_BASE", "x", secret},
