@@ -316,3 +316,40 @@ secrets:
 	}
 	assert.Check(t, is.DeepEqual(got, []string{"app.healthcheck.test", "unwrapped.entrypoint"}))
 }
+
+// Family conventions learnt from the image (grafana's GF_*__FILE,
+// linuxserver's FILE__*) name the file variable; an unset pass-through is
+// reported whatever the image.
+func TestDecideImageRules(t *testing.T) {
+	compose := `services:
+  grafana:
+    image: example/grafana
+    environment:
+      GF_SECURITY_ADMIN_PASSWORD: gf-pw-1
+      GF_DATABASE_PASSWORD:
+  lsio:
+    image: example/lsio
+    env_file: [lsio.env]
+`
+	grafana := shellImage("example/grafana")
+	grafana.Files.Rules = []imageinfo.Rule{{Prefix: "GF_", Suffix: "__FILE"}}
+	lsio := shellImage("example/lsio")
+	lsio.Files.Rules = []imageinfo.Rule{{FilePrefix: "FILE__"}}
+	r := detectWith(t, compose, DetectOptions{Images: map[string]ImageInfo{"grafana": {Image: grafana}, "lsio": {Image: lsio}}},
+		fs.WithFile("lsio.env", "MYSQL_ROOT_PASSWORD=lsio-pw-1\nOTHER_SETTING=lsio-pw-1x\nCOPY_OF_ROOT=lsio-pw-1\n"))
+	f := finding(t, r, "grafana", "GF_SECURITY_ADMIN_PASSWORD")
+	assert.Check(t, is.Equal(f.FileVariable, "GF_SECURITY_ADMIN_PASSWORD__FILE"))
+	assert.Check(t, is.Equal(f.Via, ViaFileVariable))
+	f = finding(t, r, "grafana", "GF_DATABASE_PASSWORD")
+	assert.Check(t, is.Equal(f.Action, ActionReport))
+	assert.Check(t, is.Contains(f.Reason, "no value is set anywhere"))
+	f = finding(t, r, "lsio", "MYSQL_ROOT_PASSWORD")
+	assert.Check(t, is.Equal(f.FileVariable, "FILE__MYSQL_ROOT_PASSWORD"))
+	assert.Check(t, is.Equal(f.Source.Kind, SourceEnvFile))
+	// A copy in an env file moves the same way, under the same secret.
+	f = finding(t, r, "lsio", "COPY_OF_ROOT")
+	assert.Check(t, is.Equal(f.FileVariable, "FILE__COPY_OF_ROOT"))
+	assert.Check(t, is.Equal(f.SecretName, "mysql_root_password"))
+	assert.Check(t, is.Equal(finding(t, r, "lsio", "OTHER_SETTING").Verdict, VerdictNotSecret))
+	noValue(t, r, "gf-pw-1", "lsio-pw-1")
+}
