@@ -54,6 +54,22 @@ secrets:
 			want: "secrets:\n  smtp:\n    x-vault: prod-smtp\n    external: true",
 		},
 		{
+			// x-vault: true maps it to the derived name already.
+			name: "on", kv: "on",
+			in:   "secrets:\r\n  on:\r\n    file: ./on\r\n    x-vault: true\r\n",
+			want: "secrets:\r\n  on:\r\n    external: true\r\n    x-vault: true\r\n",
+		},
+		{
+			name: "crlf", kv: "crlf",
+			in:   "secrets:\r\n  crlf:\r\n    file: ./c\r\n    name: c\r\n",
+			want: "secrets:\r\n  crlf:\r\n    external: true\r\n    x-vault: {name: crlf}\r\n    name: c\r\n",
+		},
+		{
+			name: "last", kv: "last",
+			in:   "secrets:\n  last:\n      file: ./l",
+			want: "secrets:\n  last:\n      external: true\n      x-vault: {name: last}",
+		},
+		{
 			name: "cert", kv: "cert",
 			in:   "secrets:\n\tcert:\n\t\tfile: \"./c.pem\"\n",
 			want: "",
@@ -89,6 +105,7 @@ func TestConvertFileSecretRefuses(t *testing.T) {
 		// Shared definitions stay as they are: editing one edits the others.
 		{"x-s: &s\n  file: ./x\nsecrets:\n  x: *s\n  y: *s\n", "x", ErrUnsupported},
 		{"x-s: &s\n  file: ./x\nsecrets:\n  x:\n    <<: *s\n", "x", ErrUnsupported},
+		{"secrets:\n  x: &d\n    file: ./x\n  y: *d\n", "x", ErrUnsupported},
 		{"secrets:\n  x:\n    file: >-\n      ./x\n", "x", ErrUnsupported},
 	} {
 		d, err := Parse("compose.yaml", []byte(tc.doc))
