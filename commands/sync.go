@@ -214,7 +214,7 @@ func syncOnce(ctx context.Context, dockerCLI command.Cli, p *types.Project, secr
 	return syncer.Run(ctx, dockerCLI.Client(), store, secrets, syncer.Options{
 		Stack: stack, AllStacks: o.allStacks, Keep: o.keep, Adopt: o.adopt, Wait: o.wait,
 		Parallel: o.parallel, DryRun: o.dryRun, Restart: o.restart,
-		ProjectDir: p.WorkingDir, ForceFiles: forced,
+		ProjectDir: p.WorkingDir, ForceFiles: forced, NonRoot: secretfile.NonRootServices(p),
 		Log: progressLog(dockerCLI, o), Progress: readProgress(dockerCLI, o),
 	})
 }

@@ -80,7 +80,8 @@ func readAs(t *testing.T, uid uint32, path string) bool {
 // secret (0444), while no other host user can (its folder is 0700); with
 // the file 0600 the same service fails, so the mode is what makes it work.
 // A `docker vault sync` that rotates the value keeps the file readable:
-// the service's next start reads the new value.
+// the service's next start reads the new value; one that creates the file
+// (a fresh checkout) makes it readable too.
 func TestNonRootReadsMigratedSecret(t *testing.T) {
 	values := map[string]string{"v1": newSecretValue("nonroot1"), "v2": newSecretValue("nonroot2")}
 	root := t.TempDir()
@@ -162,6 +163,25 @@ func TestNonRootReadsMigratedSecret(t *testing.T) {
 	b, err = os.ReadFile(secret)
 	assert.NilError(t, err)
 	assert.Check(t, string(b) == values["v2"], "sync wrote into a folder others can enter")
+
+	// A fresh checkout: the git-ignored secrets folder is not there, and
+	// sync creates the file (user: 999) readable, in a new 0700 folder.
+	assert.NilError(t, os.RemoveAll(secrets))
+	res = vaultDocker(t, em.Env, dir, "vault", "sync")
+	res.Assert(t, icmd.Success)
+	assertNoValue(t, res, values)
+	assert.Check(t, is.Regexp(`(?m)^app_password +create +`, res.Stdout()))
+	st, err = os.Stat(secret)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(st.Mode().Perm(), fs.FileMode(0o444)), "the file sync created")
+	st, err = os.Stat(secrets)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(st.Mode().Perm(), fs.FileMode(0o700)), "the folder sync created")
+	assertNoOpenWrite(t, root)
+	c, err = os.ReadFile(compose)
+	assert.NilError(t, err)
+	assert.NilError(t, os.WriteFile(compose, []byte(strings.ReplaceAll(string(c), sum(values["v2"]), sum(values["v1"]))), 0o644))
+	assert.Check(t, is.Equal(nonRootUp(t, dir, project, values), 0), "uid 999 did not read the file sync created")
 }
 
 // assertNoOpenWrite checks that no file or folder under root is writable

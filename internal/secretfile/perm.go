@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/docker-vault/docker-vault/internal/imageinfo"
 )
 
 // Who may read a secret file, for migrate (which creates the files) and
@@ -45,6 +49,31 @@ const (
 func Perm(nonRoot bool) fs.FileMode {
 	if nonRoot {
 		return ReadablePerm
+	}
+	return OwnerPerm
+}
+
+// NonRootServices names the services of p whose user: is someone other
+// than root, for Desired.Perm. A service without user: counts as root
+// here: sync reads no image, so an image's USER is migrate's to see
+// (migrate writes the file 0444, and a rewrite keeps that mode).
+func NonRootServices(p *types.Project) map[string]bool {
+	out := map[string]bool{}
+	for name, svc := range p.Services {
+		if imageinfo.NonRootUser(svc.User) {
+			out[name] = true
+		}
+	}
+	return out
+}
+
+// PermFor is Perm for a secret the services consumers use, nonRoot naming
+// those that run as another user (NonRootServices).
+func PermFor(consumers []string, nonRoot map[string]bool) fs.FileMode {
+	for _, c := range consumers {
+		if nonRoot[c] {
+			return ReadablePerm
+		}
 	}
 	return OwnerPerm
 }

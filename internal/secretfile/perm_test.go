@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
@@ -167,4 +168,19 @@ func TestCheckFolder(t *testing.T) {
 func TestPerm(t *testing.T) {
 	assert.Check(t, is.Equal(Perm(true), fs.FileMode(0o444)))
 	assert.Check(t, is.Equal(Perm(false), fs.FileMode(0o600)))
+}
+
+func TestPermFor(t *testing.T) {
+	p := &types.Project{Services: types.Services{}}
+	for name, user := range map[string]string{"app": "999", "named": "www-data:www-data", "db": "", "root": "root", "rootid": "0:1000"} {
+		svc := types.ServiceConfig{Name: name}
+		svc.User = user
+		p.Services[name] = svc
+	}
+	nonRoot := NonRootServices(p)
+	assert.Check(t, is.DeepEqual(nonRoot, map[string]bool{"app": true, "named": true}))
+	assert.Check(t, is.Equal(PermFor([]string{"db", "app"}, nonRoot), ReadablePerm))
+	assert.Check(t, is.Equal(PermFor([]string{"named"}, nonRoot), ReadablePerm))
+	assert.Check(t, is.Equal(PermFor([]string{"db", "root", "rootid"}, nonRoot), OwnerPerm))
+	assert.Check(t, is.Equal(PermFor(nil, nonRoot), OwnerPerm))
 }

@@ -47,6 +47,10 @@ type Options struct {
 	// ForceFiles are absolute paths of secret files sync may replace
 	// though it did not write them.
 	ForceFiles []string
+	// NonRoot names the services that run as a user other than root
+	// (secretfile.NonRootServices): a file sync creates for one of them
+	// is readable by all, in a 0700 folder (see secretfile's perm.go).
+	NonRoot map[string]bool
 	// Log is told each step applied; Progress how many values are read.
 	Log      io.Writer
 	Progress func(done, total int)
@@ -93,7 +97,8 @@ func Run(ctx context.Context, eng Engine, store keyvault.Store, secrets []mappin
 		case s.Kind == mapping.External:
 			desired = append(desired, swarm.Desired{Name: s.Name, KVName: s.KVName, Version: s.Version, Consumers: s.Consumers})
 		case s.Kind == mapping.File:
-			files = append(files, secretfile.Desired{Name: s.Key, KVName: s.KVName, Version: s.Version, Path: s.Path})
+			files = append(files, secretfile.Desired{Name: s.Key, KVName: s.KVName, Version: s.Version, Path: s.Path,
+				Perm: secretfile.PermFor(s.Consumers, opts.NonRoot)})
 		}
 	}
 	var partial error
