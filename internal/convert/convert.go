@@ -203,6 +203,10 @@ func CheckValue(v []byte) error {
 // Value is a source with its value, for a caller that stores it.
 type Value struct {
 	Source
+	// Push: the value is to be stored in Key Vault. Not for a secret
+	// pinned to a version, nor for a Key Vault-backed one whose file sync
+	// has not written: their values are in Key Vault.
+	Push  bool   `json:"push,omitempty"`
 	Value []byte `json:"-"`
 }
 

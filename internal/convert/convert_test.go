@@ -163,12 +163,12 @@ func TestPlan(t *testing.T) {
 
 	var got []string
 	for _, v := range conv.Secrets {
-		got = append(got, fmt.Sprintf("%s->%s %q", v.Secret, v.KVName, v.Value))
+		got = append(got, fmt.Sprintf("%s->%s %t %q", v.Secret, v.KVName, v.Push, v.Value))
 	}
 	assert.Check(t, is.DeepEqual(got, []string{
-		`api.key->prod-api-key "conv-api-key-9902"`,
-		`db_password->db-password "Conv-Db-Pw-7731\n"`,
-		`pinned->pinned ""`, // its value comes from the version it pins
+		`api.key->prod-api-key true "conv-api-key-9902"`,
+		`db_password->db-password true "Conv-Db-Pw-7731\n"`,
+		`pinned->pinned false ""`, // its value comes from the version it pins
 	}))
 	main, override := filepath.Join(dir, "compose.yaml"), filepath.Join(dir, "compose.override.yaml")
 	assert.Check(t, is.Len(conv.Files, 2))
@@ -290,5 +290,18 @@ func TestPlanWithoutValues(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Len(conv.Secrets, 1))
 	assert.Check(t, conv.Secrets[0].Value == nil)
+	assert.Check(t, conv.Secrets[0].Push, "a dry run lists the push it would make")
 	assert.Check(t, is.Len(conv.Files, 1))
+}
+
+func TestPlanMarkedNeverSynced(t *testing.T) {
+	// Key Vault-backed, and sync has not written its file here: its value
+	// is in Key Vault already, and there is nothing to push.
+	dir := writeProject(t, map[string]string{"compose.yaml": "services:\n  app: {image: busybox}\nsecrets:\n  a: {file: ./secrets/a, x-vault: true}\n  b: {file: ./secrets/b}\n", "secrets/b": "Conv-B-1"})
+	conv, err := Plan(loadProject(t, dir), nil, true)
+	assert.NilError(t, err)
+	assert.Assert(t, is.Len(conv.Secrets, 2))
+	assert.Check(t, !conv.Secrets[0].Push && conv.Secrets[0].Value == nil)
+	assert.Check(t, conv.Secrets[1].Push && string(conv.Secrets[1].Value) == "Conv-B-1")
+	assert.Check(t, is.Contains(string(conv.Files[filepath.Join(dir, "compose.yaml")]), "a: {external: true, x-vault: true}"))
 }

@@ -2,7 +2,9 @@ package convert
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"sort"
 	"strings"
 
@@ -14,9 +16,8 @@ import (
 // Conversion is what `migrate --to external` does to the project's file
 // secrets: their definitions rewritten, their values to store.
 type Conversion struct {
-	// Secrets are the converted secrets with their values, by key. A
-	// secret pinned to a version is converted but its value is not read:
-	// it comes from that version already (Value is nil).
+	// Secrets are the converted secrets with their values (when Push,
+	// and Plan was asked for values), by key.
 	Secrets []Value
 	// Files are the new contents of the compose files that define them,
 	// by absolute path.
@@ -84,9 +85,15 @@ func Plan(p *compose.Project, current map[string][]byte, values bool) (*Conversi
 		}
 	}
 	for _, src := range srcs {
-		v := Value{Source: src}
-		if src.Version == "" && values {
-			if v.Value, err = ReadValue(src); err != nil {
+		v := Value{Source: src, Push: src.Version == ""}
+		if v.Push && values {
+			v.Value, err = ReadValue(src)
+			switch {
+			case err != nil && src.Marked && errors.Is(err, fs.ErrNotExist):
+				// Key Vault-backed already, and never synced here: the
+				// value is in Key Vault, and there is none to push.
+				v.Push = false
+			case err != nil:
 				conv.Clear()
 				return nil, err
 			}

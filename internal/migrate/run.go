@@ -172,7 +172,7 @@ func convertFiles(ctx context.Context, prep *Prepared, values bool) ([]convert.S
 	var out []convert.Source
 	for _, v := range conv.Secrets {
 		out = append(out, v.Source)
-		if v.Version != "" {
+		if !v.Push {
 			continue
 		}
 		if err := claims.Claim(v.Secret, v.KVName, ""); err != nil {
