@@ -92,8 +92,11 @@ func (f Finding) String() string {
 	if f.SecretName != "" {
 		s += " as " + f.SecretName
 	}
-	if f.FileVariable != "" {
+	switch {
+	case f.FileVariable != "":
 		s += " via " + f.FileVariable
+	case f.Via == ViaEntrypoint:
+		s += " via the entrypoint wrapper"
 	}
 	return s + " (" + f.Source.String() + ")"
 }
