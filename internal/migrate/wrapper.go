@@ -344,6 +344,11 @@ func (pl *planner) refreshWrappers() ([]string, []string) {
 		if info.Image == nil {
 			continue // nothing to compare with
 		}
+		if !info.Image.Shell {
+			stale = append(stale, name)
+			warnings = append(warnings, fmt.Sprintf("service %s: its entrypoint wrapper needs /bin/sh, which image %s no longer has: the service will not start", name, svc.Image))
+			continue
+		}
 		st := wrapperOf(svc, info.Image, nil)
 		if st.upToDate(svc) {
 			continue

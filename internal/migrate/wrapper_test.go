@@ -330,3 +330,16 @@ func TestWrapperIncludedService(t *testing.T) {
 	_, _, again := planImages(t, dir, compose.LoadOptions{}, fakeReader(fakeImages))
 	assert.Check(t, !again.Changed())
 }
+
+// TestWrapperImageLostShell: a wrapped service whose image no longer has
+// /bin/sh is stale and warned about; the wrapper is left as it is.
+func TestWrapperImageLostShell(t *testing.T) {
+	dir := writeProject(t, map[string]string{"compose.yaml": apiProject})
+	migrateWrapping(t, dir, fakeImages)
+	images := imagesWith("myorg/api:1", imageinfo.Image{ID: "sha256:new", Entrypoint: []string{"/app"}})
+	_, _, plan := planImages(t, dir, compose.LoadOptions{}, fakeReader(images))
+	assert.Check(t, is.DeepEqual(plan.Stale, []string{"api"}))
+	assert.Check(t, is.Len(plan.Warnings, 1))
+	assert.Check(t, is.Contains(plan.Warnings[0], "no longer has"))
+	assert.Check(t, !plan.Changed())
+}
