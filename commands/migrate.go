@@ -130,7 +130,7 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 	}
 	plan := run.Plan
 	res := migrateResult{Findings: plan.Items, Files: plan.Files, Secrets: plan.Secrets, Pushed: run.Pushed, DryRun: o.dryRun || o.check,
-		Profiles: readProfiles(run.Project.Compose, lo.Profiles), Warnings: run.Report.Warnings, mask: run.Mask}
+		VaultCheck: run.VaultCheck, Profiles: readProfiles(run.Project.Compose, lo.Profiles), Warnings: run.Report.Warnings, mask: run.Mask}
 	if res.Findings == nil {
 		res.Findings = []migrate.Item{}
 	}
@@ -142,6 +142,12 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 	}
 	if o.check {
 		return checkStatus(plan, o.allowReported)
+	}
+	if !o.overwrite {
+		// The push this dry run stands for would be refused.
+		if err := migrate.Conflicts(run.VaultCheck); err != nil {
+			return fmt.Errorf("the push would fail: %w", err)
+		}
 	}
 	return nil
 }
@@ -182,7 +188,9 @@ type migrateResult struct {
 	Files    []*migrate.File `json:"files"`
 	Secrets  []string        `json:"secrets,omitempty"`
 	Pushed   []string        `json:"pushed,omitempty"`
-	Warnings []string        `json:"warnings,omitempty"`
+	// VaultCheck is what --dry-run --push found in Key Vault.
+	VaultCheck []migrate.PushCheck `json:"vaultCheck,omitempty"`
+	Warnings   []string            `json:"warnings,omitempty"`
 	// Profiles are the profiles migrate read.
 	Profiles []string `json:"profiles,omitempty"`
 	DryRun   bool     `json:"dryRun,omitempty"`
@@ -216,6 +224,12 @@ func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
 		}
 		if len(res.Profiles) > 0 {
 			fmt.Fprintln(out, "profiles read:", strings.Join(res.Profiles, ", "))
+		}
+		if len(res.VaultCheck) > 0 {
+			fmt.Fprintln(out, "Key Vault, as the push would find it:")
+			if err := printPush(out, "", res.VaultCheck, pushDryRun); err != nil {
+				return err
+			}
 		}
 		if o.dryRun {
 			for _, f := range res.Files {

@@ -286,3 +286,31 @@ func TestMigratePushSameValue(t *testing.T) {
 	assert.Check(t, is.Contains(out, "stored 2 values in Key Vault"))
 	assert.Check(t, is.Equal(s.Count(kvtest.RouteSetSecret), 2))
 }
+
+// TestMigrateDryRunPushChecksVault: --dry-run --push says, per secret,
+// what the push would find in Key Vault (a new name, the same value,
+// another value), stores nothing, prints no value, and fails when the push
+// would be refused.
+func TestMigrateDryRunPushChecksVault(t *testing.T) {
+	s := startMigrateEmulator(t, map[string]string{
+		"postgres-password":  migrateValues["postgres"],
+		"wordpress-auth-key": "another value entirely",
+	})
+	dir := writeMigrateProject(t)
+	before := snapshot(t, dir)
+
+	out, err := runMigrateCommand(t, dir, "--to", "external", "--push", "--dry-run")
+	assert.Check(t, is.ErrorContains(err, "the push would fail: secret wordpress_auth_key: Key Vault secret wordpress-auth-key already holds a different value"))
+	assert.Check(t, is.Contains(out, "Key Vault, as the push would find it:\n"))
+	assert.Check(t, is.Regexp(`(?m)^postgres_password +postgres-password +unchanged`, out))
+	assert.Check(t, is.Regexp(`(?m)^wordpress_auth_key +wordpress-auth-key +conflict`, out))
+	assert.Check(t, is.Regexp(`(?m)^wordpress_nonce_salt +wordpress-nonce-salt +create`, out))
+	assert.Check(t, !strings.Contains(out, "another value entirely"))
+	assert.Check(t, is.Equal(s.Count(kvtest.RouteSetSecret), 0), "a dry run stored something")
+	assert.Check(t, is.DeepEqual(snapshot(t, dir), before), "a dry run wrote")
+
+	out, err = runMigrateCommand(t, dir, "--to", "external", "--push", "--dry-run", "--overwrite")
+	assert.NilError(t, err)
+	assert.Check(t, is.Regexp(`(?m)^wordpress_auth_key +wordpress-auth-key +update`, out))
+	assert.Check(t, is.Equal(s.Count(kvtest.RouteSetSecret), 0), "a dry run stored something")
+}
