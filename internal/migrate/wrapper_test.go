@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"context"
 	"maps"
 	"os"
 	"path/filepath"
@@ -342,4 +343,25 @@ func TestWrapperImageLostShell(t *testing.T) {
 	assert.Check(t, is.Len(plan.Warnings, 1))
 	assert.Check(t, is.Contains(plan.Warnings[0], "no longer has"))
 	assert.Check(t, !plan.Changed())
+}
+
+// TestWrapperToExternal: --to external wraps the same way; the secret is
+// external, pushed, and no file is written for it.
+func TestWrapperToExternal(t *testing.T) {
+	dir := writeProject(t, map[string]string{"compose.yaml": apiProject})
+	reader := fakeReader(fakeImages)
+	p, r := loadImages(t, dir, compose.LoadOptions{}, reader)
+	plan, err := Make(context.Background(), p, r, Options{To: ToExternal, Images: reader})
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(plan.Counts()[Migrated], 1))
+	assert.Assert(t, is.Len(plan.Pushes, 1))
+	assert.Check(t, is.Equal(plan.Pushes[0].Secret, "api_token"))
+	assert.Check(t, string(plan.Pushes[0].Value) == "tok_9fK2mQ7xLp4RzW8vN3bY", "the push does not hold the value")
+	for _, f := range plan.Files {
+		assert.Check(t, f.Kind != "secret", "%s", f.Path)
+		if f.Kind == "compose" {
+			assert.Check(t, is.Contains(string(f.New), "external: true"))
+			assert.Check(t, is.Contains(string(f.New), "cat /run/secrets/api_token"))
+		}
+	}
 }
