@@ -71,6 +71,28 @@ func wrapperScriptIn(dir string, vars map[string]string) string {
 	return b.String()
 }
 
+// wrapperLine is one variable's part of a wrapper script.
+var wrapperLine = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)=\$\(cat /run/secrets/([A-Za-z0-9][A-Za-z0-9._-]*) && printf x\); ([A-Za-z_][A-Za-z0-9_]*)=\$\{([A-Za-z_][A-Za-z0-9_]*)%x\}; export ([A-Za-z_][A-Za-z0-9_]*); `)
+
+// parseWrapperScript reads the variables (variable -> secret) a script
+// WrapperScript wrote exports; ok is false for any other script.
+func parseWrapperScript(script string) (map[string]string, bool) {
+	rest, ok := strings.CutPrefix(script, "set -e; ")
+	if !ok {
+		return nil, false
+	}
+	vars := map[string]string{}
+	for rest != `exec "$@"` {
+		m := wrapperLine.FindStringSubmatch(rest)
+		if m == nil || m[3] != m[1] || m[4] != m[1] || m[5] != m[1] {
+			return nil, false
+		}
+		vars[m[1]] = m[2]
+		rest = rest[len(m[0]):]
+	}
+	return vars, true
+}
+
 // wrapper is what a service's wrapper is made from.
 type wrapper struct {
 	Image string
@@ -187,10 +209,29 @@ func wrapperOf(svc types.ServiceConfig, img *imageinfo.Image, vars map[string]st
 		}
 		st.wrapped = len(svc.Entrypoint) >= 4 && slices.Equal(svc.Entrypoint[:4], st.current.entrypoint()[:4])
 	}
+	// A wrapper whose annotation was edited or lost is still a wrapper:
+	// recognised by its script, never wrapped twice. The variables it
+	// exports stay.
+	scripted := false
+	if !st.wrapped && len(svc.Entrypoint) >= 4 && svc.Entrypoint[0] == "/bin/sh" && svc.Entrypoint[1] == "-c" && svc.Entrypoint[3] == "sh" {
+		if sv, ok := parseWrapperScript(svc.Entrypoint[2]); ok {
+			scripted = true
+			for k, v := range sv {
+				want.Variables[k] = v
+			}
+		}
+	}
 	for k, v := range vars {
 		want.Variables[k] = v
 	}
 	switch {
+	case scripted:
+		want.FromService = st.current == nil || st.current.FromService
+		if want.FromService {
+			want.Entrypoint = slices.Clone(svc.Entrypoint[4:])
+		} else {
+			want.Entrypoint = slices.Clone(img.Entrypoint)
+		}
 	case st.wrapped:
 		want.FromService = st.current.FromService
 		if want.FromService {
@@ -206,7 +247,7 @@ func wrapperOf(svc types.ServiceConfig, img *imageinfo.Image, vars map[string]st
 	if !want.FromService {
 		// The service's command: is its own unless it is the one the
 		// wrapper restored.
-		restored := st.wrapped && st.current.Command != nil && slices.Equal(svc.Command, st.current.Command)
+		restored := (st.wrapped || scripted) && st.current != nil && st.current.Command != nil && slices.Equal(svc.Command, st.current.Command)
 		if svc.Command == nil || restored {
 			st.setCommand = true
 			if len(img.Cmd) > 0 {

@@ -365,3 +365,47 @@ func TestWrapperToExternal(t *testing.T) {
 		}
 	}
 }
+
+// TestParseWrapperScript reads back what WrapperScript writes, and nothing
+// else.
+func TestParseWrapperScript(t *testing.T) {
+	vars := map[string]string{"A": "a_secret", "B_TOKEN": "b.token-1"}
+	got, ok := parseWrapperScript(WrapperScript(vars))
+	assert.Check(t, ok)
+	assert.Check(t, is.DeepEqual(got, vars))
+	got, ok = parseWrapperScript(WrapperScript(nil))
+	assert.Check(t, ok)
+	assert.Check(t, is.Len(got, 0))
+	for _, s := range []string{
+		"", `exec "$@"`, "set -e; exec app",
+		`set -e; A=$(cat /run/secrets/a && printf x); B=${A%x}; export A; exec "$@"`,
+		strings.Replace(WrapperScript(vars), `exec "$@"`, `exec "$@"; rm -rf /`, 1),
+	} {
+		_, ok := parseWrapperScript(s)
+		assert.Check(t, !ok, s)
+	}
+}
+
+// TestWrapperAnnotationLost: a wrapper whose x-vault annotation was
+// deleted is recognised by its script: a new variable extends it, never
+// wraps it twice.
+func TestWrapperAnnotationLost(t *testing.T) {
+	dir := writeProject(t, map[string]string{"compose.yaml": apiProject})
+	migrateWrapping(t, dir, fakeImages)
+	s := readCompose(t, dir)
+	start := strings.Index(s, "    x-vault: ")
+	end := start + strings.Index(s[start:], "\n") + 1
+	s = s[:start] + s[end:]
+	s = strings.Replace(s, "      LOG_LEVEL: info\n", "      LOG_LEVEL: info\n      NEW_PASSWORD: New-Pass-Added-Later-5k\n", 1)
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(s), 0o644))
+
+	plan := migrateWrapping(t, dir, fakeImages)
+	assert.Check(t, is.Equal(plan.Counts()[Migrated], 1))
+	p, _ := load(t, dir, compose.LoadOptions{})
+	svc := p.Compose.Services["api"]
+	want := []string{"/bin/sh", "-c", WrapperScript(map[string]string{"API_TOKEN": "api_token", "NEW_PASSWORD": "new_password"}), "sh", "/docker-entrypoint.sh"}
+	assert.Check(t, is.DeepEqual([]string(svc.Entrypoint), want))
+	assert.Check(t, is.DeepEqual([]string(svc.Command), []string{"run", "--port", "8080"}))
+	assert.Check(t, annotation(svc) != nil)
+	assert.Check(t, !migrateWrapping(t, dir, fakeImages).Changed())
+}
