@@ -30,7 +30,7 @@ services:
     environment:
       OTHER_THING: Str0ng-pw-1
       PGPASS_COPY: ${DB_PASSWORD}
-      FROM_REF: ${API_TOKEN}
+      INJECTED: ${API_TOKEN}
       IGNORED_COPY: Str0ng-pw-1
       DB_USERNAME: Adm1n-2024
       ANOTHER: Adm1n-2024
@@ -79,7 +79,7 @@ func TestCopies(t *testing.T) {
 		assert.Check(t, is.Equal(finding(t, r, "worker", "LEGACY_SETTING").SecretName, f.SecretName))
 		// A variable interpolated from a secret-named one, held nowhere
 		// else, is a secret by that name.
-		f = finding(t, r, "app", "FROM_REF")
+		f = finding(t, r, "app", "INJECTED")
 		assert.Check(t, is.Equal(f.Verdict, VerdictSecret))
 		assert.Check(t, is.Contains(f.Reason, "value is ${API_TOKEN}, a secret by its name"))
 
@@ -106,7 +106,7 @@ func TestCopies(t *testing.T) {
 		f = finding(t, r, "app", "deploy.labels.com.example.token")
 		assert.Check(t, is.Equal(f.Source.Field, "deploy.labels"))
 		assert.Check(t, is.DeepEqual(f.Source.Position, Position{File: dir.Join("compose.yaml"), Line: 19, Column: 11}))
-		assert.Check(t, is.Contains(f.Reason, "copy of the value of app.FROM_REF: docker service inspect shows labels"))
+		assert.Check(t, is.Contains(f.Reason, "copy of the value of app.INJECTED: docker service inspect shows labels"))
 		for _, l := range r.Findings {
 			assert.Check(t, l.Variable != "labels.com.example.other", "%s", l)
 		}

@@ -101,6 +101,7 @@ var descriptorTokens = map[string]bool{
 	"label": true, "description": true, "desc": true, "help": true, "reset": true,
 	"days": true, "hours": true, "seconds": true, "check": true, "manager": true,
 	"engine": true, "source": true, "namespace": true, "region": true, "role": true,
+	"arn": true, "alias": true, "bucket": true, "ref": true,
 }
 
 // flagTokens anywhere in a secret-looking name make it a switch when the
@@ -276,7 +277,7 @@ func publicName(words []string, secret string) (string, bool) {
 	}
 	for _, w := range words {
 		switch w {
-		case "anon", "anonymous", "publishable", "public", "pub", "pubkey", "publickey":
+		case "anon", "anonymous", "publishable", "public", "pubkey", "publickey":
 			return w, true
 		}
 	}
@@ -465,7 +466,7 @@ func dsnPassword(v string) bool {
 		return false
 	}
 	user, pw := userinfo[:sep], userinfo[sep+1:]
-	if pw == "" || pw == "*" || strings.HasPrefix(pw, "${") {
+	if pw == "" || pw == "*" || strings.HasPrefix(pw, "${") || uriSchemes[strings.ToLower(user)] {
 		return false
 	}
 	for _, c := range user {
@@ -476,6 +477,10 @@ func dsnPassword(v string) bool {
 	host := v[at+1:]
 	return unicode.IsLetter(rune(host[0])) || unicode.IsDigit(rune(host[0])) || host[0] == '['
 }
+
+// uriSchemes write "scheme:user@host" without "//": mailto:me@example.com
+// is an address, not a user "mailto" with a password.
+var uriSchemes = map[string]bool{"mailto": true, "sip": true, "sips": true, "xmpp": true, "tel": true, "acct": true, "im": true, "news": true}
 
 // jsonFieldRE is one "key": "string" member of a JSON object.
 var jsonFieldRE = regexp.MustCompile(`"([A-Za-z0-9_.-]+)"\s*:\s*"([^"\\]|\\.)+"`)

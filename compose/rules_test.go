@@ -131,6 +131,9 @@ func TestClassify(t *testing.T) {
 		{"VAULT_SECRETS_ENGINE", "kv", no},
 		{"SECRETS_SOURCE", "vault", no},
 		{"FERNET_ENABLED", "true", no},
+		{"SECRETS_KMS_KEY_ARN", "arn:aws:kms:eu-west-1:1:key/x", no},
+		{"SECRETS_BUCKET", "my-bucket", no},
+		{"PUB_SUB_TOKEN", "x", secret},
 		// Fernet and encryption keys.
 		{"FERNET_KEY", "x", secret},
 		{"AIRFLOW__CORE__FERNET_KEY", "x", secret},
@@ -153,6 +156,7 @@ func TestClassify(t *testing.T) {
 		{"PG_CONN", "host=db port=5432", no},
 		{"SETTINGS", `{"log_level": "debug", "user": "x"}`, no},
 		{"NOTE", "admin:s3cret@db", no}, // not a connection by name: too common a shape
+		{"CONTACT_URL", "mailto:security@example.com", no},
 		// "Public" tokens that are still credentials...
 		{"POSTHOG_PUBLIC_INGEST_TOKEN", "phx_1", secret},
 		{"PUBLIC_ACCESS_TOKEN", "x", secret},
