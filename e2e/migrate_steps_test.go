@@ -47,12 +47,11 @@ func stepsProject(t *testing.T, dir, pw, token string) {
 	}
 }
 
-// TestMigrateStepsFileToExternal: step 1, migrate to file secrets and run
+// testWrapStepsFileToExternal: step 1, migrate to file secrets and run
 // with docker compose; step 2, `docker vault push` stores the files'
 // values in Key Vault, `migrate --to external --push` converts the file
 // secrets, `deploy` runs the stack, and its tasks read the same bytes.
-func TestMigrateStepsFileToExternal(t *testing.T) {
-	wrapImages(t)
+func testWrapStepsFileToExternal(t *testing.T) {
 	p := syncPrefix(t)
 	project, stack, vaultName := "dvtest-"+p+"c", "dvtest-"+p, "dvtest"+p
 	pw := `step pw "q" $x \ ` + newSecretValue("pw")
@@ -108,11 +107,10 @@ func TestMigrateStepsFileToExternal(t *testing.T) {
 	}
 }
 
-// TestMigrateNonRoot: a service that runs as uid 999 starts under docker
+// testWrapNonRoot: a service that runs as uid 999 starts under docker
 // compose up after migrate and reads its secret, and the value stays
 // unreadable by other users of the host.
-func TestMigrateNonRoot(t *testing.T) {
-	wrapImages(t)
+func testWrapNonRoot(t *testing.T) {
 	project := "dvtest-" + syncPrefix(t)
 	token := `non-root "tok" $ ` + newSecretValue("nonroot") + "\n"
 	values := map[string]string{"token": token}

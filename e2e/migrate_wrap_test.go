@@ -347,8 +347,23 @@ func assertFilesHoldNo(t *testing.T, dir string, values map[string]string) {
 	}
 }
 
-func TestMigrateWrapComposeUp(t *testing.T) {
+// TestMigrateWrap runs issue 13's end-to-end tests on one set of test
+// images, made once: what an image reads is cached per image ID, so the
+// subtests after the first read it from the cache, as a user's second run
+// does.
+func TestMigrateWrap(t *testing.T) {
 	ids := wrapImages(t)
+	t.Run("Images", testWrapImages)
+	t.Run("ComposeUp", func(t *testing.T) { testWrapComposeUp(t, ids) })
+	t.Run("Stack", testWrapStack)
+	t.Run("BadInput", testWrapBadInput)
+	t.Run("StepsFileToExternal", testWrapStepsFileToExternal)
+	t.Run("NonRoot", testWrapNonRoot)
+}
+
+// testWrapComposeUp: migrate, then docker compose up; a second run
+// changes nothing; --check; the wrapper follows a new CMD of its image.
+func testWrapComposeUp(t *testing.T, ids map[string]string) {
 	v := newWrapValues(t)
 	dir := t.TempDir()
 	writeWrapProject(t, dir, v, false)
@@ -422,6 +437,7 @@ func TestMigrateWrapComposeUp(t *testing.T) {
 	// sees the wrapper is stale, migrate refreshes it, and the service
 	// runs the new CMD with the same values.
 	assert.NilError(t, os.WriteFile(filepath.Join(dir, "expect", "fileenv-v2"), []byte(expectFile("APP_PASSWORD", v.pw, "APP_API_KEY", v.apiKey)), 0o644))
+	t.Cleanup(func() { docker(t, nil, "tag", ids[imgFileEnv], imgFileEnv) }) // for the subtests after this one
 	ids[imgFileEnv+" v2"] = importImage(t, imgFileEnv, rootfs(t, exportBase(t),
 		tarFile{"usr/local/bin/docker-entrypoint.sh", 0o755, fileEnvEntrypoint},
 		tarFile{"usr/local/bin/check-digests", 0o755, checkDigests("#!/bin/sh", "")},
@@ -503,8 +519,9 @@ func waitTasksDone(t *testing.T, stack string, services []string, values map[str
 	return states
 }
 
-func TestMigrateWrapStack(t *testing.T) {
-	wrapImages(t)
+// testWrapStack: the same project as a stack, after migrate --to external
+// --push and docker vault deploy.
+func testWrapStack(t *testing.T) {
 	v := newWrapValues(t)
 	dir := t.TempDir()
 	writeWrapProject(t, dir, v, true)
@@ -544,11 +561,10 @@ func TestMigrateWrapStack(t *testing.T) {
 	}
 }
 
-// TestMigrateBadInput: an image that cannot be pulled leaves its variable
+// testWrapBadInput: an image that cannot be pulled leaves its variable
 // reported with the pull error, and the rest is migrated; a run that fails
 // writes nothing; no value appears in an error, a reason or the diff.
-func TestMigrateBadInput(t *testing.T) {
-	wrapImages(t)
+func testWrapBadInput(t *testing.T) {
 	dir := t.TempDir()
 	missing := "docker-vault-test/missing-" + syncPrefix(t) + ":1"
 	good, gone := newSecretValue("good"), newSecretValue("gone")
