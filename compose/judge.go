@@ -71,44 +71,59 @@ func (d *detector) decide(f *Finding, rule valueRule, svc types.ServiceConfig) {
 	switch {
 	case rule.weak:
 		f.Reason += "; not migrated on a guess: list it in x-vault include to migrate it"
-		return
 	case f.Unset:
 		f.Reason += "; no value is set anywhere (pass-through of an unset variable): nothing to move"
-		return
 	case len(f.Value) == 0:
 		f.Reason += "; the value is empty: set it, then migrate"
-		return
+	default:
+		fs, ok, explicit := d.fileVariable(f, svc)
+		if ok {
+			d.viaFile(f, fs, imageDesc(svc))
+		} else {
+			d.wrap(f, svc, explicit)
+		}
 	}
-	img := imageDesc(svc)
-	fs, ok, explicit := d.cfg.explicitFileSupport(f.Service, svc.Image, f.Variable)
-	if ok {
-		d.viaFile(f, fs, img)
-		return
+}
+
+// fileVariable is the file variable f's image reads it from, by x-vault
+// (explicit, "none" included), else by the image as read, else, when the
+// image could not be read or was not given, by the built-in table.
+func (d *detector) fileVariable(f *Finding, svc types.ServiceConfig) (fs FileSupport, ok, explicit bool) {
+	if fs, ok, explicit = d.cfg.explicitFileSupport(f.Service, svc.Image, f.Variable); explicit {
+		return fs, ok, true
 	}
 	info, given := d.opts.Images[f.Service]
+	if given && info.Image != nil {
+		fv, found := info.Image.Files.FileVariable(f.Variable)
+		if !found {
+			return FileSupport{}, false, false
+		}
+		fs = FileSupport{Variable: fv, Kind: FileVarPath, Source: "image"}
+		// pihole's WEBPASSWORD_FILE is a secret name: a script read
+		// cannot tell, the table can.
+		if tb, inTable := BuiltinFileSupport(svc.Image, f.Variable); inTable && svc.Image != "" && tb.Variable == fv {
+			fs.Kind = tb.Kind
+		}
+		return fs, true, false
+	}
+	if svc.Image == "" {
+		return FileSupport{}, false, false
+	}
+	fs, ok = BuiltinFileSupport(svc.Image, f.Variable)
+	if ok && given {
+		fs.Source = "built-in, as " + NormalizeImage(svc.Image) + " could not be read: " + readError(info.Err)
+	}
+	return fs, ok, false
+}
+
+// wrap decides a secret no file variable reads: the entrypoint wrapper
+// when images were read, the image has /bin/sh and the name can be
+// exported; else reported, with why. Without images (nil: no reader),
+// the reason is the one it has always been.
+func (d *detector) wrap(f *Finding, svc types.ServiceConfig, explicit bool) {
+	img := imageDesc(svc)
+	info, given := d.opts.Images[f.Service]
 	read := given && info.Image != nil
-	if read && !explicit {
-		if fv, found := info.Image.Files.FileVariable(f.Variable); found {
-			fs = FileSupport{Variable: fv, Kind: FileVarPath, Source: "image"}
-			// pihole's WEBPASSWORD_FILE is a secret name: a script read
-			// cannot tell, the table can.
-			if tb, inTable := BuiltinFileSupport(svc.Image, f.Variable); inTable && svc.Image != "" && tb.Variable == fv {
-				fs.Kind = tb.Kind
-			}
-			d.viaFile(f, fs, img)
-			return
-		}
-	}
-	if !read && !explicit && svc.Image != "" {
-		if fs, ok := BuiltinFileSupport(svc.Image, f.Variable); ok {
-			if given {
-				fs.Source = "built-in, as " + NormalizeImage(svc.Image) + " could not be read: " + readError(info.Err)
-			}
-			d.viaFile(f, fs, img)
-			return
-		}
-	}
-	// No file variable: why, in the words the reason has always used.
 	var why string
 	switch {
 	case explicit:

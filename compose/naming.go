@@ -177,8 +177,13 @@ func (d *detector) pickName(members []int, service string, taken map[string]bool
 	count := map[string]int{}
 	for _, i := range members {
 		// A copy takes the name of the secret it copies: it has no vote.
-		if f := &d.r.Findings[i]; d.copyOf[copyKey(f)] == "" || len(members) == 1 {
+		if f := &d.r.Findings[i]; d.copyOf[copyKey(f)] == "" {
 			count[secretName(f.Variable)]++
+		}
+	}
+	if len(count) == 0 {
+		for _, i := range members {
+			count[secretName(d.r.Findings[i].Variable)]++
 		}
 	}
 	best := ""
