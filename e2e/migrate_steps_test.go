@@ -87,6 +87,35 @@ func testWrapStepsFileToExternal(t *testing.T) {
 	res = run("vault", "push")
 	assert.Check(t, is.Equal(res.ExitCode, 0), "a second push of the same values: %s", redact(res.Combined(), values))
 
+	// The token changes in its file: push refuses to replace another value
+	// in Key Vault, and stores it with --overwrite. The tasks must then
+	// see the new value.
+	token2 := `step2 "tok" $$ ` + newSecretValue("token2") + "\n"
+	values["token2"], values["token2 trimmed"] = token2, strings.TrimSuffix(token2, "\n")
+	entries, err := os.ReadDir(filepath.Join(dir, "secrets"))
+	assert.NilError(t, err)
+	tokenFile := ""
+	for _, e := range entries {
+		if b, err := os.ReadFile(filepath.Join(dir, "secrets", e.Name())); err == nil && string(b) == token {
+			tokenFile = filepath.Join(dir, "secrets", e.Name())
+		}
+	}
+	assert.Assert(t, tokenFile != "", "no file in secrets/ holds the token byte for byte")
+	st, err := os.Stat(tokenFile)
+	assert.NilError(t, err)
+	assert.NilError(t, os.WriteFile(tokenFile, []byte(token2), st.Mode().Perm()))
+	res = run("vault", "push")
+	assert.Check(t, res.ExitCode != 0, "push replaced a Key Vault secret that holds another value without --overwrite")
+	assert.Check(t, is.Contains(res.Stderr(), "--overwrite"), "the error does not name --overwrite: %s", redact(res.Stderr(), values))
+	res = run("vault", "push", "--overwrite")
+	assert.Check(t, is.Equal(res.ExitCode, 0), "push --overwrite: %s", redact(res.Combined(), values))
+	for name, body := range map[string]string{
+		"fileenv": expectFile("APP_PASSWORD", pw, "APP_API_KEY", token2),
+		"plain":   expectFile("APP_TOKEN", token2),
+	} {
+		assert.NilError(t, os.WriteFile(filepath.Join(dir, "expect", name), []byte(body), 0o644))
+	}
+
 	res = run("vault", "migrate", "--to", "external", "--push")
 	assert.Assert(t, res.ExitCode == 0, "migrate --to external on a project of file secrets: %s", redact(res.Combined(), values))
 	assert.Check(t, is.Contains(res.Combined(), "docker vault deploy"), "migrate --to external does not say which command runs external secrets")

@@ -395,6 +395,21 @@ func testWrapComposeUp(t *testing.T, ids map[string]string) {
 	res = run("vault", "migrate", "--dry-run", "--format", "json")
 	assert.Assert(t, res.ExitCode == 0, redact(res.Combined(), all))
 	assertWays(t, parseFindings(t, res), true)
+	// --no-wrap: only what the image reads from a file moves.
+	res = run("vault", "migrate", "--dry-run", "--no-wrap", "--format", "json")
+	assert.Assert(t, res.ExitCode == 0, redact(res.Combined(), all))
+	noWrap := parseFindings(t, res)
+	for _, w := range wrapWays {
+		x := noWrap.find(w.service, w.variable)
+		if !assert.Check(t, x != nil, "--no-wrap: no finding for %s.%s", w.service, w.variable) {
+			continue
+		}
+		want := "reported"
+		if w.way == "file-variable" {
+			want = "file-variable"
+		}
+		assert.Check(t, is.Equal(way(x), want), "--no-wrap: %s.%s (reason %v)", w.service, w.variable, x["reason"])
+	}
 	res = run("vault", "migrate", "--dry-run")
 	assert.Assert(t, res.ExitCode == 0, redact(res.Combined(), all))
 	assert.Check(t, summaryLine(res.Stdout(), "profile", "tools"), "the summary does not name the profiles it read")
