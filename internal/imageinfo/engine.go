@@ -119,6 +119,8 @@ const (
 	// maxLookups bounds the names looked up in the image: the scripts
 	// name binaries too, which are looked up and left.
 	maxLookups = 64
+	// maxTotalSize bounds the text of all scripts read from one image.
+	maxTotalSize = 4 << 20
 	// cacheVersion changes when what Read learns changes: older entries
 	// are read again.
 	cacheVersion = 1
@@ -402,7 +404,8 @@ func (c *containerFS) scripts(ctx context.Context, words []string, env []string,
 		}
 	}
 	seen := map[string]bool{}
-	for lookups := 0; len(queue) > 0 && len(scripts) < maxScripts && lookups < maxLookups; lookups++ {
+	total := 0
+	for lookups := 0; len(queue) > 0 && len(scripts) < maxScripts && lookups < maxLookups && total < maxTotalSize; lookups++ {
 		name := queue[0]
 		queue = queue[1:]
 		p, st, ok, err := c.resolve(ctx, name, searchPath, workDir)
@@ -421,6 +424,7 @@ func (c *containerFS) scripts(ctx context.Context, words []string, env []string,
 			continue
 		}
 		scripts = append(scripts, Script{Path: p, Text: text})
+		total += len(text)
 		queue = append(queue, References(text)...)
 	}
 	return scripts, nil

@@ -627,6 +627,23 @@ func TestReadBounds(t *testing.T) {
 	}
 }
 
+// All the scripts read from one image hold at most maxTotalSize.
+func TestReadBoundsTotal(t *testing.T) {
+	files := map[string]fakeFile{}
+	var entry strings.Builder
+	entry.WriteString("#!/bin/sh\n")
+	for i := range 8 {
+		fmt.Fprintf(&entry, ". /lib/%d.sh\n", i)
+		files[fmt.Sprintf("/lib/%d.sh", i)] = fakeFile{mode: 0o644, data: "#!/bin/sh\n" + strings.Repeat("true\n", 900<<10/5)}
+	}
+	files["/entrypoint.sh"] = fakeFile{mode: 0o755, data: entry.String()}
+	fe := newFakeEngine(map[string]*fakeImage{"dvtest/x:1": {id: "sha256:77777777777777", entrypoint: []string{"/entrypoint.sh"}, files: withFiles(busybox, files)}})
+	img, err := NewEngine(fe.api(), EngineOptions{CacheDir: t.TempDir()}).Read(context.Background(), "dvtest/x:1", ReadOptions{})
+	assert.NilError(t, err)
+	// The entrypoint, then 900 KiB scripts until 4 MiB are passed.
+	assert.Check(t, is.Len(img.Files.Scripts, 6))
+}
+
 // Concurrent Reads of one image ID, under several refs, create one
 // container.
 func TestReadConcurrent(t *testing.T) {

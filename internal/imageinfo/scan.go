@@ -161,10 +161,11 @@ var (
 var giteaRule = Rule{Prefix: "GITEA__", Suffix: "__FILE"}
 
 type shellFunc struct {
-	name   string
-	params map[string]bool // "1" and the locals set from $1
-	body   string
-	calls  []call
+	name     string
+	bodyFrom int             // the line after the header
+	params   map[string]bool // "1" and the locals set from $1
+	body     string
+	calls    []call
 }
 
 // readsParamFile reports whether the function reads the file named by the
@@ -199,12 +200,13 @@ type loop struct {
 }
 
 type parsedScript struct {
-	funcs  []*shellFunc
-	calls  []call
-	arrays map[string][]string
-	direct map[string]string
-	rules  []Rule
-	refs   []string
+	overflow int // do's past maxLoopDepth
+	funcs    []*shellFunc
+	calls    []call
+	arrays   map[string][]string
+	direct   map[string]string
+	rules    []Rule
+	refs     []string
 }
 
 // logicalLines splits a script into logical lines: continued lines and
@@ -375,6 +377,9 @@ func parseScript(text string) *parsedScript {
 	}
 	assigned := map[string]bool{}
 	for _, l := range lines {
+		if !strings.Contains(l, "_FILE=") {
+			continue
+		}
 		for _, t := range tokens(l) {
 			if name, _, ok := strings.Cut(t, "="); ok && identRe.MatchString(name) {
 				assigned[name] = true
@@ -398,6 +403,9 @@ func parseScript(text string) *parsedScript {
 		p.rules = append(p.rules, Rule{FilePrefix: "FILE__"})
 	}
 	for _, l := range lines {
+		if !strings.Contains(l, "environment-to-ini") {
+			continue
+		}
 		if ts := tokens(l); len(ts) > 0 && commandPositions(ts)["environment-to-ini"] {
 			p.rules = append(p.rules, giteaRule)
 			break
@@ -430,6 +438,7 @@ var (
 // literal name: getenv_docker('WORDPRESS_DB_PASSWORD', ...).
 func (p *parsedScript) scanPHP(text string) {
 	text = phpCommentRe.ReplaceAllString(text, "\n")
+	done := map[string]bool{}
 	for _, m := range phpFuncRe.FindAllStringSubmatchIndex(text, -1) {
 		name, param := text[m[2]:m[3]], text[m[4]:m[5]]
 		body := text[m[1]:]
@@ -438,9 +447,10 @@ func (p *parsedScript) scanPHP(text string) {
 		}
 		fileRe := regexp.MustCompile(`\$` + param + `\s*\.\s*['"](_+FILE)['"]`)
 		fm := fileRe.FindStringSubmatch(body)
-		if fm == nil || !phpReadFileRe.MatchString(body) {
+		if fm == nil || !phpReadFileRe.MatchString(body) || done[name] {
 			continue
 		}
+		done[name] = true
 		callRe := regexp.MustCompile(`\b` + regexp.QuoteMeta(name) + `\s*\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]`)
 		for _, c := range callRe.FindAllStringSubmatch(text, -1) {
 			p.direct[c[1]] = c[1] + fm[1]
@@ -461,6 +471,13 @@ func commandPositions(ts []string) map[string]bool {
 	}
 	return out
 }
+
+const (
+	// maxLoopDepth bounds the loops followed one inside another.
+	maxLoopDepth = 32
+	// maxEnvLoopLines bounds the body of a loop over the environment.
+	maxEnvLoopLines = 200
+)
 
 // frame is one do ... done block; for a for loop, its variable and words,
 // and for a loop over the environment, the rule it would make.
@@ -504,7 +521,15 @@ func (p *parsedScript) walk(lines []string) {
 		}
 		indent := len(line) - len(strings.TrimLeft(line, " \t"))
 		if fn != nil && strings.HasPrefix(trimmed, "}") && indent <= fnIndent {
+			fn.body = strings.Join(lines[fn.bodyFrom:i], "\n")
 			fn = nil
+			continue
+		}
+		if !strings.Contains(line, "(") && !strings.Contains(line, "function") {
+			p.walkLine(tokens(line), fn, &stack, &pendingFor, &pendingRule, i, addRef, lines)
+			if fn != nil {
+				p.collectParams(fn, line)
+			}
 			continue
 		}
 		if m := funcHeaderRe.FindStringSubmatch(line); m != nil {
@@ -522,14 +547,17 @@ func (p *parsedScript) walk(lines []string) {
 				p.walkLine(tokens(f.body), f, &stack, &pendingFor, &pendingRule, i, addRef, lines)
 				continue
 			}
-			fn, fnIndent = f, indent
+			fn, fnIndent, f.bodyFrom = f, indent, i+1
 			continue
 		}
 		if fn != nil {
-			fn.body += line + "\n"
 			p.collectParams(fn, line)
 		}
 		p.walkLine(tokens(line), fn, &stack, &pendingFor, &pendingRule, i, addRef, lines)
+	}
+	if fn != nil {
+		// Never closed: the rest of the script.
+		fn.body = strings.Join(lines[fn.bodyFrom:], "\n")
 	}
 }
 
@@ -569,16 +597,23 @@ func (p *parsedScript) walkLine(ts []string, fn *shellFunc, stack *[]frame, pend
 				*pendingRule = r
 			}
 		case "do":
-			*stack = append(*stack, frame{loop: *pendingFor, rule: *pendingRule, bodyFrom: lineNo})
+			if len(*stack) < maxLoopDepth {
+				*stack = append(*stack, frame{loop: *pendingFor, rule: *pendingRule, bodyFrom: lineNo})
+			} else {
+				p.overflow++
+			}
 			*pendingFor, *pendingRule = nil, nil
 			start = true
 			continue
 		case "done":
-			if n := len(*stack); n > 0 {
+			if p.overflow > 0 {
+				p.overflow--
+			} else if n := len(*stack); n > 0 {
 				f := (*stack)[n-1]
 				*stack = (*stack)[:n-1]
 				if f.rule != nil {
-					body := strings.Join(lines[f.bodyFrom:lineNo+1], "\n")
+					// A loop that converts the environment is short.
+					body := strings.Join(lines[f.bodyFrom:min(lineNo+1, f.bodyFrom+maxEnvLoopLines)], "\n")
 					if readsFileRe.MatchString(body) && assignsRe.MatchString(body) {
 						p.rules = appendRules(p.rules, *f.rule)
 					}
@@ -600,9 +635,12 @@ func (p *parsedScript) walkLine(ts []string, fn *shellFunc, stack *[]frame, pend
 			}
 		}
 		var loops []loop
-		for _, f := range *stack {
-			if f.loop != nil {
-				loops = append(loops, *f.loop)
+		if arg != "" && paramName(arg) != "" {
+			// Only a call with "$v" needs the loops around it.
+			for _, f := range *stack {
+				if f.loop != nil {
+					loops = append(loops, *f.loop)
+				}
 			}
 		}
 		c := call{name: t, arg: arg, loops: loops}

@@ -1,9 +1,12 @@
 package imageinfo
 
 import (
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
@@ -307,5 +310,39 @@ func TestScanEnvLoopForms(t *testing.T) {
 	} {
 		c := Scan(Script{Path: "/e", Text: text})
 		assert.Check(t, is.DeepEqual(c.Rules, []Rule{want}), text)
+	}
+}
+
+// Scan is linear in its input: scripts of up to 1 MiB are read, and shapes
+// that would be quadratic (a function never closed, loops never done, a
+// quote never closed) stay linear. Time for 8x the input must stay well
+// under the 64x of a quadratic scan.
+func TestScanLinear(t *testing.T) {
+	pg := readScript(t, "postgres-docker-entrypoint.sh").Text
+	shapes := map[string]func(n int) string{
+		"official script":   func(n int) string { return strings.Repeat(pg, n/len(pg)) },
+		"unclosed function": func(n int) string { return "f() {\n" + strings.Repeat("echo a b c d e f g h i j k\n", n/28) },
+		"loops never done":  func(n int) string { return strings.Repeat("for x in a b; do file_env \"$x\"\n", n/32) },
+		"unclosed quote":    func(n int) string { return strings.Repeat("'\n", n/2) },
+		"env loops":         func(n int) string { return strings.Repeat("for v in $(env | grep '^A_.*_FILE='); do\n", n/45) },
+		"php": func(n int) string {
+			return "<?php\n" + strings.Repeat("function f($e) { return file_get_contents(getenv($e . '_FILE')); }\nf('X');\n", n/80)
+		},
+	}
+	for name, gen := range shapes {
+		t.Run(name, func(t *testing.T) {
+			best := func(text string) time.Duration {
+				d := time.Duration(math.MaxInt64)
+				for range 3 {
+					start := time.Now()
+					Scan(Script{Path: "/s", Text: text})
+					References(text)
+					d = min(d, time.Since(start))
+				}
+				return d
+			}
+			small, large := best(gen(32<<10)), best(gen(256<<10))
+			assert.Check(t, large < 24*small, "32 KiB: %v, 256 KiB: %v", small, large)
+		})
 	}
 }
