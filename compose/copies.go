@@ -78,15 +78,29 @@ func copyKey(f *Finding) string {
 // secretValues are the values copies are made of, with the finding each
 // first appears in.
 type secretValues struct {
-	at     map[string]int
+	at map[string]int
+	// plain are values an identifier holds too (a user name chosen as
+	// password): equal to them is no copy.
+	plain  map[string]bool
 	sorted []string
+}
+
+// original returns the finding whose value v copies.
+func (v *secretValues) original(value string) (int, bool) {
+	at, ok := v.at[value]
+	return at, ok && !v.plain[value]
 }
 
 // longestFirst are the values, longest first, so that a label holding two
 // secrets names the longer one. Sorted once, when a label needs them.
 func (v *secretValues) longestFirst() []string {
 	if v.sorted == nil {
-		v.sorted = slices.Collect(maps.Keys(v.at))
+		v.sorted = make([]string, 0, len(v.at))
+		for s := range v.at {
+			if !v.plain[s] {
+				v.sorted = append(v.sorted, s)
+			}
+		}
 		slices.SortFunc(v.sorted, func(a, b string) int {
 			if len(a) != len(b) {
 				return len(b) - len(a)
@@ -156,7 +170,7 @@ func (d *detector) copies() *secretValues {
 			origins[v] = at
 		}
 	}
-	return &secretValues{at: origins}
+	return &secretValues{at: origins, plain: plain}
 }
 
 // secretRef returns the variable a value is exactly interpolated from,
@@ -180,7 +194,8 @@ func (d *detector) labels(name string, svc types.ServiceConfig, layers []layer, 
 		for _, key := range slices.Sorted(maps.Keys(labels)) {
 			v := labels[key]
 			secret, whole := v, true
-			if _, ok := origins.at[v]; !ok {
+			at, ok := origins.original(v)
+			if !ok {
 				if len(v) < minCopy {
 					continue
 				}
@@ -189,9 +204,9 @@ func (d *detector) labels(name string, svc types.ServiceConfig, layers []layer, 
 				if i < 0 {
 					continue
 				}
-				secret, whole = values[i], false
+				secret, whole, at = values[i], false, origins.at[values[i]]
 			}
-			of := &d.r.Findings[origins.at[secret]]
+			of := &d.r.Findings[at]
 			f := Finding{
 				Service:  name,
 				Variable: field + "." + key,

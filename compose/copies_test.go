@@ -24,6 +24,7 @@ services:
       com.example.dsn: "postgres://app:Str0ng-pw-1@db/app"
       com.example.plain: Str0ng-pw-1
       com.example.other: nothing-secret
+      com.example.owner: Adm1n-2024
     deploy:
       labels:
         - "com.example.token=${API_TOKEN}"
@@ -46,13 +47,22 @@ services:
       LEGACY_SETTING: "${DB_PASSWORD}"
       SHORT_PASSWORD: pw-1
       WORKER_PASSWORD: Adm1n-2024
+  builder:
+    image: example/builder
+    build:
+      context: .
+      dockerfile_inline: "FROM scratch\n"
+      args:
+        SEED_ARG: Str0ng-pw-1
+        OWNER_ARG: Adm1n-2024
+        PLAIN_ARG: hello-world-1
 `
 
 func TestCopies(t *testing.T) {
 	dir := fs.NewDir(t, "copies", fs.WithFile("compose.yaml", copiesCompose),
 		fs.WithFile(".env", "DB_PASSWORD=env-Pw-2\nAPI_TOKEN=tok-3-abcdef\n"))
 	for _, opts := range []DetectOptions{{}, {Images: map[string]ImageInfo{
-		"db": {Image: shellImage("postgres:16", "POSTGRES_PASSWORD")}, "app": {Image: shellImage("example/app")}, "worker": {Image: shellImage("example/worker")},
+		"db": {Image: shellImage("postgres:16", "POSTGRES_PASSWORD")}, "app": {Image: shellImage("example/app")}, "worker": {Image: shellImage("example/worker")}, "builder": {Image: shellImage("example/builder")},
 	}}} {
 		p, _ := detect(t, LoadOptions{WorkingDir: dir.Path()})
 		r, err := Detect(p, opts)
@@ -91,6 +101,15 @@ func TestCopies(t *testing.T) {
 		assert.Check(t, is.Equal(finding(t, r, "worker", "MYSQL_DATABASE").Verdict, VerdictNotSecret))
 		assert.Check(t, is.Equal(finding(t, r, "db", "POSTGRES_DB").Verdict, VerdictNotSecret))
 
+		// A build arg holding a secret's value is reported (image history).
+		f = finding(t, r, "builder", "SEED_ARG")
+		assert.Check(t, is.Equal(f.Action, ActionReport))
+		assert.Check(t, is.Equal(f.SecretName, "postgres_password"))
+		assert.Check(t, is.Contains(f.Reason, "copy of the value of db.POSTGRES_PASSWORD; build args are kept in the image history"))
+		for _, f := range r.Findings {
+			assert.Check(t, f.Variable != "PLAIN_ARG" && f.Variable != "OWNER_ARG", "%s", f)
+		}
+
 		// Labels: reported where they are written, linked to the secret.
 		f = finding(t, r, "app", "labels.com.example.plain")
 		assert.Check(t, is.Equal(f.Source.Kind, SourceLabel))
@@ -105,16 +124,16 @@ func TestCopies(t *testing.T) {
 		assert.Check(t, is.Contains(f.Reason, "contains a copy of the value of db.POSTGRES_PASSWORD"))
 		f = finding(t, r, "app", "deploy.labels.com.example.token")
 		assert.Check(t, is.Equal(f.Source.Field, "deploy.labels"))
-		assert.Check(t, is.DeepEqual(f.Source.Position, Position{File: dir.Join("compose.yaml"), Line: 19, Column: 11}))
+		assert.Check(t, is.DeepEqual(f.Source.Position, Position{File: dir.Join("compose.yaml"), Line: 20, Column: 11}))
 		assert.Check(t, is.Contains(f.Reason, "copy of the value of app.INJECTED: docker service inspect shows labels"))
 		for _, l := range r.Findings {
-			assert.Check(t, l.Variable != "labels.com.example.other", "%s", l)
+			assert.Check(t, l.Variable != "labels.com.example.other" && l.Variable != "labels.com.example.owner", "%s", l)
 		}
 
 		// Everything counts: the secret lists every copy.
 		for _, s := range r.Secrets {
 			if s.Name == "postgres_password" {
-				assert.Check(t, is.DeepEqual(s.Users, []string{"db.POSTGRES_PASSWORD", "app.OTHER_THING", "app.labels.com.example.dsn", "app.labels.com.example.plain"}))
+				assert.Check(t, is.DeepEqual(s.Users, []string{"db.POSTGRES_PASSWORD", "app.OTHER_THING", "builder.SEED_ARG", "app.labels.com.example.dsn", "app.labels.com.example.plain"}))
 			}
 		}
 		noValue(t, r, "Str0ng-pw-1", "env-Pw-2", "tok-3-abcdef", "Adm1n-2024")

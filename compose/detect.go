@@ -197,12 +197,14 @@ func Detect(p *Project, opts DetectOptions) (*Report, error) {
 	for _, name := range names {
 		layers[name] = p.layers(name)
 		d.environment(name, m.Services[name], layers[name])
-		d.buildArgs(name, m.Services[name], layers[name])
 	}
 	// Copies are found by value, so they need every secret value of the
 	// project first.
 	origins := d.copies()
 	d.decideEnvironment()
+	for _, name := range names {
+		d.buildArgs(name, m.Services[name], layers[name], origins)
+	}
 	d.dockerfiles()
 	known := map[string]bool{}
 	for _, f := range d.r.Findings {

@@ -56,7 +56,9 @@ func (d *detector) decideEnvironment() {
 	d.pending = nil
 }
 
-func (d *detector) buildArgs(name string, svc types.ServiceConfig, layers []layer) {
+// buildArgs lists the build args that hold a secret: by the rules, or as
+// a copy of a secret variable's value (origins).
+func (d *detector) buildArgs(name string, svc types.ServiceConfig, layers []layer, origins *secretValues) {
 	if svc.Build == nil {
 		return
 	}
@@ -71,7 +73,14 @@ func (d *detector) buildArgs(name string, svc types.ServiceConfig, layers []laye
 		if file != nil {
 			f.Source.Position = argPosition(file, node, arg)
 		}
-		if d.judge(&f); f.Verdict != VerdictSecret {
+		if d.judge(&f); f.Verdict == VerdictNotSecret && !d.excluded(name, arg) && !identifierName(arg) {
+			if o, ok := origins.original(string(f.Value)); ok {
+				of := &d.r.Findings[o]
+				f.Verdict, f.Reason = VerdictSecret, "copy of the value of "+of.Service+"."+of.Variable
+				d.copyOf[copyKey(&f)] = groupKey(of)
+			}
+		}
+		if f.Verdict != VerdictSecret {
 			continue // build args are only listed when they matter
 		}
 		f.Action = ActionReport
