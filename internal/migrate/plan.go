@@ -9,6 +9,11 @@
 // written beside the project (0600, git-ignored), or as `external: true`
 // with an x-vault name, the value pushed to Key Vault. A value that came
 // from .env or an env file is removed from it once nothing else uses it.
+//
+// A variable the image reads only from its environment is moved all the
+// same: its entry goes, and the service's entrypoint becomes a /bin/sh
+// wrapper that exports it from the secret file before it execs what the
+// container ran before (wrapper.go).
 package migrate
 
 import (
