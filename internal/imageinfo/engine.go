@@ -121,9 +121,9 @@ const (
 	maxLookups = 64
 	// maxTotalSize bounds the text of all scripts read from one image.
 	maxTotalSize = 4 << 20
-	// cacheVersion changes when what Read learns changes: older entries
-	// are read again.
-	cacheVersion = 1
+	// cacheVersion is bumped whenever Scan or Read find something else
+	// than before: older entries are then read again.
+	cacheVersion = 2
 	// removeTimeout bounds the removal of the container, which runs even
 	// when the caller's context is done.
 	removeTimeout = 30 * time.Second

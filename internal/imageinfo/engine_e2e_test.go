@@ -68,16 +68,29 @@ exec "$@"
 // countingAPI records the containers Read creates.
 type countingAPI struct {
 	EngineAPI
+	engine  *client.Client
 	mu      sync.Mutex
 	created []string
+	volumes []string // the anonymous volumes of the created containers
 	onStat  func()
 }
 
 func (c *countingAPI) ContainerCreate(ctx context.Context, o client.ContainerCreateOptions) (client.ContainerCreateResult, error) {
 	res, err := c.EngineAPI.ContainerCreate(ctx, o)
+	var volumes []string
+	if err == nil && c.engine != nil {
+		if ins, ierr := c.engine.ContainerInspect(ctx, res.ID, client.ContainerInspectOptions{}); ierr == nil {
+			for _, m := range ins.Container.Mounts {
+				if m.Type == "volume" {
+					volumes = append(volumes, m.Name)
+				}
+			}
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.created = append(c.created, o.Name)
+	c.volumes = append(c.volumes, volumes...)
 	return res, err
 }
 
@@ -169,7 +182,8 @@ func e2eImages(t *testing.T) {
 	importImage(t, e2ePlain, rootfs(t, base, all, map[string]string{"entrypoint.sh": e2ePlainEntrypoint}),
 		`ENTRYPOINT ["/entrypoint.sh"]`,
 		`CMD ["true"]`,
-		`USER 999`)
+		`USER 999`,
+		`VOLUME /data`)
 	importImage(t, e2eNoShell, rootfs(t, base, func(name string) (string, bool) {
 		return "app", name == "bin/busybox"
 	}, nil),
@@ -193,7 +207,7 @@ func TestEngineE2E(t *testing.T) {
 	ctx := context.Background()
 	e2eImages(t)
 
-	api := &countingAPI{EngineAPI: c}
+	api := &countingAPI{EngineAPI: c, engine: c}
 	cacheDir := filepath.Join(t.TempDir(), "images")
 	var progress bytes.Buffer
 	r := NewEngine(api, EngineOptions{CacheDir: cacheDir, Progress: &progress})
@@ -246,6 +260,12 @@ func TestEngineE2E(t *testing.T) {
 	created := api.names()
 	assert.Check(t, is.Len(created, 4))
 	assertGone(t, c, created)
+	// The plain image's VOLUME made an anonymous volume: removed with it.
+	assert.Check(t, is.Len(api.volumes, 1))
+	for _, v := range api.volumes {
+		_, err := c.VolumeInspect(ctx, v, client.VolumeInspectOptions{})
+		assert.Check(t, cerrdefs.IsNotFound(err), "volume %s is left: %v", v, err)
+	}
 
 	// The cache: one 0600 file per image, and a second reader creates no
 	// container.
