@@ -40,6 +40,7 @@ type wrapValues struct {
 	pemKey  string // TLS_PRIVATE_KEY of plain: a multi-line PEM key
 	dbURL   string // DATABASE_URL of plain: user:password@ in a URL
 	admin   string // ADMIN_PASSWORD of setup, a service behind a profile
+	custom  string // CUSTOM_API_TOKEN of custom, a service with its own entrypoint
 	noshell string // NOSHELL_PASSWORD of noshell: reported, it stays
 	// cores are the random parts of the migrated values, by name: what
 	// JSON (docker inspect) or YAML escaping of a value leaves as it is.
@@ -67,6 +68,7 @@ func newWrapValues(t *testing.T) wrapValues {
 		pemKey:  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
 		dbURL:   "postgres://app:u" + r("dbURL") + "@db:5432/app",
 		admin:   "admin pw " + r("admin"),
+		custom:  `custom "tok" $ ` + r("custom") + "\n",
 		noshell: "noshell-" + r("noshell"),
 		cores:   cores,
 	}
@@ -78,7 +80,7 @@ func newWrapValues(t *testing.T) wrapValues {
 // trailing newlines).
 func (v wrapValues) leaks() map[string]string {
 	m := map[string]string{
-		"pw": v.pw, "apiKey": v.apiKey, "token": v.token, "pemKey": v.pemKey, "dbURL": v.dbURL, "admin": v.admin,
+		"pw": v.pw, "apiKey": v.apiKey, "token": v.token, "pemKey": v.pemKey, "dbURL": v.dbURL, "admin": v.admin, "custom": v.custom,
 		"apiKey trimmed": strings.TrimRight(v.apiKey, "\n"), "token trimmed": strings.TrimRight(v.token, "\n"),
 	}
 	for name, core := range v.cores {
@@ -134,6 +136,10 @@ func writeWrapProject(t *testing.T, dir string, v wrapValues, forStack bool) {
 	c.WriteString("      APP_TOKEN: ${APP_TOKEN}\n")
 	c.WriteString("      DATABASE_URL: " + v.dbURL + "\n")
 	c.WriteString("      TLS_PRIVATE_KEY: |\n" + indentBlock(v.pemKey, "        ") + "\n")
+	c.WriteString("  custom:\n    image: " + imgPlain + "\n    entrypoint: /usr/local/bin/plain-entrypoint.sh check-digests /expect/custom\n" + mount + restart)
+	c.WriteString("    environment:\n")
+	c.WriteString("      APP_MODE: custom\n")
+	c.WriteString("      CUSTOM_API_TOKEN: " + composeDQ(v.custom) + "\n")
 	c.WriteString("  noshell:\n    image: " + imgNoShell + "\n" + mount + restart)
 	c.WriteString("    environment:\n")
 	c.WriteString("      NOSHELL_PASSWORD: " + v.noshell + "\n")
@@ -154,6 +160,7 @@ func writeWrapProject(t *testing.T, dir string, v wrapValues, forStack bool) {
 		"fileenv": expectFile("APP_PASSWORD", v.pw, "APP_API_KEY", v.apiKey),
 		"plain":   expectFile("APP_MODE", "check", "DB_PASSWORD", v.pw, "APP_TOKEN", v.token, "DATABASE_URL", v.dbURL, "TLS_PRIVATE_KEY", v.pemKey),
 		"noshell": expectFile("NOSHELL_PASSWORD", v.noshell),
+		"custom":  expectFile("APP_MODE", "custom", "CUSTOM_API_TOKEN", v.custom),
 		"setup":   expectFile("APP_MODE", "setup", "ADMIN_PASSWORD", v.admin),
 	} {
 		assert.NilError(t, os.WriteFile(filepath.Join(dir, "expect", name), []byte(body), 0o644))
@@ -176,7 +183,7 @@ func assertComposeResolves(t *testing.T, dir string, v wrapValues) {
 	for _, c := range []struct{ svc, name, want string }{
 		{"fileenv", "APP_PASSWORD", v.pw}, {"fileenv", "APP_API_KEY", v.apiKey},
 		{"plain", "DB_PASSWORD", v.pw}, {"plain", "APP_TOKEN", v.token}, {"plain", "DATABASE_URL", v.dbURL},
-		{"plain", "TLS_PRIVATE_KEY", v.pemKey}, {"noshell", "NOSHELL_PASSWORD", v.noshell}, {"setup", "ADMIN_PASSWORD", v.admin},
+		{"plain", "TLS_PRIVATE_KEY", v.pemKey}, {"noshell", "NOSHELL_PASSWORD", v.noshell}, {"custom", "CUSTOM_API_TOKEN", v.custom}, {"setup", "ADMIN_PASSWORD", v.admin},
 	} {
 		// config prints a file compose can read again: $ as $$.
 		got := cfg.Services[c.svc].Environment[c.name]
@@ -302,6 +309,7 @@ var wrapWays = []struct{ service, variable, way string }{
 	{"plain", "APP_TOKEN", "entrypoint"},
 	{"plain", "DATABASE_URL", "entrypoint"},
 	{"plain", "TLS_PRIVATE_KEY", "entrypoint"},
+	{"custom", "CUSTOM_API_TOKEN", "entrypoint"},
 	{"noshell", "NOSHELL_PASSWORD", "reported"},
 	{"setup", "ADMIN_PASSWORD", "entrypoint"},
 }
@@ -385,7 +393,7 @@ func testWrapComposeUp(t *testing.T, ids map[string]string) {
 	// passes, so the digests and the checker are right, and a failure
 	// after the migration is the migration's.
 	codes := composeRunAll(t, dir, project, all, "tools")
-	assert.Assert(t, is.DeepEqual(codes, map[string]int{"fileenv": 0, "plain": 0, "noshell": 0, "setup": 0}), "the control run (before migrate) must pass")
+	assert.Assert(t, is.DeepEqual(codes, map[string]int{"fileenv": 0, "plain": 0, "custom": 0, "noshell": 0, "setup": 0}), "the control run (before migrate) must pass")
 	assert.Check(t, strings.Contains(composeInspect(t, dir, project), v.cores["token core"]), "the control run should show the leak in docker inspect")
 	dockerIn(t, dir, nil, "compose", "-p", project, "--profile", "tools", "down", "-v").Assert(t, icmd.Success)
 
@@ -430,7 +438,7 @@ func testWrapComposeUp(t *testing.T, ids map[string]string) {
 	}
 
 	codes = composeRunAll(t, dir, project, all, "tools")
-	assert.Check(t, is.DeepEqual(codes, map[string]int{"fileenv": 0, "plain": 0, "noshell": 0, "setup": 0}), "after the migration every container must read the same bytes")
+	assert.Check(t, is.DeepEqual(codes, map[string]int{"fileenv": 0, "plain": 0, "custom": 0, "noshell": 0, "setup": 0}), "after the migration every container must read the same bytes")
 	assertNoValueInText(t, "docker inspect", composeInspect(t, dir, project), v.leaks())
 	dockerIn(t, dir, nil, "compose", "-p", project, "--profile", "tools", "down", "-v").Assert(t, icmd.Success)
 
@@ -563,8 +571,8 @@ func testWrapStack(t *testing.T) {
 
 	res = run("vault", "deploy", "-c", "compose.yaml", "--resolve-image", "never", stack)
 	assert.Assert(t, res.ExitCode == 0, redact(res.Combined(), all))
-	states := waitTasksDone(t, stack, []string{"fileenv", "plain", "noshell"}, all, 60*time.Second)
-	assert.Check(t, is.DeepEqual(states, map[string]string{"fileenv": "complete", "plain": "complete", "noshell": "complete"}), "every task must read the same bytes from its swarm secrets")
+	states := waitTasksDone(t, stack, []string{"fileenv", "plain", "custom", "noshell"}, all, 60*time.Second)
+	assert.Check(t, is.DeepEqual(states, map[string]string{"fileenv": "complete", "plain": "complete", "custom": "complete", "noshell": "complete"}), "every task must read the same bytes from its swarm secrets")
 	assertNoValueInText(t, "docker inspect", inspectAll(t, stack), v.leaks())
 
 	res = run("vault", "migrate", "--to", "external", "--push")
