@@ -194,10 +194,20 @@ func printPush(out io.Writer, format string, checks []migrate.PushCheck, state s
 		}
 		return nil
 	default:
+		// As ls does: a template per row, aligned for "table TEMPLATE".
+		w := out
+		var tw *tabwriter.Writer
+		if t, ok := strings.CutPrefix(format, "table "); ok {
+			format, tw = t, tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
+			w = tw
+		}
 		for _, r := range rows {
-			if err := writeFormatted(out, format, r, nil); err != nil {
+			if err := writeFormatted(w, format, r, nil); err != nil {
 				return err
 			}
+		}
+		if tw != nil {
+			return tw.Flush()
 		}
 		return nil
 	}

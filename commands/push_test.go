@@ -112,6 +112,9 @@ dry run: 1 create, 1 unchanged; nothing stored
 	out, err = runCommand(t, newPushCommand, pushFileValues, "-f", f, "--dry-run", "--format", "{{.Secret}}={{.Action}}")
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(out, "api_key=unchanged\ndb_password=unchanged\n"))
+	out, err = runCommand(t, newPushCommand, pushFileValues, "-f", f, "--dry-run", "--format", "table {{.VaultSecret}}\t{{.Action}}")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(out, "prod-api-key   unchanged\ndb-password    unchanged\n"))
 }
 
 func TestPushRefuses(t *testing.T) {
@@ -130,9 +133,14 @@ func TestPushRefuses(t *testing.T) {
 		_, err := runCommand(t, newPushCommand, pushFileValues, append([]string{"-f", f}, tc.args...)...)
 		assert.Check(t, is.ErrorContains(err, tc.want))
 	}
+	none := filepath.Join(t.TempDir(), "compose.yaml")
+	assert.NilError(t, os.WriteFile(none, []byte("services:\n  app:\n    image: busybox\n"), 0o600))
+	_, err := runCommand(t, newPushCommand, pushFileValues, "-f", none)
+	assert.Check(t, is.Error(err, "the project declares no file: secret to push (secrets marked x-vault: false are left out)"))
+
 	// A file that cannot be pushed stops everything before Key Vault.
 	assert.NilError(t, os.WriteFile(filepath.Join(dir, "secrets/api_key"), nil, 0o600))
-	_, err := runCommand(t, newPushCommand, pushFileValues, "-f", f)
+	_, err = runCommand(t, newPushCommand, pushFileValues, "-f", f)
 	assert.Check(t, is.ErrorContains(err, "secret api_key: "+filepath.Join(dir, "secrets/api_key")+" is empty"))
 	assert.Check(t, is.Equal(s.Count(kvtest.RouteListSecrets), 0))
 	assert.Check(t, is.Equal(s.Count(kvtest.RouteSetSecret), 0))
