@@ -23,8 +23,9 @@ const (
 type Action string
 
 const (
-	// ActionMigrate: move the value into a compose secret and switch the
-	// variable to FileVariable.
+	// ActionMigrate: move the value into a compose secret; the variable
+	// reaches the process as Finding.Via says (FileVariable, or the
+	// entrypoint wrapper).
 	ActionMigrate Action = "migrate"
 	// ActionReport: a secret the tool cannot move safely (no file variant,
 	// embedded in a larger value, in a Dockerfile or a healthcheck): tell
@@ -142,8 +143,11 @@ type DetectOptions struct {
 	Include []string
 	Exclude []string
 	// Images are the services' images as the engine has them, by service
-	// name; a service missing here (or nil Images) is judged by the
-	// built-in table alone.
+	// name. A read image decides what a variable is read from (its
+	// entrypoint scripts' conventions) and whether the entrypoint wrapper
+	// can run (/bin/sh); the built-in table only stands in for an image
+	// that could not be read or is missing here. nil Images (no reader):
+	// the table alone decides and nothing is wrapped.
 	Images map[string]ImageInfo
 	// NoWrap keeps variables the image cannot read from a file in place
 	// (reported) instead of wrapping the service's entrypoint.
