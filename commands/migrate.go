@@ -130,7 +130,8 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 	}
 	plan := run.Plan
 	res := migrateResult{Findings: plan.Items, Files: plan.Files, Secrets: plan.Secrets, Pushed: run.Pushed, DryRun: o.dryRun || o.check,
-		VaultCheck: run.VaultCheck, Profiles: readProfiles(run.Project.Compose, lo.Profiles), Warnings: run.Report.Warnings, mask: run.Mask}
+		VaultCheck: run.VaultCheck, Profiles: readProfiles(run.Project.Compose, lo.Profiles), Stale: plan.Stale,
+		Warnings: append(slices.Clone(run.Report.Warnings), plan.Warnings...), mask: run.Mask}
 	if res.Findings == nil {
 		res.Findings = []migrate.Item{}
 	}
@@ -191,6 +192,9 @@ type migrateResult struct {
 	// VaultCheck is what --dry-run --push found in Key Vault.
 	VaultCheck []migrate.PushCheck `json:"vaultCheck,omitempty"`
 	Warnings   []string            `json:"warnings,omitempty"`
+	// Stale are the services whose entrypoint wrapper no longer matches
+	// their image (its entrypoint or cmd changed): migrate refreshes them.
+	Stale []string `json:"stale,omitempty"`
 	// Profiles are the profiles migrate read.
 	Profiles []string `json:"profiles,omitempty"`
 	DryRun   bool     `json:"dryRun,omitempty"`
@@ -222,6 +226,13 @@ func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
 		for _, warn := range res.Warnings {
 			fmt.Fprintln(out, "warning:", warn)
 		}
+		if len(res.Stale) > 0 {
+			verb := "refreshed"
+			if res.DryRun {
+				verb = "would be refreshed"
+			}
+			fmt.Fprintf(out, "entrypoint wrappers out of date (the image's entrypoint or cmd changed), %s: %s\n", verb, strings.Join(res.Stale, ", "))
+		}
 		if len(res.Profiles) > 0 {
 			fmt.Fprintln(out, "profiles read:", strings.Join(res.Profiles, ", "))
 		}
@@ -238,13 +249,17 @@ func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
 				}
 			}
 		}
+		wrapped := ""
+		if w := viaCount(res.Findings, compose.ViaEntrypoint); w > 0 {
+			wrapped = fmt.Sprintf(" (%d through an entrypoint wrapper)", w)
+		}
 		switch {
 		case len(res.Files) == 0 && len(res.Pushed) == 0:
 			fmt.Fprintf(out, "nothing to migrate: %d migrated already or not secrets, %d reported\n", n[migrate.Skipped], n[migrate.Reported])
 		case res.DryRun:
-			fmt.Fprintf(out, "would migrate %d variables into %d secrets, report %d; %d files would change (nothing written)\n", n[migrate.Migrated], len(res.Secrets), n[migrate.Reported], len(res.Files))
+			fmt.Fprintf(out, "would migrate %d variables into %d secrets%s, report %d; %d files would change (nothing written)\n", n[migrate.Migrated], len(res.Secrets), wrapped, n[migrate.Reported], len(res.Files))
 		default:
-			fmt.Fprintf(out, "migrated %d variables into %d secrets, reported %d; wrote %d files", n[migrate.Migrated], len(res.Secrets), n[migrate.Reported], len(res.Files))
+			fmt.Fprintf(out, "migrated %d variables into %d secrets%s, reported %d; wrote %d files", n[migrate.Migrated], len(res.Secrets), wrapped, n[migrate.Reported], len(res.Files))
 			if len(res.Pushed) > 0 {
 				fmt.Fprintf(out, ", stored %d values in Key Vault", len(res.Pushed))
 			}
@@ -252,6 +267,17 @@ func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
 		}
 		return nil
 	})
+}
+
+// viaCount counts the migrated findings that moved the way via says.
+func viaCount(items []migrate.Item, via compose.Via) int {
+	n := 0
+	for _, it := range items {
+		if it.Action == migrate.Migrated && it.Via == string(via) {
+			n++
+		}
+	}
+	return n
 }
 
 // writeDiff prints one file's diff, values masked, under its path
