@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
 
 	"github.com/compose-spec/compose-go/v2/types"
 
@@ -45,9 +46,12 @@ const (
 )
 
 // Perm is the mode of a secret file: ReadablePerm when a service that uses
-// it runs as a user other than root, else OwnerPerm.
+// it runs as a user other than root, else OwnerPerm. On Windows, where a
+// file's mode is only its read-only attribute (which would stop a rename
+// over it) and Docker Desktop's bind mounts do not carry it into the
+// container, it is always OwnerPerm.
 func Perm(nonRoot bool) fs.FileMode {
-	if nonRoot {
+	if nonRoot && !noModes {
 		return ReadablePerm
 	}
 	return OwnerPerm
@@ -72,11 +76,15 @@ func NonRootServices(p *types.Project) map[string]bool {
 func PermFor(consumers []string, nonRoot map[string]bool) fs.FileMode {
 	for _, c := range consumers {
 		if nonRoot[c] {
-			return ReadablePerm
+			return Perm(true)
 		}
 	}
 	return OwnerPerm
 }
+
+// noModes: the file system has no POSIX modes to rely on (Windows, where
+// ACLs decide).
+var noModes = runtime.GOOS == "windows"
 
 // ErrExposed is CheckFolder's condition: a file of that mode in that
 // folder would be readable by other users of the host.
@@ -87,8 +95,12 @@ var ErrExposed = errors.New("would be readable by other users of this host")
 // than the folder's owner: the file grants group (other) read and the
 // folder lets its group (others) through. A folder that does not exist yet
 // is fine: it is created FolderPerm. Only dir's own mode counts: it is the
-// one migrate and Sync create, and the one the user is told to fix.
+// one migrate and Sync create, and the one the user is told to fix. On
+// Windows it checks nothing: modes say nothing there.
 func CheckFolder(dir string, perm fs.FileMode) error {
+	if noModes {
+		return nil
+	}
 	st, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
