@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -356,14 +357,28 @@ func (pl *planner) writeWrapper(service string, st *wrapState) error {
 // wrap adds variable (exported from secret) to the service's wrapper,
 // writing it whole again.
 func (pl *planner) wrap(f compose.Finding, img *imageinfo.Image) error {
-	vars := pl.wrapVars[f.Service]
+	vars := maps.Clone(pl.wrapVars[f.Service])
 	if vars == nil {
 		vars = map[string]string{}
-		pl.wrapVars[f.Service] = vars
 	}
 	vars[f.Variable] = f.SecretName
 	svc := pl.p.Compose.Services[f.Service]
-	return pl.writeWrapper(f.Service, wrapperOf(svc, img, vars))
+	st := wrapperOf(svc, img, vars)
+	if st.starts(svc) == 0 {
+		// exec "$@" of nothing would exit 0: a service that never runs.
+		return cannotEdit{fmt.Sprintf("not wrapped: neither image %s nor service %s names a program to start (no entrypoint, no cmd, no command:)", f.Image, f.Service)}
+	}
+	pl.wrapVars[f.Service] = vars
+	return pl.writeWrapper(f.Service, st)
+}
+
+// starts is the number of words the wrapper execs: the wrapped entrypoint
+// and the command the service will run.
+func (st *wrapState) starts(svc types.ServiceConfig) int {
+	if st.setCommand {
+		return len(st.want.Entrypoint) + len(st.want.Command)
+	}
+	return len(st.want.Entrypoint) + len(svc.Command)
 }
 
 // refreshWrappers brings the wrappers the project had before up to date

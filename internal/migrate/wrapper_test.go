@@ -409,3 +409,27 @@ func TestWrapperAnnotationLost(t *testing.T) {
 	assert.Check(t, annotation(svc) != nil)
 	assert.Check(t, !migrateWrapping(t, dir, fakeImages).Changed())
 }
+
+// TestWrapperNothingToStart: an image with neither entrypoint nor cmd, in a
+// service without command:, has nothing for the wrapper to exec: wrapping
+// it would make a container that exits 0 at once, so the variable is
+// reported. A command: of the service's own is something to start.
+func TestWrapperNothingToStart(t *testing.T) {
+	const project = `services:
+  api:
+    image: myorg/empty:1
+    environment:
+      API_TOKEN: tok_9fK2mQ7xLp4RzW8vN3bY
+`
+	images := imagesWith("myorg/empty:1", imageinfo.Image{ID: "sha256:" + strings.Repeat("e", 64), Shell: true})
+	dir := writeProject(t, map[string]string{"compose.yaml": project})
+	_, _, plan := planImages(t, dir, compose.LoadOptions{}, fakeReader(images))
+	assert.Check(t, is.Equal(plan.Counts()[Migrated], 0), itemTable(plan, dir))
+	assert.Check(t, !plan.Changed(), itemTable(plan, dir))
+	assert.Assert(t, is.Len(plan.Items, 1))
+	assert.Check(t, is.Contains(plan.Items[0].Reason, "names a program to start"))
+
+	dir = writeProject(t, map[string]string{"compose.yaml": strings.Replace(project, "    environment:", "    command: [\"/app\"]\n    environment:", 1)})
+	_, _, plan = planImages(t, dir, compose.LoadOptions{}, fakeReader(images))
+	assert.Check(t, is.Equal(plan.Counts()[Migrated], 1), itemTable(plan, dir))
+}
