@@ -38,8 +38,6 @@ import (
 // wrapperKey is the service-level extension holding the annotation.
 const wrapperKey = "x-vault"
 
-// shellName is what the wrapper can export: a POSIX shell variable name.
-var shellName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // secretFileName is a secret name that is a plain file name under
 // /run/secrets, safe in the script without quoting.
@@ -293,7 +291,7 @@ func (pl *planner) canWrap(f compose.Finding) (*imageinfo.Image, error) {
 		return nil, cannotEdit{fmt.Sprintf("not wrapped: the image of service %s cannot be read: %v", f.Service, info.Err)}
 	case !info.Image.Shell:
 		return nil, cannotEdit{fmt.Sprintf("not wrapped: image %s has no /bin/sh to run the wrapper (distroless or scratch?); the variable stays", f.Image)}
-	case !shellName.MatchString(f.Variable):
+	case !compose.ShellName(f.Variable):
 		return nil, cannotEdit{fmt.Sprintf("not wrapped: %s is not a shell variable name, which the wrapper cannot export", f.Variable)}
 	case !secretFileName.MatchString(f.SecretName):
 		return nil, cannotEdit{fmt.Sprintf("not wrapped: secret name %q is not a plain file name", f.SecretName)}
