@@ -39,7 +39,7 @@ type wrapValues struct {
 	token   string // APP_TOKEN of plain, from .env: quotes, $, backslash, trailing newline
 	pemKey  string // TLS_PRIVATE_KEY of plain: a multi-line PEM key
 	dbURL   string // DATABASE_URL of plain: user:password@ in a URL
-	admin   string // ADMIN_PASSWORD of setup, a service behind a profile
+	admin   string // ADMIN_PASSWORD of setup, a service behind a profile: tab, CR, ends in x
 	custom  string // CUSTOM_API_TOKEN of custom, a service with its own entrypoint
 	noshell string // NOSHELL_PASSWORD of noshell: reported, it stays
 	// cores are the random parts of the migrated values, by name: what
@@ -67,7 +67,7 @@ func newWrapValues(t *testing.T) wrapValues {
 		token:   `tok "dq" $notavar \back  spaced ` + r("token") + "\n",
 		pemKey:  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
 		dbURL:   "postgres://app:u" + r("dbURL") + "@db:5432/app",
-		admin:   "admin pw " + r("admin"),
+		admin:   "admin\tpw\r\n" + r("admin") + " ends in x",
 		custom:  `custom "tok" $ ` + r("custom") + "\n",
 		noshell: "noshell-" + r("noshell"),
 		cores:   cores,
@@ -107,7 +107,7 @@ func (v wrapValues) all() map[string]string {
 // composeDQ writes a value as a YAML double-quoted scalar, with compose's
 // $ escaped as $$.
 func composeDQ(v string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "$", "$$").Replace(v) + `"`
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`, "$", "$$").Replace(v) + `"`
 }
 
 // indentBlock writes a value that ends with one newline as the lines of a
