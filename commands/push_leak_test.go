@@ -45,7 +45,7 @@ func pushLeakCases(v, w string) []pushLeakCase {
 		{name: "set forbidden", stdin: true, faults: kvtest.Faults{Forbidden: []string{"db-password"}}, args: []string{"set", "--overwrite", "db-password"}, wantErr: true},
 		{name: "set", stdin: true, args: []string{"set", "--format", "json", "db-password"}},
 		{name: "migrate converts", args: []string{"migrate", "--to", "external", "--push", "--format", "json"}},
-		{name: "migrate dry run conflict", vault: w, args: []string{"migrate", "--to", "external", "--push", "--dry-run"}},
+		{name: "migrate dry run conflict", vault: w, args: []string{"migrate", "--to", "external", "--push", "--dry-run"}, wantErr: true},
 		{name: "migrate conflict", vault: w, args: []string{"migrate", "--to", "external", "--push"}, wantErr: true},
 	}
 }
