@@ -70,6 +70,11 @@ secrets:
 			want: "secrets:\n  last:\n      external: true\n      x-vault: {name: last}",
 		},
 		{
+			name: "multi", kv: "multi",
+			in:   "secrets:\n  multi: {\n    \"file\": './m',\n    name: m\n  }\n",
+			want: "secrets:\n  multi: {\n    external: true, x-vault: {name: multi},\n    name: m\n  }\n",
+		},
+		{
 			name: "cert", kv: "cert",
 			in:   "secrets:\n\tcert:\n\t\tfile: \"./c.pem\"\n",
 			want: "",
@@ -106,6 +111,8 @@ func TestConvertFileSecretRefuses(t *testing.T) {
 		{"x-s: &s\n  file: ./x\nsecrets:\n  x: *s\n  y: *s\n", "x", ErrUnsupported},
 		{"x-s: &s\n  file: ./x\nsecrets:\n  x:\n    <<: *s\n", "x", ErrUnsupported},
 		{"secrets:\n  x: &d\n    file: ./x\n  y: *d\n", "x", ErrUnsupported},
+		// The path is anchored and used elsewhere: removing it would break the alias.
+		{"secrets:\n  x:\n    file: &p ./x\n  y:\n    file: *p\n", "x", ErrUnsupported},
 		{"secrets:\n  x:\n    file: >-\n      ./x\n", "x", ErrUnsupported},
 	} {
 		d, err := Parse("compose.yaml", []byte(tc.doc))
