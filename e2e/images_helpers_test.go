@@ -8,8 +8,10 @@ import (
 	"io"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -240,6 +242,7 @@ func importImage(t testing.TB, ref string, tarball []byte, changes ...string) st
 // returns the IDs by reference.
 func wrapImages(t testing.TB) map[string]string {
 	t.Helper()
+	removeStaleWrapImages()
 	base := exportBase(t)
 	ids := map[string]string{}
 	t.Cleanup(func() {
@@ -270,6 +273,22 @@ func wrapImages(t testing.TB) map[string]string {
 		assert.Assert(t, strings.HasPrefix(id, "sha256:"), "docker import %s printed %q", ref, id)
 	}
 	return ids
+}
+
+// removeStaleWrapImages removes the wrap images a killed test process left
+// behind: their tag is the pid of a process that no longer runs.
+func removeStaleWrapImages() {
+	res := icmd.RunCmd(dockerCmd("image", "ls", "--filter", "reference=docker-vault-test/wrap-*", "--format", "{{.Repository}}:{{.Tag}}"))
+	for _, ref := range strings.Fields(res.Stdout()) {
+		_, tag, _ := strings.Cut(ref, ":")
+		pid, err := strconv.Atoi(tag)
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			icmd.RunCmd(dockerCmd("image", "rm", "-f", ref))
+		}
+	}
 }
 
 // expectFile is the content of a check-digests file: "VAR SHA256" lines
