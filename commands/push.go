@@ -129,7 +129,7 @@ func pushValues(ctx context.Context, dockerCLI command.Cli, store keyvault.Store
 		for i := range checks {
 			if checks[i].Action.Writes() {
 				if writes++; writes > len(stored) {
-					checks[i].Reason = "not stored"
+					checks[i].Reason = string(notStored)
 				}
 			}
 		}
@@ -145,6 +145,10 @@ func pushValues(ctx context.Context, dockerCLI command.Cli, store keyvault.Store
 	}
 	return conflicts
 }
+
+// notStored marks (as a row's reason, and a count) a value a failed push
+// did not store.
+const notStored migrate.PushAction = "not stored"
 
 // What a push did, for its summary line.
 const (
@@ -227,6 +231,9 @@ func printPush(out io.Writer, format string, checks []migrate.PushCheck, state s
 	n := map[migrate.PushAction]int{}
 	for _, c := range checks {
 		n[c.Action]++
+		if c.Reason == string(notStored) {
+			n[notStored]++
+		}
 	}
 	counts := []string{}
 	for _, a := range []migrate.PushAction{migrate.PushCreate, migrate.PushUpdate, migrate.PushUnchanged, migrate.PushConflict} {
@@ -239,6 +246,9 @@ func printPush(out io.Writer, format string, checks []migrate.PushCheck, state s
 		_, err = fmt.Fprintf(out, "dry run: %s; nothing stored\n", strings.Join(counts, ", "))
 	case state == pushRefused:
 		_, err = fmt.Fprintf(out, "nothing stored: %s\n", strings.Join(counts, ", "))
+	case n[notStored] > 0:
+		writes := n[migrate.PushCreate] + n[migrate.PushUpdate]
+		_, err = fmt.Fprintf(out, "stored %d of %d values in Key Vault, then failed\n", writes-n[notStored], writes)
 	case n[migrate.PushCreate]+n[migrate.PushUpdate] == 0:
 		_, err = fmt.Fprintln(out, "Key Vault holds every value already: nothing stored")
 	default:

@@ -250,3 +250,19 @@ func TestPushDisabledSecret(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(kvValue(t, s, "db-password"), pushFileValues["db_password"]))
 }
+
+func TestPushFailsHalfWay(t *testing.T) {
+	s := useSyncEmulator(t, nil)
+	dir := writePushProject(t)
+	// db-password (the second to store) may not be written.
+	s.SetFaults(kvtest.Faults{Forbidden: []string{"db-password"}})
+	out, err := runCommand(t, newPushCommand, pushFileValues, "-f", filepath.Join(dir, "compose.yaml"))
+	assert.Check(t, is.ErrorContains(err, "stored 1 of the values: secret db_password: failed to set secret db-password"))
+	assert.Check(t, is.Equal(out, `SECRET        VAULT SECRET   ACTION
+api_key       prod-api-key   create
+db_password   db-password    create (not stored)
+stored 1 of 2 values in Key Vault, then failed
+`))
+	s.SetFaults(kvtest.Faults{})
+	assert.Check(t, is.Equal(kvValue(t, s, "prod-api-key"), pushFileValues["api_key"]))
+}
