@@ -644,6 +644,16 @@ func testWrapBadInput(t *testing.T) {
 	assert.Check(t, is.Equal(x["action"], "reported"))
 	assert.Check(t, is.Contains(fmt.Sprint(x["reason"]), "docker-vault-test/missing-"), "with --pull=never the reason names the image that is not in the engine")
 
+	// No engine at all: every image is unreadable, each variable says why,
+	// and nothing is written.
+	res = run(nil, "-H", "tcp://127.0.0.1:1", "vault", "migrate", "--dry-run", "--format", "json")
+	assert.Assert(t, res.ExitCode == 0, redact(res.Combined(), values))
+	x = parseFindings(t, res).find("good", "APP_TOKEN")
+	assert.Assert(t, x != nil)
+	assert.Check(t, is.Equal(x["action"], "reported"), "with no engine the image cannot be read, so its start cannot be wrapped")
+	assert.Check(t, is.Contains(fmt.Sprint(x["reason"]), "127.0.0.1:1"), "the reason does not say the engine could not be reached: %q", redact(fmt.Sprint(x["reason"]), values))
+	unchanged("a dry run with no engine")
+
 	// Errors: nothing written.
 	res = run(nil, "vault", "migrate", "--pull=sometimes")
 	assert.Check(t, res.ExitCode != 0, "--pull=sometimes was accepted")
