@@ -189,6 +189,10 @@ func TestSet(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(kvValue(t, s, "from-file"), "Set-File-5503"))
 
+	_, err = runSetCmd(t, stdin("Set-New-5504"), values, "-f", "-", "dash")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(kvValue(t, s, "dash"), "Set-New-5504"), "-f - reads stdin")
+
 	_, err = runSetCmd(t, stdin("Set-New-5504"), values, "--dry-run", "taken")
 	assert.Check(t, is.Error(err, "Key Vault secret taken already holds a different value: rerun with --overwrite to store a new version"))
 	_, err = runSetCmd(t, stdin("Set-New-5504"), values, "taken")
