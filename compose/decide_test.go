@@ -128,7 +128,7 @@ func TestDecideByImage(t *testing.T) {
 		// The table is the fallback for an image that cannot be read.
 		{"pg", "POSTGRES_PASSWORD", want{ActionMigrate, ViaFileVariable, "POSTGRES_PASSWORD_FILE", "reads POSTGRES_PASSWORD_FILE (built-in, as postgres could not be read: image postgres:16: not in the engine and --pull=never)"}},
 		{"scratch", "SCRATCH_TOKEN", want{ActionReport, "", "", "image example/distroless has no /bin/sh, so its start cannot be wrapped to export SCRATCH_TOKEN: the variable stays"}},
-		{"gone", "GONE_TOKEN", want{ActionReport, "", "", "image example/gone could not be read (pull access denied for example/gone), so its start cannot be wrapped"}},
+		{"gone", "GONE_TOKEN", want{ActionReport, "", "", "image example/gone could not be read (pull access denied for example/gone) and the built-in table knows no file variant of GONE_TOKEN"}},
 		// pihole's file variable holds a secret name: the table says so
 		// where the script read cannot.
 		{"dns", "WEBPASSWORD", want{ActionMigrate, ViaFileVariable, "WEBPASSWORD_FILE", "reads WEBPASSWORD_FILE (a secret name, not a path) (its entrypoint does)"}},

@@ -150,6 +150,9 @@ func (d *detector) wrap(f *Finding, svc types.ServiceConfig, explicit bool) {
 	switch {
 	case d.opts.NoWrap:
 		f.Reason += "; " + why + "; the variable stays (--no-wrap)"
+	case !read && !explicit:
+		// Unread, the image said nothing: only the table did.
+		f.Reason += "; " + img + " could not be read (" + readError(info.Err) + ") and the built-in table knows no file variant of " + f.Variable + hint + ", so neither a file variable nor a wrapped start can take it: the variable stays"
 	case !read:
 		f.Reason += "; " + why + "; " + img + " could not be read (" + readError(info.Err) + "), so its start cannot be wrapped: the variable stays"
 	case !info.Image.Shell:
