@@ -177,3 +177,27 @@ func TestExistingSecretFileNotReadable(t *testing.T) {
 		assert.Check(t, f.Path != path, "the same value is written again")
 	}
 }
+
+// TestSecretFileModeWrapped: a variable the image only reads from its
+// environment is moved through the entrypoint wrapper, which reads the
+// secret file as the service's user: its file is readable too.
+func TestSecretFileModeWrapped(t *testing.T) {
+	dir := writeProject(t, map[string]string{"compose.yaml": `services:
+  api:
+    image: myorg/api:1
+    environment:
+      API_TOKEN: Wrapped-Api-Token-6262
+`})
+	api := &imageinfo.Image{Ref: "myorg/api:1", User: "10001", Shell: true, Entrypoint: []string{"/app/api"}}
+	plan, err := planNonRoot(t, dir, map[string]compose.ImageInfo{"api": {Image: api}})
+	assert.NilError(t, err)
+	assert.Assert(t, is.Len(plan.Items, 1))
+	assert.Check(t, is.Equal(plan.Items[0].Action, Migrated), plan.Items[0].Reason)
+	var modes []fs.FileMode
+	for _, f := range plan.Files {
+		if f.Kind == "secret" {
+			modes = append(modes, f.Mode)
+		}
+	}
+	assert.Check(t, is.DeepEqual(modes, []fs.FileMode{0o444}))
+}
