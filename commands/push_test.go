@@ -226,6 +226,10 @@ func TestSet(t *testing.T) {
 		assert.Check(t, is.ErrorContains(err, tc.want), tc.args)
 	}
 	assert.Check(t, is.Equal(s.Count(kvtest.RouteListSecrets), 0), "Key Vault was asked about a refused value")
+
+	t.Setenv("DOCKER_VAULT_URL", "")
+	_, err = runSetCmd(t, stdin("x"), values, "no-vault")
+	assert.Check(t, is.Error(err, "no vault given: use --vault NAME or set DOCKER_VAULT_URL"))
 }
 
 func TestSetRefusesATerminal(t *testing.T) {

@@ -48,6 +48,8 @@ another value is an error unless --overwrite, which stores a new version.`,
 	flags.BoolVar(&options.dryRun, "dry-run", false, "Check Key Vault and store nothing")
 	flags.StringVar(&options.format, "format", "", formatHelp)
 	addVaultFlags(flags, &options.vault)
+	// set reads no compose file, so no project names its vault.
+	flags.Lookup("vault").Usage = "Key Vault name or URL (default: $DOCKER_VAULT_URL)"
 	return cmd
 }
 
@@ -73,6 +75,9 @@ func runSet(ctx context.Context, dockerCLI command.Cli, o setOptions, name strin
 	ctx, cancel := o.vault.withTimeout(ctx)
 	defer cancel()
 	store, err := o.vault.open(ctx, "")
+	if errors.Is(err, keyvault.ErrNoVault) {
+		return errors.New("no vault given: use --vault NAME or set DOCKER_VAULT_URL")
+	}
 	if err != nil {
 		return err
 	}
