@@ -6,8 +6,9 @@
 // A migrated variable VAR becomes VAR_FILE: /run/secrets/<secret> (or what
 // the image reads instead), the service lists the secret, and the project
 // declares it at the top level: as `file: ./secrets/<secret>` with the value
-// written beside the project (0600, or 0444 in a 0700 folder for a service that runs as another user; git-ignored), or as `external: true`
-// with an x-vault name, the value pushed to Key Vault. A value that came
+// written beside the project (0600, or 0444 in a 0700 folder for a service
+// that runs as another user; git-ignored), or as `external: true` with an
+// x-vault name, the value pushed to Key Vault. A value that came
 // from .env or an env file is removed from it once nothing else uses it.
 //
 // A variable the image reads only from its environment is moved all the

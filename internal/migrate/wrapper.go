@@ -38,7 +38,6 @@ import (
 // wrapperKey is the service-level extension holding the annotation.
 const wrapperKey = "x-vault"
 
-
 // secretFileName is a secret name that is a plain file name under
 // /run/secrets, safe in the script without quoting.
 var secretFileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
