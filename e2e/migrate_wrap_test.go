@@ -140,6 +140,7 @@ func writeWrapProject(t *testing.T, dir string, v wrapValues, forStack bool) {
 	c.WriteString("    environment:\n")
 	c.WriteString("      APP_MODE: custom\n")
 	c.WriteString("      CUSTOM_API_TOKEN: " + composeDQ(v.custom) + "\n")
+	c.WriteString("      OTHER_THING: " + composeDQ(v.pw) + "   # a copy of the password\n")
 	c.WriteString("  noshell:\n    image: " + imgNoShell + "\n" + mount + restart)
 	c.WriteString("    environment:\n")
 	c.WriteString("      NOSHELL_PASSWORD: " + v.noshell + "\n")
@@ -160,7 +161,7 @@ func writeWrapProject(t *testing.T, dir string, v wrapValues, forStack bool) {
 		"fileenv": expectFile("APP_PASSWORD", v.pw, "APP_API_KEY", v.apiKey),
 		"plain":   expectFile("APP_MODE", "check", "DB_PASSWORD", v.pw, "APP_TOKEN", v.token, "DATABASE_URL", v.dbURL, "TLS_PRIVATE_KEY", v.pemKey),
 		"noshell": expectFile("NOSHELL_PASSWORD", v.noshell),
-		"custom":  expectFile("APP_MODE", "custom", "CUSTOM_API_TOKEN", v.custom),
+		"custom":  expectFile("APP_MODE", "custom", "CUSTOM_API_TOKEN", v.custom, "OTHER_THING", v.pw),
 		"setup":   expectFile("APP_MODE", "setup", "ADMIN_PASSWORD", v.admin),
 	} {
 		assert.NilError(t, os.WriteFile(filepath.Join(dir, "expect", name), []byte(body), 0o644))
@@ -183,7 +184,7 @@ func assertComposeResolves(t *testing.T, dir string, v wrapValues) {
 	for _, c := range []struct{ svc, name, want string }{
 		{"fileenv", "APP_PASSWORD", v.pw}, {"fileenv", "APP_API_KEY", v.apiKey},
 		{"plain", "DB_PASSWORD", v.pw}, {"plain", "APP_TOKEN", v.token}, {"plain", "DATABASE_URL", v.dbURL},
-		{"plain", "TLS_PRIVATE_KEY", v.pemKey}, {"noshell", "NOSHELL_PASSWORD", v.noshell}, {"custom", "CUSTOM_API_TOKEN", v.custom}, {"setup", "ADMIN_PASSWORD", v.admin},
+		{"plain", "TLS_PRIVATE_KEY", v.pemKey}, {"noshell", "NOSHELL_PASSWORD", v.noshell}, {"custom", "CUSTOM_API_TOKEN", v.custom}, {"custom", "OTHER_THING", v.pw}, {"setup", "ADMIN_PASSWORD", v.admin},
 	} {
 		// config prints a file compose can read again: $ as $$.
 		got := cfg.Services[c.svc].Environment[c.name]
@@ -310,6 +311,7 @@ var wrapWays = []struct{ service, variable, way string }{
 	{"plain", "DATABASE_URL", "entrypoint"},
 	{"plain", "TLS_PRIVATE_KEY", "entrypoint"},
 	{"custom", "CUSTOM_API_TOKEN", "entrypoint"},
+	{"custom", "OTHER_THING", "entrypoint"}, // a copy of the password: moved the same way
 	{"noshell", "NOSHELL_PASSWORD", "reported"},
 	{"setup", "ADMIN_PASSWORD", "entrypoint"},
 }
@@ -334,10 +336,13 @@ func assertWays(t *testing.T, f migrateFindings, withSetup bool) {
 			assert.Check(t, is.Equal(x["action"], "migrated"), "%s.%s: reason %v", w.service, w.variable, x["reason"])
 		}
 	}
+	// One value (the password, its copy) is one secret.
 	shared := f.find("fileenv", "APP_PASSWORD")
-	other := f.find("plain", "DB_PASSWORD")
-	if shared != nil && other != nil {
-		assert.Check(t, shared["secret"] != nil && shared["secret"] == other["secret"], "one value used by two services must be one secret: %v and %v", shared["secret"], other["secret"])
+	for _, o := range [][2]string{{"plain", "DB_PASSWORD"}, {"custom", "OTHER_THING"}} {
+		other := f.find(o[0], o[1])
+		if shared != nil && other != nil {
+			assert.Check(t, shared["secret"] != nil && shared["secret"] == other["secret"], "one value used by fileenv.APP_PASSWORD and %s.%s must be one secret: %v and %v", o[0], o[1], shared["secret"], other["secret"])
+		}
 	}
 }
 
