@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -165,9 +167,21 @@ func (e *Engine) Read(ctx context.Context, ref string, o ReadOptions) (*Image, e
 	if err != nil {
 		return nil, fmt.Errorf("reading image %s: %w", ref, err)
 	}
-	img := *v.(*Image)
+	// Each caller gets its own copy: two refs of one ID share the reading.
+	img := v.(*Image).clone()
 	img.Ref = ref
-	return &img, nil
+	return img, nil
+}
+
+// clone copies i deeply: a caller may change what it got.
+func (i *Image) clone() *Image {
+	c := *i
+	c.Entrypoint = slices.Clone(i.Entrypoint)
+	c.Cmd = slices.Clone(i.Cmd)
+	c.Files.Vars = maps.Clone(i.Files.Vars)
+	c.Files.Rules = slices.Clone(i.Files.Rules)
+	c.Files.Scripts = slices.Clone(i.Files.Scripts)
+	return &c
 }
 
 func (e *Engine) pull(ctx context.Context, ref string) error {

@@ -685,6 +685,11 @@ func TestReadConcurrent(t *testing.T) {
 	}
 	assert.Check(t, is.Equal(creates.Load(), int32(2)))
 	assert.Check(t, is.Equal(fe.live(), 0))
+	// What one caller got is its own.
+	imgs[0].Files.Vars["POSTGRES_PASSWORD"] = "changed"
+	imgs[0].Cmd[0] = "changed"
+	assert.Check(t, is.Equal(imgs[1].Files.Vars["POSTGRES_PASSWORD"], "POSTGRES_PASSWORD_FILE"))
+	assert.Check(t, is.Equal(imgs[1].Cmd[0], "postgres"))
 }
 
 // With no cache directory at all, Read still works and caches nothing.

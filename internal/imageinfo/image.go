@@ -41,7 +41,9 @@ type Conventions struct {
 	Vars map[string]string `json:"vars,omitempty"`
 	// Rules cover families of variables (every GF_* read from GF_*__FILE).
 	Rules []Rule `json:"rules,omitempty"`
-	// Scripts are the files in the image the conventions were read from.
+	// Scripts are the files in the image the conventions were read from,
+	// in the order they were read; "(entrypoint)" is the string of a
+	// shell-form entrypoint (sh -c "...").
 	Scripts []string `json:"scripts,omitempty"`
 }
 
