@@ -32,6 +32,10 @@ const (
 	// e2eDangling's /bin/sh is a link to a busybox that is not there; it
 	// has no entrypoint and no cmd.
 	e2eDangling = "docker-vault-test/imageinfo-dangling:1"
+	// e2eMergedUsr has Debian's merged /usr: /bin is a link to usr/bin,
+	// /usr/bin/sh a link to busybox, and its entrypoint is found on PATH
+	// through /bin.
+	e2eMergedUsr = "docker-vault-test/imageinfo-mergedusr:1"
 )
 
 // The fileenv image's entrypoint, found on PATH by its bare name, sources
@@ -170,7 +174,7 @@ func e2eImages(t *testing.T) {
 	base := baseFS(t)
 	all := func(name string) (string, bool) { return name, name != ".dockerenv" }
 	t.Cleanup(func() {
-		exec.Command("docker", "rmi", e2eFileEnv, e2ePlain, e2eNoShell, e2eDangling).Run()
+		exec.Command("docker", "rmi", e2eFileEnv, e2ePlain, e2eNoShell, e2eDangling, e2eMergedUsr).Run()
 	})
 	importImage(t, e2eFileEnv, rootfs(t, base, all, map[string]string{
 		"usr/local/bin/docker-entrypoint.sh": e2eEntrypoint,
@@ -198,6 +202,47 @@ func e2eImages(t *testing.T) {
 		}
 		return "", false
 	}, nil))
+	importImage(t, e2eMergedUsr, mergedUsr(t, base),
+		`ENV PATH=/bin`,
+		`ENTRYPOINT ["docker-entrypoint.sh"]`)
+}
+
+// mergedUsr is a root file system with /bin -> usr/bin holding busybox,
+// sh -> busybox and the fileenv image's entrypoint and library.
+func mergedUsr(t *testing.T, base []byte) io.Reader {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tr := tar.NewReader(bytes.NewReader(base))
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		assert.NilError(t, err)
+		if hdr.Name != "bin/busybox" {
+			continue
+		}
+		hdr.Name = "usr/bin/busybox"
+		assert.NilError(t, tw.WriteHeader(hdr))
+		_, err = io.Copy(tw, tr)
+		assert.NilError(t, err)
+	}
+	for _, l := range []*tar.Header{
+		{Name: "bin", Linkname: "usr/bin", Typeflag: tar.TypeSymlink, Mode: 0o777},
+		{Name: "usr/bin/sh", Linkname: "busybox", Typeflag: tar.TypeSymlink, Mode: 0o777},
+	} {
+		assert.NilError(t, tw.WriteHeader(l))
+	}
+	for name, data := range map[string]string{
+		"usr/bin/docker-entrypoint.sh": e2eEntrypoint,
+		"usr/local/lib/file-env.sh":    e2eFileEnvLib,
+	} {
+		assert.NilError(t, tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}))
+		_, err := tw.Write([]byte(data))
+		assert.NilError(t, err)
+	}
+	assert.NilError(t, tw.Close())
+	return &buf
 }
 
 func TestEngineE2E(t *testing.T) {
@@ -256,9 +301,16 @@ func TestEngineE2E(t *testing.T) {
 	assert.Check(t, is.Len(dangling.Cmd, 0))
 	assert.Check(t, is.Len(dangling.Entrypoint, 0))
 
-	// Four containers, all gone.
+	merged, err := r.Read(ctx, e2eMergedUsr, ReadOptions{})
+	assert.NilError(t, err)
+	assert.Check(t, merged.Shell, "/bin/sh through /bin -> usr/bin and sh -> busybox")
+	assert.Check(t, is.DeepEqual(merged.Files.Vars, map[string]string{"APP_PASSWORD": "APP_PASSWORD_FILE"}))
+	// The path the container runs it by, found on PATH=/bin.
+	assert.Check(t, is.DeepEqual(merged.Files.Scripts, []string{"/bin/docker-entrypoint.sh", "/usr/local/lib/file-env.sh"}))
+
+	// Five containers, all gone.
 	created := api.names()
-	assert.Check(t, is.Len(created, 4))
+	assert.Check(t, is.Len(created, 5))
 	assertGone(t, c, created)
 	// The plain image's VOLUME made an anonymous volume: removed with it.
 	assert.Check(t, is.Len(api.volumes, 1))
@@ -271,7 +323,7 @@ func TestEngineE2E(t *testing.T) {
 	// container.
 	entries, err := os.ReadDir(cacheDir)
 	assert.NilError(t, err)
-	assert.Check(t, is.Len(entries, 4))
+	assert.Check(t, is.Len(entries, 5))
 	for _, e := range entries {
 		st, err := e.Info()
 		assert.NilError(t, err)
