@@ -264,3 +264,31 @@ func TestRunDryRunNeedsNoSecretFiles(t *testing.T) {
 	_, err = Run(context.Background(), o)
 	assert.Check(t, is.ErrorContains(err, "secret postgres_password: open "))
 }
+
+// TestRunConvertCollision: a converted file secret and a newly migrated
+// one that map to one Key Vault secret are an error, before Key Vault is
+// asked: one value would overwrite the other.
+func TestRunConvertCollision(t *testing.T) {
+	dir := writeProject(t, map[string]string{
+		"compose.yaml": `services:
+  db:
+    image: postgres:16
+    environment:
+      POSTGRES_PASSWORD: Run-Collide-Pw-1
+    secrets: [postgres.password]
+secrets:
+  postgres.password:
+    file: ./old
+`,
+		"old": "Run-Collide-Old-2",
+	})
+	before := readTree(t, dir)
+	var log bytes.Buffer
+	opened := false
+	o := convertOptions(dir, nil, &log)
+	o.OpenVault = func(context.Context, string) (keyvault.Store, error) { opened = true; return nil, errors.New("not reached") }
+	_, err := Run(context.Background(), o)
+	assert.Check(t, is.ErrorContains(err, "both map to Key Vault secret postgres-password"))
+	assert.Check(t, !opened)
+	assert.Check(t, is.DeepEqual(readTree(t, dir), before))
+}
