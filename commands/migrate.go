@@ -14,6 +14,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker-vault/docker-vault/compose"
+	"github.com/docker-vault/docker-vault/internal/convert"
 	"github.com/docker-vault/docker-vault/internal/imageinfo"
 	"github.com/docker-vault/docker-vault/internal/migrate"
 	"github.com/docker/cli/cli"
@@ -130,7 +131,7 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 	}
 	plan := run.Plan
 	res := migrateResult{Findings: plan.Items, Files: plan.Files, Secrets: plan.Secrets, Pushed: run.Pushed, DryRun: o.dryRun || o.check,
-		VaultCheck: run.VaultCheck, Profiles: readProfiles(run.Project.Compose, lo.Profiles), Stale: plan.Stale,
+		VaultCheck: run.VaultCheck, Converted: run.Converted, Profiles: readProfiles(run.Project.Compose, lo.Profiles), Stale: plan.Stale,
 		Warnings: append(slices.Clone(run.Report.Warnings), plan.Warnings...), mask: run.Mask}
 	if res.Findings == nil {
 		res.Findings = []migrate.Item{}
@@ -189,6 +190,9 @@ type migrateResult struct {
 	Files    []*migrate.File `json:"files"`
 	Secrets  []string        `json:"secrets,omitempty"`
 	Pushed   []string        `json:"pushed,omitempty"`
+	// Converted are the file: secrets --to external turned into external
+	// ones.
+	Converted []convert.Source `json:"converted,omitempty"`
 	// VaultCheck is what --dry-run --push found in Key Vault.
 	VaultCheck []migrate.PushCheck `json:"vaultCheck,omitempty"`
 	Warnings   []string            `json:"warnings,omitempty"`
@@ -235,6 +239,17 @@ func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
 		}
 		if len(res.Profiles) > 0 {
 			fmt.Fprintln(out, "profiles read:", strings.Join(res.Profiles, ", "))
+		}
+		if len(res.Converted) > 0 {
+			names := make([]string, len(res.Converted))
+			for i, c := range res.Converted {
+				names[i] = c.Secret + " -> " + c.KVName
+			}
+			verb := "converted"
+			if res.DryRun {
+				verb = "would convert"
+			}
+			fmt.Fprintf(out, "%s %d file secrets to external ones: %s\n", verb, len(names), strings.Join(names, ", "))
 		}
 		if len(res.VaultCheck) > 0 {
 			fmt.Fprintln(out, "Key Vault, as the push would find it:")
