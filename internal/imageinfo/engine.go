@@ -392,7 +392,22 @@ func (c *containerFS) scripts(ctx context.Context, words []string, env []string,
 	}
 	var scripts []Script
 	var queue []string
+	seen := map[string]bool{}
+	// A supervisor runs each service's run and setup scripts.
+	services := func(dir string) error {
+		if seen[dir] {
+			return nil
+		}
+		seen[dir] = true
+		svcs, err := c.subdirs(ctx, dir)
+		for _, svc := range svcs {
+			queue = append(queue, path.Join(dir, svc, "run"), path.Join(dir, svc, "setup"))
+		}
+		return err
+	}
 	// Unwrap tini, gosu, exec...; a shell's -c string is a script itself.
+	all := words
+	var supervisors []string
 	for range 8 {
 		if len(words) == 0 {
 			break
@@ -400,6 +415,7 @@ func (c *containerFS) scripts(ctx context.Context, words []string, env []string,
 		if inline, ok := shellCommand(words); ok {
 			scripts = append(scripts, Script{Path: "(entrypoint)", Text: inline})
 			queue = append(queue, References(inline)...)
+			supervisors = ServiceDirs(inline)
 			words = nil
 			break
 		}
@@ -417,7 +433,18 @@ func (c *containerFS) scripts(ctx context.Context, words []string, env []string,
 			queue = append(queue, "/etc/s6-overlay/s6-rc.d/init-envfile/run", "/etc/cont-init.d/01-envfile")
 		}
 	}
-	seen := map[string]bool{}
+	// The image's own command may start a supervisor: gitea's CMD
+	// ["/bin/s6-svscan", "/etc/s6"], which its entrypoint execs.
+	for i := 0; i+1 < len(all); i++ {
+		if b := path.Base(all[i]); (b == "s6-svscan" || b == "runsvdir") && path.IsAbs(all[i+1]) {
+			supervisors = append(supervisors, all[i+1])
+		}
+	}
+	for _, dir := range supervisors {
+		if err := services(dir); err != nil {
+			return nil, err
+		}
+	}
 	total := 0
 	for lookups := 0; len(queue) > 0 && len(scripts) < maxScripts && lookups < maxLookups && total < maxTotalSize; lookups++ {
 		name := queue[0]
@@ -440,8 +467,44 @@ func (c *containerFS) scripts(ctx context.Context, words []string, env []string,
 		scripts = append(scripts, Script{Path: p, Text: text})
 		total += len(text)
 		queue = append(queue, References(text)...)
+		for _, dir := range ServiceDirs(text) {
+			if err := services(dir); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return scripts, nil
+}
+
+// maxServices bounds the services read from one supervisor directory.
+const maxServices = 8
+
+// subdirs lists the directories in dir (at most maxServices), from the
+// headers of the tar the engine makes of it.
+func (c *containerFS) subdirs(ctx context.Context, dir string) ([]string, error) {
+	res, err := c.e.api.CopyFromContainer(ctx, c.id, client.CopyFromContainerOptions{SourcePath: dir})
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("listing %s in the image: %w", dir, err)
+	}
+	defer res.Content.Close()
+	tr := tar.NewReader(io.LimitReader(res.Content, maxScriptSize))
+	var out []string
+	for range 256 {
+		hdr, err := tr.Next()
+		if err != nil {
+			// The end, or past the bound: what was listed is enough.
+			break
+		}
+		// Entries are named from the directory's base: s6/gitea/.
+		parts := strings.Split(strings.Trim(hdr.Name, "/"), "/")
+		if hdr.Typeflag == tar.TypeDir && len(parts) == 2 && len(out) < maxServices {
+			out = append(out, parts[1])
+		}
+	}
+	return out, nil
 }
 
 // shellCommand returns the string a shell runs with -c.

@@ -36,6 +36,9 @@ const (
 	// /usr/bin/sh a link to busybox, and its entrypoint is found on PATH
 	// through /bin.
 	e2eMergedUsr = "docker-vault-test/imageinfo-mergedusr:1"
+	// e2eS6 is gitea-shaped: its CMD starts s6-svscan /etc/s6, and a
+	// service's setup script runs environment-to-ini.
+	e2eS6 = "docker-vault-test/imageinfo-s6:1"
 )
 
 // The fileenv image's entrypoint, found on PATH by its bare name, sources
@@ -174,7 +177,7 @@ func e2eImages(t *testing.T) {
 	base := baseFS(t)
 	all := func(name string) (string, bool) { return name, name != ".dockerenv" }
 	t.Cleanup(func() {
-		exec.Command("docker", "rmi", e2eFileEnv, e2ePlain, e2eNoShell, e2eDangling, e2eMergedUsr).Run()
+		exec.Command("docker", "rmi", e2eFileEnv, e2ePlain, e2eNoShell, e2eDangling, e2eMergedUsr, e2eS6).Run()
 	})
 	importImage(t, e2eFileEnv, rootfs(t, base, all, map[string]string{
 		"usr/local/bin/docker-entrypoint.sh": e2eEntrypoint,
@@ -202,6 +205,14 @@ func e2eImages(t *testing.T) {
 		}
 		return "", false
 	}, nil))
+	importImage(t, e2eS6, rootfs(t, base, all, map[string]string{
+		"usr/bin/entrypoint":    "#!/bin/sh\nexec \"$@\"\n",
+		"etc/s6/app/run":        "#!/bin/sh\n[ -f ./setup ] && . ./setup\nexec /bin/app\n",
+		"etc/s6/app/setup":      "#!/bin/sh\nenvironment-to-ini --config /data/app.ini\n",
+		"etc/s6/.s6-svscan/fin": "#!/bin/sh\n",
+	}),
+		`ENTRYPOINT ["/usr/bin/entrypoint"]`,
+		`CMD ["/bin/s6-svscan", "/etc/s6"]`)
 	importImage(t, e2eMergedUsr, mergedUsr(t, base),
 		`ENV PATH=/bin`,
 		`ENTRYPOINT ["docker-entrypoint.sh"]`)
@@ -308,9 +319,14 @@ func TestEngineE2E(t *testing.T) {
 	// The path the container runs it by, found on PATH=/bin.
 	assert.Check(t, is.DeepEqual(merged.Files.Scripts, []string{"/bin/docker-entrypoint.sh", "/usr/local/lib/file-env.sh"}))
 
-	// Five containers, all gone.
+	s6, err := r.Read(ctx, e2eS6, ReadOptions{})
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(s6.Files.Rules, []Rule{{Prefix: "GITEA__", Suffix: "__FILE"}}))
+	assert.Check(t, is.DeepEqual(s6.Files.Scripts, []string{"/usr/bin/entrypoint", "/etc/s6/app/run", "/etc/s6/app/setup"}))
+
+	// Six containers, all gone.
 	created := api.names()
-	assert.Check(t, is.Len(created, 5))
+	assert.Check(t, is.Len(created, 6))
 	assertGone(t, c, created)
 	// The plain image's VOLUME made an anonymous volume: removed with it.
 	assert.Check(t, is.Len(api.volumes, 1))
@@ -323,7 +339,7 @@ func TestEngineE2E(t *testing.T) {
 	// container.
 	entries, err := os.ReadDir(cacheDir)
 	assert.NilError(t, err)
-	assert.Check(t, is.Len(entries, 5))
+	assert.Check(t, is.Len(entries, 6))
 	for _, e := range entries {
 		st, err := e.Info()
 		assert.NilError(t, err)

@@ -11,6 +11,7 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,12 +160,38 @@ func (e *fakeEngine) api() *fakeAPI {
 			e.mu.Lock()
 			defer e.mu.Unlock()
 			e.copies = append(e.copies, o.SourcePath)
-			f, ok := e.containers[id].files[o.SourcePath]
-			if !ok {
-				return client.CopyFromContainerResult{}, cerrdefs.ErrNotFound.WithMessage("Could not find the file")
-			}
+			files := e.containers[id].files
+			f, ok := files[o.SourcePath]
 			var buf bytes.Buffer
 			tw := tar.NewWriter(&buf)
+			if !ok {
+				// A directory: its entries, named from its base.
+				var names []string
+				for name := range files {
+					if strings.HasPrefix(name, o.SourcePath+"/") {
+						names = append(names, name)
+					}
+				}
+				if len(names) == 0 {
+					return client.CopyFromContainerResult{}, cerrdefs.ErrNotFound.WithMessage("Could not find the file")
+				}
+				sort.Strings(names)
+				base := filepath.Base(o.SourcePath)
+				_ = tw.WriteHeader(&tar.Header{Name: base + "/", Typeflag: tar.TypeDir, Mode: 0o755})
+				dirs := map[string]bool{}
+				for _, name := range names {
+					rel := strings.TrimPrefix(name, o.SourcePath+"/")
+					if d := filepath.Dir(rel); d != "." && !dirs[d] {
+						dirs[d] = true
+						_ = tw.WriteHeader(&tar.Header{Name: base + "/" + d + "/", Typeflag: tar.TypeDir, Mode: 0o755})
+					}
+					data := files[name].data
+					_ = tw.WriteHeader(&tar.Header{Name: base + "/" + rel, Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(data))})
+					_, _ = tw.Write([]byte(data))
+				}
+				_ = tw.Close()
+				return client.CopyFromContainerResult{Content: io.NopCloser(&buf)}, nil
+			}
 			hdr := &tar.Header{Name: filepath.Base(o.SourcePath), Mode: int64(f.mode.Perm()), Size: int64(len(f.data)), Typeflag: tar.TypeReg}
 			if f.link != "" {
 				hdr.Typeflag, hdr.Size, hdr.Linkname = tar.TypeSymlink, 0, f.link
@@ -563,6 +590,20 @@ func TestReadEntrypoints(t *testing.T) {
 			wantVars: fileVars("WORDPRESS_DB_NAME", "WORDPRESS_DB_USER", "WORDPRESS_DB_PASSWORD", "WORDPRESS_DB_HOST",
 				"WORDPRESS_AUTH_KEY", "WORDPRESS_NONCE_SALT", "WORDPRESS_TABLE_PREFIX"),
 			wantScripts: []string{"/usr/local/bin/docker-entrypoint.sh", "/usr/src/wordpress/wp-config-docker.php"},
+		},
+		{
+			name:       "gitea: the command starts s6-svscan, a service's setup runs environment-to-ini",
+			entrypoint: []string{"/usr/bin/entrypoint"},
+			cmd:        []string{"/bin/s6-svscan", "/etc/s6"},
+			files: map[string]fakeFile{
+				"/usr/bin/entrypoint":  {mode: 0o755, data: "#!/bin/sh\nif [ $# -gt 0 ]; then\n\texec \"$@\"\nelse\n\texec /bin/s6-svscan /etc/s6\nfi\n"},
+				"/etc/s6/gitea/run":    {mode: 0o755, data: "#!/bin/bash\n[[ -f ./setup ]] && source ./setup\nexec su-exec $USER /app/gitea/gitea web\n"},
+				"/etc/s6/gitea/setup":  scriptFile(t, "gitea-setup.sh"),
+				"/etc/s6/openssh/run":  {mode: 0o755, data: "#!/bin/bash\nexec /usr/sbin/sshd -D -e\n"},
+				"/etc/s6/.s6-svscan/x": {mode: 0o755, data: "#!/bin/sh\n"},
+			},
+			wantRules:   []Rule{{Prefix: "GITEA__", Suffix: "__FILE"}},
+			wantScripts: []string{"/usr/bin/entrypoint", "/etc/s6/gitea/run", "/etc/s6/gitea/setup", "/etc/s6/openssh/run"},
 		},
 		{
 			name:       "a binary",

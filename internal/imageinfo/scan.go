@@ -130,6 +130,14 @@ func References(text string) []string {
 	return p.refs
 }
 
+// ServiceDirs returns the service directories a script hands to a
+// supervisor (s6-svscan /etc/s6, runsvdir /etc/service): each service's
+// run and setup scripts run too (gitea's /etc/s6/gitea/setup calls
+// environment-to-ini).
+func ServiceDirs(text string) []string {
+	return parseScript(text).svcDirs
+}
+
 var (
 	identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	// A function header: "name() {", "function name {", "function name() {".
@@ -207,6 +215,7 @@ type parsedScript struct {
 	direct   map[string]string
 	rules    []Rule
 	refs     []string
+	svcDirs  []string
 }
 
 // logicalLines splits a script into logical lines: continued lines and
@@ -650,6 +659,11 @@ func (p *parsedScript) walkLine(ts []string, fn *shellFunc, stack *[]frame, pend
 		p.calls = append(p.calls, c)
 
 		addRef(t)
+		if b := path.Base(unquote(t)); (b == "s6-svscan" || b == "runsvdir") && j+1 < len(ts) {
+			if d := unquote(ts[j+1]); path.IsAbs(d) && !strings.ContainsAny(d, "$*?`") && !slices.Contains(p.svcDirs, d) {
+				p.svcDirs = append(p.svcDirs, d)
+			}
+		}
 		if k := wrapped(ts, j); k > j {
 			// exec CMD, gosu USER CMD, tini -- CMD, . FILE, sh FILE: the
 			// word at k is a command (or a script) too.
