@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,6 +108,31 @@ func testWrapStepsFileToExternal(t *testing.T) {
 	res = run("vault", "push")
 	assert.Check(t, res.ExitCode != 0, "push replaced a Key Vault secret that holds another value without --overwrite")
 	assert.Check(t, is.Contains(res.Stderr(), "--overwrite"), "the error does not name --overwrite: %s", redact(res.Stderr(), values))
+	// A dry run of the conversion with --push tells, without a value, what
+	// Key Vault holds: the token differs, the password is there already.
+	// (It may exit 1: the push it previews would fail.)
+	beforeDry := snapshotTree(t, dir)
+	res = run("vault", "migrate", "--to", "external", "--push", "--dry-run", "--format", "json")
+	assert.Check(t, is.DeepEqual(snapshotTree(t, dir), beforeDry), "migrate --dry-run --push wrote")
+	if res.ExitCode != 0 {
+		assert.Check(t, is.Contains(res.Stderr(), "--overwrite"), "a dry run that fails must say how to go on: %s", redact(res.Stderr(), values))
+	}
+	var dry struct {
+		VaultCheck []struct{ Secret, Action string } `json:"vaultCheck"`
+	}
+	assert.Check(t, json.Unmarshal([]byte(res.Stdout()), &dry), "migrate --dry-run --push --format json printed no JSON object")
+	checks := map[string]string{}
+	for _, c := range dry.VaultCheck {
+		checks[c.Secret] = c.Action
+	}
+	assert.Check(t, is.Len(checks, 2), "vaultCheck: %v", checks)
+	for secret, action := range checks {
+		want := "unchanged"
+		if secret == filepath.Base(tokenFile) {
+			want = "conflict"
+		}
+		assert.Check(t, is.Equal(action, want), "vaultCheck of %s", secret)
+	}
 	res = run("vault", "push", "--overwrite")
 	assert.Check(t, is.Equal(res.ExitCode, 0), "push --overwrite: %s", redact(res.Combined(), values))
 	for name, body := range map[string]string{

@@ -484,7 +484,7 @@ func testWrapComposeUp(t *testing.T, ids map[string]string) {
 	assertFilesHoldNo(t, dir, v.leaks())
 
 	for _, r := range outputs {
-		assertNoValue(t, r, v.leaks())
+		assertNoValue(t, r, all) // the reported value too: no output shows it
 	}
 }
 
@@ -585,7 +585,7 @@ func testWrapStack(t *testing.T) {
 	assert.Check(t, is.Contains(res.Stdout(), "nothing to migrate"))
 
 	for _, r := range outputs {
-		assertNoValue(t, r, v.leaks())
+		assertNoValue(t, r, all) // the reported value too: no output shows it
 	}
 }
 
