@@ -125,7 +125,7 @@ const (
 	maxTotalSize = 4 << 20
 	// cacheVersion is bumped whenever Scan or Read find something else
 	// than before: older entries are then read again.
-	cacheVersion = 2
+	cacheVersion = 3
 	// removeTimeout bounds the removal of the container, which runs even
 	// when the caller's context is done.
 	removeTimeout = 30 * time.Second

@@ -675,7 +675,7 @@ func TestReadBoundsTotal(t *testing.T) {
 	entry.WriteString("#!/bin/sh\n")
 	for i := range 8 {
 		fmt.Fprintf(&entry, ". /lib/%d.sh\n", i)
-		files[fmt.Sprintf("/lib/%d.sh", i)] = fakeFile{mode: 0o644, data: "#!/bin/sh\n" + strings.Repeat("true\n", 900<<10/5)}
+		files[fmt.Sprintf("/lib/%d.sh", i)] = fakeFile{mode: 0o644, data: "#!/bin/sh\n# " + strings.Repeat("x", 900<<10)}
 	}
 	files["/entrypoint.sh"] = fakeFile{mode: 0o755, data: entry.String()}
 	fe := newFakeEngine(map[string]*fakeImage{"dvtest/x:1": {id: "sha256:77777777777777", entrypoint: []string{"/entrypoint.sh"}, files: withFiles(busybox, files)}})

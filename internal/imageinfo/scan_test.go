@@ -344,7 +344,7 @@ func TestScanLinear(t *testing.T) {
 				}
 				return d
 			}
-			small, large := best(gen(32<<10), 5), best(gen(512<<10), 3)
+			small, large := best(gen(32<<10), 3), best(gen(512<<10), 2)
 			t.Logf("32 KiB: %v, 512 KiB: %v (%.1fx)", small, large, float64(large)/float64(small))
 			assert.Check(t, large < 100*small, "32 KiB: %v, 512 KiB: %v", small, large)
 		})
