@@ -31,9 +31,12 @@ type Script struct {
 //     over literal names, or over a literal array; a function that passes
 //     its own $1 to such a function is one too (mariadb's
 //     _mariadb_file_env);
-//   - VAR=$(cat "$VAR_FILE") and VAR="$(< "${VAR_FILE}")";
-//   - a loop over the environment filtered by grep '^PREFIX...__FILE'
-//     that reads each file (grafana's run.sh): Rule{Prefix, Suffix};
+//   - VAR=$(cat "$VAR_FILE"), VAR="$(< "${VAR_FILE}")" and
+//     read -r VAR < "$VAR_FILE", unless the script sets VAR_FILE itself;
+//   - a loop over the environment (env, printenv, compgen -e into a pipe)
+//     filtered by grep '^PREFIX...__FILE' or sed 's/^\(...\)__FILE=...'
+//     that reads each file and exports the name (grafana's run.sh):
+//     Rule{Prefix, Suffix};
 //   - linuxserver's FILE__ prefix (init-envfile): Rule{FilePrefix:
 //     "FILE__"};
 //   - gitea's environment-to-ini, which reads GITEA__SECTION__KEY__FILE;
