@@ -133,6 +133,9 @@ const (
 
 // Read implements Reader.
 func (e *Engine) Read(ctx context.Context, ref string, o ReadOptions) (*Image, error) {
+	if ref == "" {
+		return nil, errors.New("no image to read")
+	}
 	if e.opts.Pull == PullAlways && !o.NoPull {
 		if err := e.pull(ctx, ref); err != nil {
 			return nil, err

@@ -431,6 +431,13 @@ func TestReadPullStreamError(t *testing.T) {
 	assert.Check(t, is.Contains(progress.String(), "Pulling from x/y"))
 }
 
+func TestReadNoRef(t *testing.T) {
+	fe := newFakeEngine(nil)
+	_, err := NewEngine(fe.api(), EngineOptions{CacheDir: t.TempDir()}).Read(context.Background(), "", ReadOptions{})
+	assert.Check(t, is.Error(err, "no image to read"))
+	assert.Check(t, is.Len(fe.pulls, 0))
+}
+
 func TestReadInspectError(t *testing.T) {
 	api := newFakeEngine(nil).api()
 	api.inspect = func(ctx context.Context, ref string) (client.ImageInspectResult, error) {
