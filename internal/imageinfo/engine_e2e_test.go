@@ -29,6 +29,9 @@ const (
 	e2ePlain   = "docker-vault-test/imageinfo-plain:1"
 	e2eNoShell = "docker-vault-test/imageinfo-noshell:1"
 	e2eAbsent  = "docker-vault-test/imageinfo-absent:1"
+	// e2eUnpullable names a registry on 127.0.0.1 where nothing listens:
+	// its pull fails in the engine without reaching any other host.
+	e2eUnpullable = "127.0.0.1:1/docker-vault-test/imageinfo-absent:1"
 	// e2eDangling's /bin/sh is a link to a busybox that is not there; it
 	// has no entrypoint and no cmd.
 	e2eDangling = "docker-vault-test/imageinfo-dangling:1"
@@ -361,13 +364,13 @@ func TestEngineE2E(t *testing.T) {
 	assert.Check(t, is.ErrorContains(err, "is not in the engine: the project builds it"))
 	assert.Check(t, is.Equal(progress.Len(), 0), "nothing was pulled")
 
-	// An image that cannot be pulled (no registry here): the engine's
-	// error, after the ref.
+	// An image that cannot be pulled (its registry is a closed port on
+	// 127.0.0.1): the engine's error, after the ref.
 	pctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	n := len(api.names())
-	_, err = r.Read(pctx, e2eAbsent, ReadOptions{})
-	assert.Check(t, is.ErrorContains(err, "pulling "+e2eAbsent+": "))
+	_, err = r.Read(pctx, e2eUnpullable, ReadOptions{})
+	assert.Check(t, is.ErrorContains(err, "pulling "+e2eUnpullable+": "))
 	assert.Check(t, is.Len(api.names(), n), "no container for an image that is not there")
 	t.Logf("pull error: %v", err)
 }
