@@ -108,9 +108,14 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 		// Services behind a profile hold secrets too: read them all.
 		lo.Profiles = []string{"*"}
 	}
+	var progress io.Writer
+	if dockerCLI.Err().IsTerminal() {
+		// Pull progress, docker's way: on stderr, and only on a terminal.
+		progress = dockerCLI.Err()
+	}
 	images := imageinfo.NewEngine(dockerCLI.Client(), imageinfo.EngineOptions{
 		Pull:     pull,
-		Progress: dockerCLI.Err(),
+		Progress: progress,
 		RegistryAuth: func(_ context.Context, ref string) (string, error) {
 			return command.RetrieveAuthTokenFromImage(dockerCLI.ConfigFile(), ref)
 		},

@@ -53,7 +53,7 @@ services:
 	res := run("vault", "migrate", "--to", "external", "--push")
 	res.Assert(t, icmd.Success)
 	secret := strings.ToLower(variable)
-	assert.Check(t, is.Regexp(`(?m)^web +`+variable+` -> `+variable+`_FILE +literal +migrated +`+secret, res.Stdout()))
+	assert.Check(t, is.Regexp(`(?m)^web +`+variable+` -> `+variable+`_FILE +literal +migrated +file-variable +`+secret, res.Stdout()))
 	assert.Check(t, is.Contains(res.Stdout(), "stored 1 values in Key Vault"))
 	rewritten, err := os.ReadFile(filepath.Join(dir, "compose.yaml"))
 	assert.NilError(t, err)
