@@ -286,7 +286,10 @@ secrets:
 	var log bytes.Buffer
 	opened := false
 	o := convertOptions(dir, nil, &log)
-	o.OpenVault = func(context.Context, string) (keyvault.Store, error) { opened = true; return nil, errors.New("not reached") }
+	o.OpenVault = func(context.Context, string) (keyvault.Store, error) {
+		opened = true
+		return nil, errors.New("not reached")
+	}
 	_, err := Run(context.Background(), o)
 	assert.Check(t, is.ErrorContains(err, "both map to Key Vault secret postgres-password"))
 	assert.Check(t, !opened)
