@@ -594,7 +594,9 @@ func testWrapStack(t *testing.T) {
 // writes nothing; no value appears in an error, a reason or the diff.
 func testWrapBadInput(t *testing.T) {
 	dir := t.TempDir()
-	missing := "docker-vault-test/missing-" + syncPrefix(t) + ":1"
+	// Its registry is a closed port on 127.0.0.1: the pull fails in the
+	// engine without reaching any other host.
+	missing := "127.0.0.1:1/docker-vault-test/missing-" + syncPrefix(t) + ":1"
 	good, gone := newSecretValue("good"), newSecretValue("gone")
 	values := map[string]string{"good": good, "gone": gone}
 	writeProjectFile(t, dir, "compose.yaml", `services:
