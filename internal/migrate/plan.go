@@ -306,11 +306,6 @@ func (pl *planner) batch(groups [][]int) ([][]int, error) {
 	var later [][]int
 	err := batchAll(docs, func() error {
 		for _, g := range groups {
-			if pl.wrapped(g) {
-				// The wrapper's edits are made outside batches.
-				later = append(later, g)
-				continue
-			}
 			for k, i := range g {
 				done, err := pl.migrate(pl.r.Findings[i])
 				switch {

@@ -295,6 +295,15 @@ func (pl *planner) canWrap(f compose.Finding) (*imageinfo.Image, error) {
 	case !secretFileName.MatchString(f.SecretName):
 		return nil, cannotEdit{fmt.Sprintf("not wrapped: secret name %q is not a plain file name", f.SecretName)}
 	}
+	// Checked before any edit, so that a refusal leaves the finding
+	// untouched (in a batch, a half-made finding restarts the whole plan).
+	if err := pl.ownXVault(f.Service); err != nil {
+		return nil, err
+	}
+	svc := pl.p.Compose.Services[f.Service]
+	if err := startsSomething(f, wrapperOf(svc, info.Image, map[string]string{f.Variable: f.SecretName}), svc); err != nil {
+		return nil, err
+	}
 	return info.Image, nil
 }
 
@@ -316,18 +325,29 @@ func (pl *planner) wrapFile(service string) (*yamledit.Doc, error) {
 	return nil, cannotEdit{fmt.Sprintf("not wrapped: service %s is not defined in a compose file of the project (extends?)", service)}
 }
 
+// ownXVault refuses a service with an x-vault of its own (other than the
+// wrapper's record), which the wrapper's record would replace.
+func (pl *planner) ownXVault(service string) error {
+	x, ok := pl.p.Compose.Services[service].Extensions[wrapperKey]
+	if !ok {
+		return nil
+	}
+	m, isMap := x.(map[string]any)
+	for k := range m {
+		if k != "wrapper" {
+			isMap = false
+		}
+	}
+	if !isMap {
+		return cannotEdit{fmt.Sprintf("not wrapped: service %s has an %s of its own, where migrate records the wrapper: move it", service, wrapperKey)}
+	}
+	return nil
+}
+
 // writeWrapper writes the wrapper of st into the service.
 func (pl *planner) writeWrapper(service string, st *wrapState) error {
-	if x, ok := pl.p.Compose.Services[service].Extensions[wrapperKey]; ok {
-		m, isMap := x.(map[string]any)
-		for k := range m {
-			if k != "wrapper" {
-				isMap = false
-			}
-		}
-		if !isMap {
-			return cannotEdit{fmt.Sprintf("not wrapped: service %s has an %s of its own, where migrate records the wrapper: move it", service, wrapperKey)}
-		}
+	if err := pl.ownXVault(service); err != nil {
+		return err
 	}
 	d, err := pl.wrapFile(service)
 	if err != nil {
@@ -361,12 +381,20 @@ func (pl *planner) wrap(f compose.Finding, img *imageinfo.Image) error {
 	vars[f.Variable] = f.SecretName
 	svc := pl.p.Compose.Services[f.Service]
 	st := wrapperOf(svc, img, vars)
-	if st.starts(svc) == 0 {
-		// exec "$@" of nothing would exit 0: a service that never runs.
-		return cannotEdit{fmt.Sprintf("not wrapped: neither image %s nor service %s names a program to start (no entrypoint, no cmd, no command:)", f.Image, f.Service)}
+	if err := startsSomething(f, st, svc); err != nil {
+		return err
 	}
 	pl.wrapVars[f.Service] = vars
 	return pl.writeWrapper(f.Service, st)
+}
+
+// startsSomething refuses a wrapper that would exec nothing: exec "$@" of
+// no words exits 0, a service that never runs.
+func startsSomething(f compose.Finding, st *wrapState, svc types.ServiceConfig) error {
+	if st.starts(svc) == 0 {
+		return cannotEdit{fmt.Sprintf("not wrapped: neither image %s nor service %s names a program to start (no entrypoint, no cmd, no command:)", f.Image, f.Service)}
+	}
+	return nil
 }
 
 // starts is the number of words the wrapper execs: the wrapped entrypoint

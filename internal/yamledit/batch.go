@@ -22,10 +22,12 @@ const batchTopSlot = "\x00top-level secrets"
 // it, so edits must not depend on each other, with these exceptions, which
 // the batch handles: the secrets added to one service with AddServiceSecret
 // and the top-level secrets added with AddTopLevelSecret are each written by
-// one edit, and an entry shared through an anchor is replaced once. An edit
-// whose bytes overlap an earlier one of the batch fails with ErrUnsupported,
-// and RemoveEnv is refused (whether an environment becomes empty depends on
-// the other edits): make those edits outside a batch.
+// one edit, and an entry shared through an anchor is replaced once; the
+// variables RemoveEnv removes from one service are removed by one edit
+// (which removes the environment: key when it empties it), and
+// SetServiceKey called again for the same key replaces its earlier edit. An
+// edit whose bytes overlap an earlier one of the batch fails with
+// ErrUnsupported: make it outside a batch.
 //
 // If fn returns an error, or the edits together fail the check, Batch
 // returns the error and the document is as it was before.
@@ -33,7 +35,7 @@ func (d *Doc) Batch(fn func() error) error {
 	if d.batch != nil {
 		return fmt.Errorf("%s: %w: batches do not nest", d.filename, ErrUnsupported)
 	}
-	b := &batch{done: maps.Clone(d.done), svcSecrets: map[string][]string{}, topByName: map[string]*secretDef{}}
+	b := &batch{done: maps.Clone(d.done), svcSecrets: map[string][]string{}, topByName: map[string]*secretDef{}, envRemovals: map[string][]string{}}
 	d.batch = b
 	err := fn()
 	d.batch = nil
@@ -53,6 +55,9 @@ type batch struct {
 	done       map[string]string
 	edits      []*batchEdit
 	svcSecrets map[string][]string // service -> secrets added in the batch
+	// envRemovals are the variables removed from each service's
+	// environment in the batch, written by one edit per service.
+	envRemovals map[string][]string
 	// topDefs are the new top-level secrets, written by one edit that
 	// commit builds.
 	topDefs   []topDef

@@ -97,6 +97,64 @@ func TestBatchManyServices(t *testing.T) {
 	assert.Check(t, is.Equal(strings.Count(string(b), "SHARED_PASSWORD_FILE"), 1))
 }
 
+// TestBatchRemoveEnv: the variables removed from one service in a batch
+// are removed by one edit, decided on all of them: removing every entry
+// removes the environment: key, as single edits one after the other do.
+// Keys set again with SetServiceKey replace their earlier edit.
+func TestBatchRemoveEnv(t *testing.T) {
+	in := `services:
+  app:
+    image: postgres
+    environment:
+      A: a   # first
+      B: b
+    command: ["old"]
+  other:
+    image: x
+    environment:
+      - C=c
+      - D=d
+`
+	edits := func(d *Doc) error {
+		for _, e := range [][2]string{{"app", "A"}, {"app", "B"}, {"other", "C"}} {
+			if err := d.RemoveEnv(e[0], e[1]); err != nil {
+				return err
+			}
+		}
+		for _, v := range []string{"1", "2"} {
+			if err := d.SetServiceKey("app", "entrypoint", Seq([]string{"/bin/sh", v}, true)); err != nil {
+				return err
+			}
+			if err := d.SetServiceKey("app", "command", Seq([]string{"new" + v}, true)); err != nil {
+				return err
+			}
+			if err := d.SetServiceKey("other", "x-vault", Map("n", v)); err != nil {
+				return err
+			}
+		}
+		return d.AddServiceSecret("app", "s")
+	}
+	single, err := Parse("c.yaml", []byte(in))
+	assert.NilError(t, err)
+	assert.NilError(t, edits(single))
+	batched, err := Parse("c.yaml", []byte(in))
+	assert.NilError(t, err)
+	assert.NilError(t, batched.Batch(func() error { return edits(batched) }))
+	a, _ := single.Bytes()
+	b, _ := batched.Bytes()
+	assert.Check(t, !strings.Contains(string(b), "environment"+":\n      A"), string(b))
+	assert.Check(t, strings.Contains(string(b), `command: ["new2"]`), string(b))
+	assert.Check(t, strings.Contains(string(b), "      - D=d\n"), string(b))
+	assert.Check(t, !strings.Contains(string(b), "C=c"), string(b))
+	sv, err := Parse("single.yaml", a)
+	assert.NilError(t, err)
+	bv, err := Parse("batched.yaml", b)
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(bv.view, sv.view), "batched:\n%s\nsingle:\n%s", b, a)
+	// Once done, the same removal again is a no-op, batched or not.
+	assert.NilError(t, batched.Batch(func() error { return batched.RemoveEnv("app", "A") }))
+}
+
 func TestBatchRefusals(t *testing.T) {
 	in := `services:
   app:
@@ -115,7 +173,9 @@ secrets:
 		// The same entry again, otherwise: its bytes are taken.
 		err := d.ReplaceEnv("app", "A", "A2_FILE", "/run/secrets/a")
 		assert.Check(t, errors.Is(err, ErrUnsupported), "%v", err)
-		err = d.RemoveEnv("app", "B")
+		// Removing the entry another edit of the batch rewrote: its bytes
+		// are taken.
+		err = d.RemoveEnv("app", "A")
 		assert.Check(t, errors.Is(err, ErrUnsupported), "%v", err)
 		err = d.AddTopLevelSecret("taken", [][2]string{{"file", "./y"}})
 		assert.Check(t, errors.Is(err, ErrConflict), "%v", err)

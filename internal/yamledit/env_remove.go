@@ -23,7 +23,7 @@ import (
 // service sharing it, and repeating the call is a no-op.
 func (d *Doc) RemoveEnv(service, key string) error {
 	if d.batch != nil {
-		return fmt.Errorf("%s: service %q: %w: environment variable %s cannot be removed in a batch", d.filename, service, ErrUnsupported, key)
+		return d.removeEnvBatched(service, key)
 	}
 	t, err := d.envTarget(service, key)
 	if err != nil {
@@ -52,6 +52,56 @@ func (d *Doc) RemoveEnv(service, key string) error {
 		return fmt.Errorf("service %q: environment variable %s: %w", service, key, err)
 	}
 	for _, s := range t.affected {
+		d.done[doneKey(s, key)] = "remove"
+	}
+	return nil
+}
+
+// removeEnvBatched is RemoveEnv in a batch: the service's variables
+// removed so far in the batch and key are removed by one edit, computed on
+// the document as the batch found it, which replaces the earlier one. So
+// whether the environment becomes empty is decided on all of them.
+func (d *Doc) removeEnvBatched(service, key string) error {
+	if d.done[doneKey(service, key)] == "remove" {
+		return nil
+	}
+	keys := append(slices.Clone(d.batch.envRemovals[service]), key)
+	all := &editTarget{}
+	for _, k := range keys {
+		t, err := d.envTarget(service, k)
+		if err != nil {
+			return err
+		}
+		if len(t.matches) == 0 {
+			if d.done[doneKey(service, k)] != "" {
+				return fmt.Errorf("%s: service %q: %w: environment variable %s was already edited otherwise (through an entry it shares)", d.filename, service, ErrConflict, k)
+			}
+			return fmt.Errorf("%s: service %q: %w: environment variable %s", d.filename, service, ErrNotFound, k)
+		}
+		all.se = t.se
+		all.matches = append(all.matches, t.matches...)
+		for _, s := range t.affected {
+			if !slices.Contains(all.affected, s) {
+				all.affected = append(all.affected, s)
+			}
+		}
+	}
+	splices, err := d.removeEntries(all)
+	if err != nil {
+		return fmt.Errorf("%s: service %q: environment variable %s: %w", d.filename, service, key, err)
+	}
+	expect := func(v view) {
+		for _, s := range all.affected {
+			for _, k := range keys {
+				delete(v, envPath(s, k))
+			}
+		}
+	}
+	if err := d.batch.add(d.filename, "env\x00"+service, splices, expect); err != nil {
+		return fmt.Errorf("service %q: environment variable %s: %w", service, key, err)
+	}
+	d.batch.envRemovals[service] = keys
+	for _, s := range all.affected {
 		d.done[doneKey(s, key)] = "remove"
 	}
 	return nil

@@ -184,10 +184,17 @@ func (d *Doc) flowAppend(n *yaml.Node, entry string) splice {
 	return splice{end, end, ", " + entry}
 }
 
-// linesAfter inserts lines after the line holding off. The new lines go
-// before that line's break, so a file without a final newline stays so.
+// linesAfter inserts lines after the line holding off. They are inserted
+// at the start of the next line rather than before the line break: the same
+// bytes, but an insertion that does not fall inside a batch's deletion of
+// the line off is on (a service whose last key, its environment: block,
+// goes in the same batch). On the last line they go before its break (or
+// its end), so a file without a final newline stays so.
 func (d *Doc) linesAfter(off int, lines ...string) splice {
 	p := d.src.lineEnd(off)
+	if next := d.src.nextLine(off); next > p && string(d.src.b[p:next]) == d.eol {
+		return splice{next, next, strings.Join(lines, d.eol) + d.eol}
+	}
 	return splice{p, p, d.eol + strings.Join(lines, d.eol)}
 }
 

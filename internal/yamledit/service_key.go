@@ -22,12 +22,10 @@ import (
 //
 // It refuses (ErrUnsupported) a service written as an alias or through a
 // merge key (the edit would change the services sharing it), a value that
-// is anchored (aliases elsewhere would change), removing a key the service
-// does not write itself, and edits inside a Batch.
+// is anchored (aliases elsewhere would change), and removing a key the
+// service does not write itself. In a batch, setting the same key of the
+// same service again replaces the earlier edit.
 func (d *Doc) SetServiceKey(service, key string, value *yaml.Node) error {
-	if d.batch != nil {
-		return fmt.Errorf("%s: service %q: %w: %s cannot be set in a batch", d.filename, service, ErrUnsupported, key)
-	}
 	svcs, err := d.services()
 	if err != nil {
 		return err
@@ -92,13 +90,18 @@ func (d *Doc) SetServiceKey(service, key string, value *yaml.Node) error {
 			return err
 		}
 	}
-	err = d.apply(splices, func(v view) {
+	expect := func(v view) {
 		if value == nil {
 			delete(v, path)
 		} else {
 			v[path] = want
 		}
-	})
+	}
+	if d.batch != nil {
+		err = d.batch.add(d.filename, "key"+sep+path, splices, expect)
+	} else {
+		err = d.apply(splices, expect)
+	}
 	if err != nil {
 		return fmt.Errorf("service %q: %s: %w", service, key, err)
 	}

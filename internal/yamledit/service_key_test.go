@@ -107,9 +107,18 @@ func TestSetServiceKey(t *testing.T) {
 	}
 }
 
-func TestSetServiceKeyRefusedInBatch(t *testing.T) {
+// TestSetServiceKeyInBatch: in a batch the last value set wins, written
+// once.
+func TestSetServiceKeyInBatch(t *testing.T) {
 	d, err := Parse("compose.yaml", []byte("services:\n  app:\n    image: a\n"))
 	assert.NilError(t, err)
-	err = d.Batch(func() error { return d.SetServiceKey("app", "command", Seq([]string{"x"}, true)) })
-	assert.Check(t, errors.Is(err, ErrUnsupported), "%v", err)
+	err = d.Batch(func() error {
+		if err := d.SetServiceKey("app", "command", Seq([]string{"x"}, true)); err != nil {
+			return err
+		}
+		return d.SetServiceKey("app", "command", Seq([]string{"y"}, true))
+	})
+	assert.NilError(t, err)
+	b, _ := d.Bytes()
+	assert.Check(t, is.Equal(string(b), "services:\n  app:\n    image: a\n    command: [\"y\"]\n"))
 }
