@@ -22,20 +22,9 @@ func (d *Doc) AddServiceSecret(service, secret string) error {
 	if secret == "" {
 		return fmt.Errorf("%s: service %q: %w: empty secret name", d.filename, service, ErrUnsupported)
 	}
-	svcs, err := d.services()
+	svc, err := d.ownService(service)
 	if err != nil {
 		return err
-	}
-	sp, err := d.service(svcs, service)
-	if err != nil {
-		return err
-	}
-	svc := sp.value
-	if svc.Kind == yaml.AliasNode || sp.holder != svcs {
-		return fmt.Errorf("%s: service %q: %w: the service is defined through an alias or merge key", d.filename, service, ErrUnsupported)
-	}
-	if svc.Kind != yaml.MappingNode {
-		return fmt.Errorf("%s: service %q: %w: the service is not a mapping", d.filename, service, ErrUnsupported)
 	}
 	secrets := []string{secret}
 	if d.batch != nil {
@@ -182,6 +171,28 @@ func (d *Doc) flowAppend(n *yaml.Node, entry string) splice {
 	}
 	end := s.spans[n.Content[len(n.Content)-1]].end
 	return splice{end, end, ", " + entry}
+}
+
+// ownService is a service's mapping when the service is written in the
+// file itself: an edit of a service defined as an alias or through a merge
+// key would change the services sharing it, so it is refused.
+func (d *Doc) ownService(service string) (*yaml.Node, error) {
+	svcs, err := d.services()
+	if err != nil {
+		return nil, err
+	}
+	sp, err := d.service(svcs, service)
+	if err != nil {
+		return nil, err
+	}
+	svc := sp.value
+	if svc.Kind == yaml.AliasNode || sp.holder != svcs {
+		return nil, fmt.Errorf("%s: service %q: %w: the service is defined through an alias or merge key", d.filename, service, ErrUnsupported)
+	}
+	if svc.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s: service %q: %w: the service is not a mapping", d.filename, service, ErrUnsupported)
+	}
+	return svc, nil
 }
 
 // linesAfter inserts lines after the line holding off. They are inserted

@@ -212,28 +212,37 @@ func flowText(n *yaml.Node) (string, error) {
 		}
 		return n.Value, nil
 	case yaml.MappingNode, yaml.SequenceNode:
-		var parts []string
-		for i := 0; i < len(n.Content); i++ {
-			t, err := flowText(n.Content[i])
+		return flowCollection(n, flowText)
+	}
+	return "", fmt.Errorf("%w: cannot write this value in a flow mapping", ErrUnsupported)
+}
+
+// flowCollection writes a mapping or sequence on one line in flow style,
+// each key and item written by elem.
+func flowCollection(n *yaml.Node, elem func(*yaml.Node) (string, error)) (string, error) {
+	parts := make([]string, 0, len(n.Content))
+	for i := 0; i < len(n.Content); i++ {
+		t, err := elem(n.Content[i])
+		if err != nil {
+			return "", err
+		}
+		if n.Kind == yaml.MappingNode {
+			if i+1 >= len(n.Content) {
+				return "", fmt.Errorf("%w: a mapping key without a value", ErrUnsupported)
+			}
+			v, err := elem(n.Content[i+1])
 			if err != nil {
 				return "", err
 			}
-			if n.Kind == yaml.MappingNode {
-				v, err := flowText(n.Content[i+1])
-				if err != nil {
-					return "", err
-				}
-				t += ": " + v
-				i++
-			}
-			parts = append(parts, t)
+			t += ": " + v
+			i++
 		}
-		if n.Kind == yaml.MappingNode {
-			return "{" + strings.Join(parts, ", ") + "}", nil
-		}
-		return "[" + strings.Join(parts, ", ") + "]", nil
+		parts = append(parts, t)
 	}
-	return "", fmt.Errorf("%w: cannot write this value in a flow mapping", ErrUnsupported)
+	if n.Kind == yaml.MappingNode {
+		return "{" + strings.Join(parts, ", ") + "}", nil
+	}
+	return "[" + strings.Join(parts, ", ") + "]", nil
 }
 
 // topDef is a top-level secret to add: its name and definition.

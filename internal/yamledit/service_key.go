@@ -2,7 +2,6 @@ package yamledit
 
 import (
 	"fmt"
-	"strings"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -26,20 +25,9 @@ import (
 // service does not write itself. In a batch, setting the same key of the
 // same service again replaces the earlier edit.
 func (d *Doc) SetServiceKey(service, key string, value *yaml.Node) error {
-	svcs, err := d.services()
+	svc, err := d.ownService(service)
 	if err != nil {
 		return err
-	}
-	sp, err := d.service(svcs, service)
-	if err != nil {
-		return err
-	}
-	svc := sp.value
-	if svc.Kind == yaml.AliasNode || sp.holder != svcs {
-		return fmt.Errorf("%s: service %q: %w: the service is defined through an alias or merge key", d.filename, service, ErrUnsupported)
-	}
-	if svc.Kind != yaml.MappingNode {
-		return fmt.Errorf("%s: service %q: %w: the service is not a mapping", d.filename, service, ErrUnsupported)
 	}
 	var text string
 	if value != nil {
@@ -159,26 +147,7 @@ func flowValue(n *yaml.Node) (string, error) {
 		}
 		return renderString(n.Value, styleAny, true)
 	case yaml.SequenceNode, yaml.MappingNode:
-		parts := make([]string, 0, len(n.Content))
-		for i := 0; i < len(n.Content); i++ {
-			t, err := flowValue(n.Content[i])
-			if err != nil {
-				return "", err
-			}
-			if n.Kind == yaml.MappingNode {
-				v, err := flowValue(n.Content[i+1])
-				if err != nil {
-					return "", err
-				}
-				t += ": " + v
-				i++
-			}
-			parts = append(parts, t)
-		}
-		if n.Kind == yaml.MappingNode {
-			return "{" + strings.Join(parts, ", ") + "}", nil
-		}
-		return "[" + strings.Join(parts, ", ") + "]", nil
+		return flowCollection(n, flowValue)
 	}
 	return "", fmt.Errorf("%w: cannot write this value", ErrUnsupported)
 }
