@@ -1,7 +1,10 @@
 # docker vault — build, install, test.
 GO        ?= go
 BIN       := bin/docker-vault
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+# The version is the nearest version tag as git describes it
+# (v0.2.0-3-g1a2b3c4-dirty), or v0.0.0-dev+<commit>[-dirty] in a clone without
+# one (internal/version.DevVersion is the same form for unstamped builds).
+VERSION   ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || echo "v0.0.0-dev+$$(git describe --always --dirty 2>/dev/null || echo unknown)")
 COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 PKG       := github.com/docker-vault/docker-vault
 LDFLAGS   := -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/internal/version.Commit=$(COMMIT)
