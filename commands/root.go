@@ -41,5 +41,6 @@ in Azure Key Vault, and keep them in sync.`,
 		newBuildCommand(dockerCLI),
 		newPushCommand(dockerCLI), newSetCommand(dockerCLI),
 	)
+	registerCompletions(cmd, dockerCLI)
 	return cmd
 }
