@@ -20,49 +20,10 @@ import (
 // not defined here is ErrNotFound; one with no `file:`, or that says
 // `external:` or `x-vault: false` already, is ErrConflict.
 func (d *Doc) ConvertFileSecret(name, kvName string) error {
-	root := d.root.Content[0]
-	top, err := lookup(root, "secrets")
-	if err != nil {
-		return fmt.Errorf("%s: %w", d.filename, err)
-	}
-	if top == nil {
-		return fmt.Errorf("%s: top-level secret %s: %w", d.filename, name, ErrNotFound)
-	}
-	if top.holder != root || top.value.Kind != yaml.MappingNode {
-		return fmt.Errorf("%s: top-level secret %s: %w: secrets: comes through an alias or merge key, or is not a mapping", d.filename, name, ErrUnsupported)
-	}
-	def, err := lookup(top.value, name)
-	if err != nil {
-		return fmt.Errorf("%s: %w", d.filename, err)
-	}
-	if def == nil {
-		return fmt.Errorf("%s: top-level secret %s: %w", d.filename, name, ErrNotFound)
-	}
-	m := def.value
-	if def.holder != top.value || m.Kind != yaml.MappingNode {
-		return fmt.Errorf("%s: top-level secret %s: %w: its definition comes through an alias or merge key, or is not a mapping", d.filename, name, ErrUnsupported)
-	}
-	file, err := ownPair(m, "file")
+	m, file, xv, err := d.fileSecretDef(name)
 	if err != nil {
 		return fmt.Errorf("%s: top-level secret %s: %w", d.filename, name, err)
 	}
-	if file == nil {
-		return fmt.Errorf("%s: top-level secret %s: %w: it has no file:", d.filename, name, ErrConflict)
-	}
-	if ext, _ := lookup(m, "external"); ext != nil {
-		return fmt.Errorf("%s: top-level secret %s: %w: it says external: already", d.filename, name, ErrConflict)
-	}
-	xv, err := ownPair(m, "x-vault")
-	if err != nil {
-		return fmt.Errorf("%s: top-level secret %s: %w", d.filename, name, err)
-	}
-	if xv != nil {
-		var on bool
-		if v := deref(xv.value); v != nil && v.Kind == yaml.ScalarNode && v.ShortTag() == "!!bool" && v.Decode(&on) == nil && !on {
-			return fmt.Errorf("%s: top-level secret %s: %w: it says x-vault: false", d.filename, name, ErrConflict)
-		}
-	}
-
 	s := d.src
 	keyStart, valEnd := s.spans[file.key].start, s.spans[file.value].end
 	if s.line(keyStart) != s.line(valEnd) && m.Style&yaml.FlowStyle == 0 {
@@ -87,9 +48,68 @@ func (d *Doc) ConvertFileSecret(name, kvName string) error {
 			splices = append(splices, d.linesAfter(valEnd, pad(s.column(keyStart))+xvText))
 		}
 	}
+	dg := digester{memo: map[*yaml.Node]string{}, visiting: map[*yaml.Node]bool{}}
+	digest, err := dg.digest(convertedDef(m, file, xv == nil, kvName))
+	if err != nil {
+		return fmt.Errorf("%s: top-level secret %s: %w", d.filename, name, err)
+	}
+	if err := d.apply(splices, func(v view) { v["secrets"+sep+name] = digest }); err != nil {
+		return fmt.Errorf("top-level secret %s: %w", name, err)
+	}
+	return nil
+}
 
-	// What compose reads afterwards: the definition without file:, with
-	// external: true, and the x-vault name when one was added.
+// fileSecretDef finds the top-level secret name written in the file itself
+// as a mapping with a file: of its own, and its x-vault pair (nil when it
+// has none). A secret that says external: or x-vault: false is ErrConflict.
+func (d *Doc) fileSecretDef(name string) (m *yaml.Node, file, xv *pair, err error) {
+	root := d.root.Content[0]
+	top, err := lookup(root, "secrets")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if top == nil {
+		return nil, nil, nil, ErrNotFound
+	}
+	if top.holder != root || top.value.Kind != yaml.MappingNode {
+		return nil, nil, nil, fmt.Errorf("%w: secrets: comes through an alias or merge key, or is not a mapping", ErrUnsupported)
+	}
+	def, err := lookup(top.value, name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if def == nil {
+		return nil, nil, nil, ErrNotFound
+	}
+	m = def.value
+	if def.holder != top.value || m.Kind != yaml.MappingNode {
+		return nil, nil, nil, fmt.Errorf("%w: its definition comes through an alias or merge key, or is not a mapping", ErrUnsupported)
+	}
+	if file, err = ownPair(m, "file"); err != nil {
+		return nil, nil, nil, err
+	}
+	if file == nil {
+		return nil, nil, nil, fmt.Errorf("%w: it has no file:", ErrConflict)
+	}
+	if ext, _ := lookup(m, "external"); ext != nil {
+		return nil, nil, nil, fmt.Errorf("%w: it says external: already", ErrConflict)
+	}
+	if xv, err = ownPair(m, "x-vault"); err != nil {
+		return nil, nil, nil, err
+	}
+	if xv != nil {
+		var on bool
+		if v := deref(xv.value); v != nil && v.Kind == yaml.ScalarNode && v.ShortTag() == "!!bool" && v.Decode(&on) == nil && !on {
+			return nil, nil, nil, fmt.Errorf("%w: it says x-vault: false", ErrConflict)
+		}
+	}
+	return m, file, xv, nil
+}
+
+// convertedDef is what compose reads of the definition m once converted:
+// without file:, with external: true, and the x-vault name when one is
+// added.
+func convertedDef(m *yaml.Node, file *pair, addName bool, kvName string) *yaml.Node {
 	want := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		if m.Content[i] == file.key {
@@ -98,19 +118,11 @@ func (d *Doc) ConvertFileSecret(name, kvName string) error {
 		want.Content = append(want.Content, m.Content[i], m.Content[i+1])
 	}
 	want.Content = append(want.Content, strNode("external"), &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
-	if xv == nil {
+	if addName {
 		want.Content = append(want.Content, strNode("x-vault"),
 			&yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{strNode("name"), strNode(kvName)}})
 	}
-	dg := digester{memo: map[*yaml.Node]string{}, visiting: map[*yaml.Node]bool{}}
-	digest, err := dg.digest(want)
-	if err != nil {
-		return fmt.Errorf("%s: top-level secret %s: %w", d.filename, name, err)
-	}
-	if err := d.apply(splices, func(v view) { v["secrets"+sep+name] = digest }); err != nil {
-		return fmt.Errorf("top-level secret %s: %w", name, err)
-	}
-	return nil
+	return want
 }
 
 // ownPair is the pair of key written in mapping m itself; one that only
