@@ -22,6 +22,10 @@ type ApplyOptions struct {
 	Wait   bool          // wait for rotated services to converge
 	Poll   time.Duration // how often to check while waiting
 	Log    io.Writer     // one line per change; never a value
+	// Progress, when not nil, is a terminal: while waiting, it shows each
+	// rotated service's tasks on the new secret out of its total, one line
+	// per service rewritten in place, as `docker service update` does.
+	Progress io.Writer
 	// Parallel bounds the Engine API calls that run at once (secret
 	// creation). Default 8. Against a local engine a create costs about a
 	// millisecond, but through ssh:// or tcp:// contexts each one is a
@@ -58,8 +62,7 @@ func Apply(ctx context.Context, eng Engine, plan *Plan, services []Service, valu
 			fmt.Fprintf(opts.Log, "relabelled %s\n", a.Name)
 		}
 	}
-	type moved struct{ service, secret string }
-	var rotated []moved
+	var rotated []rotatedService
 	for _, a := range plan.Actions {
 		if a.Kind != ActionRotate {
 			continue
@@ -73,14 +76,15 @@ func Apply(ctx context.Context, eng Engine, plan *Plan, services []Service, valu
 				return err
 			}
 			fmt.Fprintf(opts.Log, "updated service %s to %s\n", name, a.Name)
-			rotated = append(rotated, moved{id, a.ID})
+			rotated = addRotated(rotated, id, name, a.ID)
 		}
 	}
-	if opts.Wait {
-		for _, m := range rotated {
-			if err := waitConverged(ctx, eng, m.service, m.secret, opts.Poll); err != nil {
-				return err
-			}
+	if opts.Wait && len(rotated) > 0 {
+		display := newWaitDisplay(opts.Progress)
+		err := waitConverged(ctx, eng, rotated, opts.Poll, display)
+		display.close()
+		if err != nil {
+			return err
 		}
 	}
 	return prune(ctx, eng, plan, opts)
@@ -271,6 +275,18 @@ func repoint(ctx context.Context, eng Engine, serviceID string, a Action) error 
 			return fmt.Errorf("failed to update service %s: %w", spec.Name, err)
 		}
 	}
+}
+
+// addRotated records that the service id now uses the secret newID: one
+// entry per service, however many of its secrets rotated.
+func addRotated(rotated []rotatedService, id, name, newID string) []rotatedService {
+	for i := range rotated {
+		if rotated[i].id == id {
+			rotated[i].secrets = append(rotated[i].secrets, newID)
+			return rotated
+		}
+	}
+	return append(rotated, rotatedService{id: id, name: name, secrets: []string{newID}})
 }
 
 func serviceID(services []Service, name string) string {

@@ -115,43 +115,126 @@ func (u *secretUsers) of(id string) string {
 	return ""
 }
 
-// waitConverged waits until a service runs on the secret newID: its update
-// completed (a rollback or a pause is an error), every task meant to run is
-// running with newID, and no older task is still running. Right after an
-// update the engine may not have set UpdateStatus yet, so the tasks decide.
-func waitConverged(ctx context.Context, eng Engine, serviceID, newID string, poll time.Duration) error {
+// waitConverged waits until every service of services runs on its new
+// secrets (see checkConverged), polling them together every poll; display,
+// when not nil, shows how far each one is. A rollback or a pause is an
+// error.
+func waitConverged(ctx context.Context, eng Engine, services []rotatedService, poll time.Duration, display *waitDisplay) error {
+	pending := services
 	for {
-		res, err := eng.ServiceInspect(ctx, serviceID, client.ServiceInspectOptions{})
-		if err != nil {
-			return fmt.Errorf("failed to inspect service %s: %w", serviceID, err)
-		}
-		name := res.Service.Spec.Name
-		done := true
-		if st := res.Service.UpdateStatus; st != nil {
-			switch st.State {
-			case swarmtypes.UpdateStateRollbackStarted, swarmtypes.UpdateStateRollbackCompleted, swarmtypes.UpdateStateRollbackPaused:
-				return fmt.Errorf("update of service %s rolled back: %s", name, st.Message)
-			case swarmtypes.UpdateStatePaused:
-				return fmt.Errorf("update of service %s paused: %s", name, st.Message)
-			case swarmtypes.UpdateStateUpdating:
-				done = false
-			}
-		}
-		if done {
-			converged, err := tasksConverged(ctx, eng, serviceID, newID, wantRunning(res.Service.Spec.Mode))
+		var left []rotatedService
+		for _, s := range pending {
+			st, err := checkConverged(ctx, eng, s.id, s.secrets)
 			if err != nil {
 				return err
 			}
-			if converged {
-				return nil
+			display.show(st)
+			if st.failure != "" {
+				return fmt.Errorf("update of service %s %s", st.name, st.failure)
+			}
+			if !st.converged {
+				left = append(left, s)
 			}
 		}
+		if len(left) == 0 {
+			return nil
+		}
+		pending = left
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for service %s to converge: %w", name, context.Cause(ctx))
+			return fmt.Errorf("waiting for service %s to converge: %w", pending[0].name, context.Cause(ctx))
 		case <-time.After(poll):
 		}
 	}
+}
+
+// rotatedService is a service a sync moved, and the new secrets it moved
+// it to.
+type rotatedService struct {
+	id, name string
+	secrets  []string
+}
+
+// checkConverged tells whether a service runs on the secrets newIDs: its
+// update completed (a rollback or a pause is a failure), every task meant to
+// run is running with all of newIDs, and no older task is still running.
+// Right after an update the engine may not have set UpdateStatus yet, so the
+// tasks decide.
+func checkConverged(ctx context.Context, eng Engine, serviceID string, newIDs []string) (serviceState, error) {
+	res, err := eng.ServiceInspect(ctx, serviceID, client.ServiceInspectOptions{})
+	if err != nil {
+		return serviceState{}, fmt.Errorf("failed to inspect service %s: %w", serviceID, err)
+	}
+	st := serviceState{name: res.Service.Spec.Name}
+	updating := false
+	if us := res.Service.UpdateStatus; us != nil {
+		switch us.State {
+		case swarmtypes.UpdateStateRollbackStarted, swarmtypes.UpdateStateRollbackCompleted, swarmtypes.UpdateStateRollbackPaused:
+			st.failure = "rolled back: " + us.Message
+			return st, nil
+		case swarmtypes.UpdateStatePaused:
+			st.failure = "paused: " + us.Message
+			return st, nil
+		case swarmtypes.UpdateStateUpdating:
+			updating = true
+		}
+	}
+	mode := res.Service.Spec.Mode
+	tasks, err := eng.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("service", serviceID)})
+	if err != nil {
+		return serviceState{}, fmt.Errorf("failed to list tasks: %w", err)
+	}
+	want := wantRunning(mode)
+	c := countTasks(tasks.Items, newIDs)
+	st.updated, st.total = c.updated, want
+	if mode.Global != nil {
+		st.total = max(want, c.meant) // one task per eligible node
+	}
+	st.converged = !updating && !c.stale && c.updated >= want
+	return st, nil
+}
+
+// taskCount is what a service's tasks say of its move to new secrets.
+type taskCount struct {
+	updated int  // meant to run, running (or starting) with every new secret
+	meant   int  // meant to run
+	stale   bool // a task meant to run is not yet on the new secrets and running, or an old one still runs
+}
+
+func countTasks(tasks []swarmtypes.Task, newIDs []string) taskCount {
+	var c taskCount
+	for _, t := range tasks {
+		uses := true
+		for _, id := range newIDs {
+			uses = uses && usesSecret(t, id)
+		}
+		active := t.Status.State == swarmtypes.TaskStateRunning || t.Status.State == swarmtypes.TaskStateStarting
+		switch {
+		case t.DesiredState == swarmtypes.TaskStateRunning && (!active || !uses):
+			if t.Status.State == swarmtypes.TaskStateFailed || t.Status.State == swarmtypes.TaskStateRejected {
+				continue // replaced by a new task; the update status reports real failures
+			}
+			c.meant++
+			c.stale = true
+		case t.DesiredState != swarmtypes.TaskStateRunning && active:
+			c.stale = true // an old task is still stopping
+		case active:
+			c.meant++
+			c.updated++
+		}
+	}
+	return c
+}
+
+func usesSecret(t swarmtypes.Task, id string) bool {
+	if cs := t.Spec.ContainerSpec; cs != nil {
+		for _, r := range cs.Secrets {
+			if r.SecretID == id {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // wantRunning is how many tasks must run on the new secret: the replicas of
@@ -165,33 +248,4 @@ func wantRunning(mode swarmtypes.ServiceMode) int {
 		return 0
 	}
 	return 1
-}
-
-func tasksConverged(ctx context.Context, eng Engine, serviceID, newID string, want int) (bool, error) {
-	tasks, err := eng.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("service", serviceID)})
-	if err != nil {
-		return false, fmt.Errorf("failed to list tasks: %w", err)
-	}
-	running := 0
-	for _, t := range tasks.Items {
-		uses := false
-		if cs := t.Spec.ContainerSpec; cs != nil {
-			for _, r := range cs.Secrets {
-				uses = uses || r.SecretID == newID
-			}
-		}
-		active := t.Status.State == swarmtypes.TaskStateRunning || t.Status.State == swarmtypes.TaskStateStarting
-		switch {
-		case t.DesiredState == swarmtypes.TaskStateRunning && (!active || !uses):
-			if t.Status.State == swarmtypes.TaskStateFailed || t.Status.State == swarmtypes.TaskStateRejected {
-				continue // replaced by a new task; the update status reports real failures
-			}
-			return false, nil
-		case t.DesiredState != swarmtypes.TaskStateRunning && active:
-			return false, nil // an old task is still stopping
-		case active:
-			running++
-		}
-	}
-	return running >= want, nil
 }
