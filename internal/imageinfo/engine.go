@@ -408,41 +408,8 @@ func (c *containerFS) scripts(ctx context.Context, words []string, env []string,
 		}
 		return err
 	}
-	// Unwrap tini, gosu, exec...; a shell's -c string is a script itself.
-	all := words
-	var supervisors []string
-	for range 8 {
-		if len(words) == 0 {
-			break
-		}
-		if inline, ok := shellCommand(words); ok {
-			scripts = append(scripts, Script{Path: "(entrypoint)", Text: inline})
-			queue = append(queue, References(inline)...)
-			supervisors = ServiceDirs(inline)
-			words = nil
-			break
-		}
-		k := wrapped(words, 0)
-		if k <= 0 {
-			break
-		}
-		words = words[k:]
-	}
-	if len(words) > 0 {
-		queue = append(queue, words[0])
-		if path.Base(words[0]) == "init" {
-			// s6-overlay's /init: linuxserver images read FILE__ variables
-			// in an init service /init never names.
-			queue = append(queue, "/etc/s6-overlay/s6-rc.d/init-envfile/run", "/etc/cont-init.d/01-envfile")
-		}
-	}
-	// The image's own command may start a supervisor: gitea's CMD
-	// ["/bin/s6-svscan", "/etc/s6"], which its entrypoint execs.
-	for i := 0; i+1 < len(all); i++ {
-		if b := path.Base(all[i]); (b == "s6-svscan" || b == "runsvdir") && path.IsAbs(all[i+1]) {
-			supervisors = append(supervisors, all[i+1])
-		}
-	}
+	first, queue, supervisors := startScripts(words)
+	scripts = append(scripts, first...)
 	for _, dir := range supervisors {
 		if err := services(dir); err != nil {
 			return nil, err
@@ -477,6 +444,48 @@ func (c *containerFS) scripts(ctx context.Context, words []string, env []string,
 		}
 	}
 	return scripts, nil
+}
+
+// startScripts is where reading an image's scripts starts from its
+// entrypoint words: the inline script of a shell's -c (a script itself),
+// the names to look up first, and the folders of the supervisors the words
+// start.
+func startScripts(words []string) (inline []Script, queue, supervisors []string) {
+	// Unwrap tini, gosu, exec...; a shell's -c string is a script itself.
+	all := words
+	for range 8 {
+		if len(words) == 0 {
+			break
+		}
+		if text, ok := shellCommand(words); ok {
+			inline = append(inline, Script{Path: "(entrypoint)", Text: text})
+			queue = append(queue, References(text)...)
+			supervisors = ServiceDirs(text)
+			words = nil
+			break
+		}
+		k := wrapped(words, 0)
+		if k <= 0 {
+			break
+		}
+		words = words[k:]
+	}
+	if len(words) > 0 {
+		queue = append(queue, words[0])
+		if path.Base(words[0]) == "init" {
+			// s6-overlay's /init: linuxserver images read FILE__ variables
+			// in an init service /init never names.
+			queue = append(queue, "/etc/s6-overlay/s6-rc.d/init-envfile/run", "/etc/cont-init.d/01-envfile")
+		}
+	}
+	// The image's own command may start a supervisor: gitea's CMD
+	// ["/bin/s6-svscan", "/etc/s6"], which its entrypoint execs.
+	for i := 0; i+1 < len(all); i++ {
+		if b := path.Base(all[i]); (b == "s6-svscan" || b == "runsvdir") && path.IsAbs(all[i+1]) {
+			supervisors = append(supervisors, all[i+1])
+		}
+	}
+	return inline, queue, supervisors
 }
 
 // maxServices bounds the services read from one supervisor directory.
