@@ -54,6 +54,11 @@ type Options struct {
 	// Log is told each step applied; Progress how many values are read.
 	Log      io.Writer
 	Progress func(done, total int)
+	// WaitProgress, when not nil, is a terminal: while Wait waits, it
+	// shows each rotated service's tasks on the new secret out of its
+	// total, one line per service rewritten in place (see swarm.Apply).
+	// Nil shows nothing.
+	WaitProgress io.Writer
 }
 
 // Result is what a sync did (or, with DryRun, would do): sync's --format
@@ -65,6 +70,9 @@ type Result struct {
 	Containers []string            `json:"restart,omitempty"`
 	Restarted  bool                `json:"restarted,omitempty"`
 	DryRun     bool                `json:"dryRun,omitempty"`
+	// Checked counts the Key Vault-backed secrets the sync looked at
+	// (WatchLine's "checked 40 secrets").
+	Checked int `json:"-"`
 	// Error is why the sync failed, so a script reading the JSON need not
 	// parse stderr. The plan above it says what was (or would have been)
 	// done.
@@ -101,6 +109,7 @@ func Run(ctx context.Context, eng Engine, store keyvault.Store, secrets []mappin
 				Perm: secretfile.PermFor(s.Consumers, opts.NonRoot)})
 		}
 	}
+	res.Checked = len(desired) + len(files)
 	var partial error
 	if len(desired) > 0 {
 		if err := requireSwarmManager(ctx, eng); err != nil {
@@ -108,7 +117,7 @@ func Run(ctx context.Context, eng Engine, store keyvault.Store, secrets []mappin
 		}
 		plan, err := swarm.Sync(ctx, eng, store, desired, swarm.SyncOptions{
 			PlanOptions:  swarm.PlanOptions{Source: store.VaultURL(), Keep: opts.Keep, Adopt: opts.Adopt, Stack: opts.Stack, AllStacks: opts.AllStacks},
-			ApplyOptions: swarm.ApplyOptions{Wait: opts.Wait, Log: opts.Log},
+			ApplyOptions: swarm.ApplyOptions{Wait: opts.Wait, Log: opts.Log, Progress: opts.WaitProgress},
 			Parallel:     opts.Parallel,
 			DryRun:       opts.DryRun,
 			Progress:     opts.Progress,
