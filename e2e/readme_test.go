@@ -1,0 +1,504 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+// The README's console examples are run as written: every `$ command` line
+// of every ```console block of README.md is either in readmeRun (run for
+// real, in a bash session per block, its exit status checked and the output
+// lines the README shows after it compared) or in readmeIllustrative (not
+// run, with the reason). A line in neither fails TestReadmeConsole, so a new
+// example cannot go untested by accident; an entry no longer in the README
+// fails it too, so the tables do not rot.
+//
+// What the sandbox changes, and nothing else:
+//   - DOCKER_CONFIG is a folder of the test's: `make install` puts the plugin
+//     there (MAKEFLAGS gives make a BIN outside the repository), and its
+//     config.json lists the test bed's buildx and compose;
+//   - "/tmp/" in a command is the test's temporary folder, so two runs (or a
+//     user's own emulator) never share /tmp/kv.env;
+//   - Azure, identity, proxy and CA variables of the caller are removed, and a
+//     "project" block gets the variables of an emulator of its own;
+//   - a "project" block runs in a fresh project of local images
+//     (docker-vault-test/busybox:1), so migrate's default --pull=missing pulls
+//     nothing.
+
+// place is where the commands of a block run.
+type place string
+
+const (
+	inRepo    place = "repo"    // the repository's root, as a reader of the README would
+	inProject place = "project" // readmeProject, with an emulator of the block's own
+	inBlock   place = "block"   // wherever the block's other commands run
+)
+
+// readmeRun lists the commands run for real (the line after "$ ", its
+// trailing comment removed) and where.
+var readmeRun = map[string]place{
+	// Quick start, Install: make builds with the Makefile's stamping.
+	"make demo":                          inRepo,
+	"make install":                       inRepo,
+	"docker vault --help":                inRepo,
+	"docker vault version":               inRepo,
+	"docker vault version --format json": inRepo,
+	"docker vault version --format '{{.Docker.Version}}'": inRepo,
+
+	// The Key Vault emulator, as the README starts it (examples/seed.json).
+	"go run ./scripts/kv-emulator --seed examples/seed.json --ca-out /tmp/kv-ca.pem --env-out /tmp/kv.env &": inRepo,
+	". /tmp/kv.env":   inRepo,
+	"docker vault ls": inBlock, // here and in the ls section
+
+	// docker vault ls in a project.
+	"docker vault ls -f compose.yaml":          inProject,
+	"docker vault ls --versions --format json": inProject,
+	"docker vault ls -q":                       inProject,
+
+	// docker vault migrate, in order on one project.
+	"docker vault migrate --dry-run":            inProject,
+	"docker vault migrate":                      inProject,
+	"docker vault migrate --check":              inProject,
+	"docker vault migrate --to external --push": inProject,
+	"docker vault migrate -f compose.yaml -f compose.prod.yaml --env-file prod.env --profile debug": inProject,
+}
+
+// readmeIllustrative lists the commands not run, and why.
+var readmeIllustrative = map[string]string{
+	"make test":        "runs this test itself",
+	"make test-unit":   "the whole unit suite: make test runs the same tests",
+	"make test-corpus": "needs ../shared; CI runs it after make test",
+	"make bench":       "minutes of benchmarks; CI does not run them",
+
+	// From file secrets to Key Vault, in steps.
+	"docker vault push --dry-run":                 "covered by e2e testWrapStepsFileToExternal (migrate_steps_test.go) with dvtest- names",
+	"docker vault push":                           "covered by e2e testWrapStepsFileToExternal with dvtest- names",
+	"docker vault set api-token -f token.txt":     "covered by e2e push_test.go",
+	"docker vault deploy mystack":                 "creates a stack named mystack: tests may create only dvtest- objects; deploy runs in deploy_test.go and migrate_steps_test.go",
+	"docker vault deploy -c compose.yaml mystack": "creates a stack named mystack (tests create only dvtest- objects); deploy_test.go runs it",
+	"docker vault sync --dry-run":                 "a stack's sync: sync_test.go runs it against dvtest- stacks",
+	"docker vault sync --wait":                    "a stack's sync: deploy_test.go runs it against a dvtest- stack",
+	"docker vault sync --watch 5m":                "runs until Ctrl-C; sync_test.go runs --watch and interrupts it",
+	"docker vault sync --restart":                 "needs running Compose containers; files_test.go runs it",
+	"docker vault sync --stack mystack":           "names the stack mystack (tests touch only dvtest- stacks); stacks_test.go runs --stack",
+
+	// docker vault build.
+	"docker vault build -t app:1 --load .":                                                  "tags app:1, a real image name, which tests must never tag; build_test.go builds under docker-vault-test/ names",
+	"docker vault build --vault-secret id=npm_token,name=ci-npm-token -f Dockerfile.prod .": "leaves an untagged image in the engine; build_test.go runs --vault-secret",
+	"docker vault build --compose -f compose.yaml web":                                      "build_test.go runs --compose with a docker-vault-test/ image",
+}
+
+// readmeVolatile are the output lines whose value depends on the machine:
+// the README's line and the printed one must both match the pattern (same
+// label, a value of the same shape); TestReadmeConsole checks the values
+// that matter (the stamped version) on their own.
+var readmeVolatile = []*regexp.Regexp{
+	regexp.MustCompile(`^ Version: +v\d+\.\d+\.\d+\S*$`),
+	regexp.MustCompile(`^ Git commit: +[0-9a-f]{7,}$`),
+	regexp.MustCompile(`^ Go version: +go\d+\.\d+\S*$`),
+	regexp.MustCompile(`^ OS/Arch: +[a-z0-9]+/[a-z0-9]+$`),
+	regexp.MustCompile(`^ Context: +\S+$`),
+	regexp.MustCompile(`^ Endpoint: +\S+://\S+$`),
+	regexp.MustCompile(`^ Engine version: +\S+$`),
+	regexp.MustCompile(`^ API version: +1\.\d+$`),
+}
+
+type readmeStep struct {
+	line    int      // in README.md
+	command string   // as written after "$ "
+	key     string   // command without its trailing comment
+	output  []string // the lines the README shows after it
+}
+
+type readmeBlock struct {
+	line  int
+	steps []readmeStep
+}
+
+var trailingComment = regexp.MustCompile(`\s+#\s.*$`)
+
+// readmeBlocks extracts the ```console blocks of the README.
+func readmeBlocks(t *testing.T, text string) []readmeBlock {
+	t.Helper()
+	var blocks []readmeBlock
+	var cur *readmeBlock
+	for i, raw := range strings.Split(text, "\n") {
+		trimmed := strings.TrimSpace(raw)
+		switch {
+		case cur == nil && trimmed == "```console":
+			blocks = append(blocks, readmeBlock{line: i + 1})
+			cur = &blocks[len(blocks)-1]
+		case cur != nil && trimmed == "```":
+			cur = nil
+		case cur != nil && strings.HasPrefix(trimmed, "$ "):
+			cmd := strings.TrimPrefix(trimmed, "$ ")
+			key := strings.TrimSpace(trailingComment.ReplaceAllString(cmd, ""))
+			cur.steps = append(cur.steps, readmeStep{line: i + 1, command: cmd, key: key})
+		case cur != nil:
+			assert.Assert(t, len(cur.steps) > 0, "README.md:%d: output before any $ command in a console block", i+1)
+			s := &cur.steps[len(cur.steps)-1]
+			s.output = append(s.output, strings.TrimRight(raw, " \t"))
+		}
+	}
+	assert.Assert(t, cur == nil, "README.md: a console block is not closed")
+	return blocks
+}
+
+func TestReadmeConsole(t *testing.T) {
+	text, err := os.ReadFile(filepath.Join(env.repoRoot, "README.md"))
+	assert.NilError(t, err)
+	blocks := readmeBlocks(t, string(text))
+	assert.Assert(t, len(blocks) > 5, "found %d console blocks", len(blocks))
+
+	// Every command is run or listed, and every entry is still used.
+	seen := map[string]bool{}
+	for _, b := range blocks {
+		for _, s := range b.steps {
+			seen[s.key] = true
+			_, run := readmeRun[s.key]
+			_, skip := readmeIllustrative[s.key]
+			assert.Check(t, run != skip, "README.md:%d: %q must be in exactly one of readmeRun and readmeIllustrative (readme_test.go)", s.line, s.key)
+		}
+	}
+	for k := range readmeRun {
+		assert.Check(t, seen[k], "readmeRun lists %q, which README.md no longer shows", k)
+	}
+	for k := range readmeIllustrative {
+		assert.Check(t, seen[k], "readmeIllustrative lists %q, which README.md no longer shows", k)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	sb := newReadmeSandbox(t)
+	for _, b := range blocks {
+		var run []readmeStep
+		where := place("")
+		for _, s := range b.steps {
+			p, ok := readmeRun[s.key]
+			if !ok {
+				continue
+			}
+			if p != inBlock {
+				assert.Assert(t, where == "" || where == p, "README.md:%d: one block runs in one place", s.line)
+				where = p
+			}
+			run = append(run, s)
+		}
+		if len(run) == 0 {
+			continue
+		}
+		assert.Assert(t, where != "", "README.md:%d: readmeRun gives no place to the block", b.line)
+		t.Run(fmt.Sprintf("README.md:%d", b.line), func(t *testing.T) {
+			sb.runBlock(t, where, run)
+		})
+	}
+}
+
+// readmeSandbox is what every block shares: the docker config with the
+// plugin that `make install` built, and the environment.
+type readmeSandbox struct {
+	tmp       string
+	configDir string
+	environ   []string
+}
+
+func newReadmeSandbox(t *testing.T) *readmeSandbox {
+	t.Helper()
+	tmp := t.TempDir()
+	sb := &readmeSandbox{tmp: tmp, configDir: filepath.Join(tmp, "docker-config")}
+	assert.NilError(t, writeDockerConfig(sb.configDir, env.testbed["TESTBED_PLUGINS_DIR"]))
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(k, "AZURE_"), strings.HasPrefix(k, "IDENTITY_"), strings.HasPrefix(k, "MSI_"),
+			strings.HasPrefix(k, "SSL_CERT_"), k == "IMDS_ENDPOINT", k == "DOCKER_VAULT_URL",
+			strings.HasSuffix(strings.ToUpper(k), "_PROXY"), k == "DOCKER_CONFIG", k == "MAKEFLAGS", k == "MAKELEVEL":
+			continue
+		}
+		sb.environ = append(sb.environ, kv)
+	}
+	sb.environ = append(sb.environ,
+		"DOCKER_CONFIG="+sb.configDir,
+		"MAKEFLAGS=BIN="+filepath.Join(tmp, "bin", "docker-vault"))
+	// Every block finds the plugin installed, whichever runs first.
+	install := exec.Command("make", "-s", "install")
+	install.Dir = env.repoRoot
+	install.Env = sb.environ
+	start := time.Now()
+	out, err := install.CombinedOutput()
+	t.Logf("make install: %s", time.Since(start).Round(time.Millisecond))
+	assert.NilError(t, err, "make install: %s", out)
+	return sb
+}
+
+// runBlock runs the steps of one block in one bash session, in order, as a
+// reader would type them: a `. file` or an export carries to the next line.
+func (sb *readmeSandbox) runBlock(t *testing.T, where place, steps []readmeStep) {
+	dir := env.repoRoot
+	environ := sb.environ
+	values := map[string]string{}
+	if where == inProject {
+		dir = filepath.Join(t.TempDir(), "dvtest-readme")
+		values = readmeProject(t, dir)
+		em := startEmulator(t, nil)
+		environ = append(append([]string{}, environ...), em.Env...)
+	}
+	outDir := t.TempDir()
+	tmpDir := t.TempDir()
+
+	bash := exec.Command("bash", "--norc", "--noprofile")
+	bash.Dir = dir
+	bash.Env = environ
+	bash.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := bash.StdinPipe()
+	assert.NilError(t, err)
+	stdout, err := bash.StdoutPipe()
+	assert.NilError(t, err)
+	bash.Stderr = os.Stderr
+	assert.NilError(t, bash.Start())
+	t.Cleanup(func() {
+		stdin.Close()
+		// The session's process group holds what a line started in the
+		// background (the emulator of the README, under go run).
+		_ = syscall.Kill(-bash.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = bash.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-bash.Process.Pid, syscall.SIGKILL)
+		}
+	})
+	markers := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			markers <- sc.Text()
+		}
+		close(markers)
+	}()
+
+	for i, s := range steps {
+		cmd := strings.ReplaceAll(s.command, "/tmp/", tmpDir+"/")
+		outFile := filepath.Join(outDir, fmt.Sprintf("%d.out", i))
+		errFile := filepath.Join(outDir, fmt.Sprintf("%d.err", i))
+		// The newline before } ends the line's own comment.
+		fmt.Fprintf(stdin, "{ %s\n} >%s 2>%s </dev/null; echo \"rc $?\"\n", cmd, outFile, errFile)
+		var rc string
+		start := time.Now()
+		select {
+		case m, ok := <-markers:
+			assert.Assert(t, ok, "README.md:%d: the shell ended", s.line)
+			rc = strings.TrimPrefix(m, "rc ")
+		case <-time.After(90 * time.Second):
+			t.Fatalf("README.md:%d: %s did not finish in 90s", s.line, s.key)
+		}
+		stdoutText := readFileString(t, outFile)
+		stderrText := readFileString(t, errFile)
+		for name, v := range values {
+			assert.Check(t, !strings.Contains(stdoutText+stderrText, v), "README.md:%d: %s printed the value of %s", s.line, s.key, name)
+		}
+		if t.Failed() {
+			t.FailNow() // before printing anything that could hold one
+		}
+		t.Logf("README.md:%d: %s: exit %s in %s", s.line, s.key, rc, time.Since(start).Round(time.Millisecond))
+		assert.Assert(t, rc == "0", "README.md:%d: %s exited %s\nstdout:\n%s\nstderr:\n%s", s.line, s.key, rc, stdoutText, stderrText)
+		if strings.HasSuffix(s.key, "&") {
+			waitBackground(t, s, tmpDir, errFile)
+		}
+		checkShownOutput(t, s, stdoutText)
+		if s.key == "docker vault version" {
+			checkStampedVersion(t, stdoutText)
+		}
+	}
+}
+
+func readFileString(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	assert.NilError(t, err)
+	return string(b)
+}
+
+// waitBackground waits for what a line started with & to be ready, as a
+// reader waits for the emulator to print its export lines before sourcing
+// them.
+func waitBackground(t *testing.T, s readmeStep, tmpDir, errFile string) {
+	t.Helper()
+	m := regexp.MustCompile(`--env-out /tmp/(\S+)`).FindStringSubmatch(s.command)
+	assert.Assert(t, m != nil, "README.md:%d: readme_test.go knows no way to wait for %s", s.line, s.key)
+	envFile := filepath.Join(tmpDir, m[1])
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(envFile); err == nil && strings.Contains(string(b), "DOCKER_VAULT_URL=") {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("README.md:%d: %s wrote no %s in 90s; stderr:\n%s", s.line, s.key, envFile, readFileString(t, errFile))
+}
+
+// checkShownOutput compares the lines the README shows after a command with
+// what it printed: equal, or the same readmeVolatile line.
+func checkShownOutput(t *testing.T, s readmeStep, stdout string) {
+	t.Helper()
+	want := s.output
+	for len(want) > 0 && want[len(want)-1] == "" {
+		want = want[:len(want)-1]
+	}
+	if len(want) == 0 {
+		return
+	}
+	got := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
+	for i := range got {
+		got[i] = strings.TrimRight(got[i], " \t")
+	}
+	assert.Assert(t, len(got) == len(want), "README.md:%d: %s printed %d lines, the README shows %d:\n%s", s.line, s.key, len(got), len(want), stdout)
+	for i := range want {
+		if got[i] == want[i] {
+			continue
+		}
+		same := false
+		for _, re := range readmeVolatile {
+			if re.MatchString(got[i]) && re.MatchString(want[i]) {
+				same = true
+				break
+			}
+		}
+		assert.Check(t, same, "README.md:%d: line %d of %s's output:\nREADME: %q\nprinted: %q", s.line+1+i, i+1, s.key, want[i], got[i])
+	}
+}
+
+// checkStampedVersion checks that the plugin `make install` built prints the
+// version the Makefile stamps: git describe of the nearest v* tag, or
+// v0.0.0-dev+<commit>[-dirty] in a clone without one.
+func checkStampedVersion(t *testing.T, stdout string) {
+	t.Helper()
+	version := regexp.MustCompile(`(?m)^ Version: +(\S+)$`).FindStringSubmatch(stdout)
+	commit := regexp.MustCompile(`(?m)^ Git commit: +(\S+)$`).FindStringSubmatch(stdout)
+	assert.Assert(t, version != nil && commit != nil, stdout)
+	git := exec.Command("git", "tag", "--list", "v[0-9]*")
+	git.Dir = env.repoRoot
+	tags, err := git.Output()
+	assert.NilError(t, err)
+	if strings.TrimSpace(string(tags)) == "" {
+		assert.Check(t, is.Regexp(`^v0\.0\.0-dev\+`+regexp.QuoteMeta(commit[1])+`(-dirty)?$`, version[1]))
+		return
+	}
+	assert.Check(t, is.Regexp(`^v\d+\.\d+\.\d+`, version[1]))
+	assert.Check(t, !strings.HasPrefix(version[1], "v0.0.0-dev"), version[1])
+}
+
+// readmeProject writes a project the README's project commands run in: the
+// shapes migrate's examples name (compose.yaml, compose.prod.yaml, prod.env,
+// a profile debug, a .env), with images the engine has. It returns its
+// values, which no command may print.
+func readmeProject(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	values := map[string]string{
+		"API_TOKEN":     uniqueValue(t, "readme-api-token"),
+		"DB_PASSWORD":   uniqueValue(t, "readme-db-password"),
+		"SMTP_PASSWORD": uniqueValue(t, "readme-smtp-password"),
+	}
+	image := env.baseImage
+	files := map[string]string{
+		"compose.yaml": fmt.Sprintf(`name: dvtest-readme
+services:
+  app:
+    image: %[1]s
+    command: ["sleep", "3600"]
+    environment:
+      API_TOKEN: ${API_TOKEN}
+      DB_PASSWORD: %[2]s
+  debug:
+    image: %[1]s
+    profiles: [debug]
+    command: ["sleep", "3600"]
+    environment:
+      DB_PASSWORD: %[2]s
+`, image, values["DB_PASSWORD"]),
+		".env": "API_TOKEN=" + values["API_TOKEN"] + "\n",
+		"compose.prod.yaml": `services:
+  app:
+    environment:
+      SMTP_PASSWORD: ${SMTP_PASSWORD}
+`,
+		"prod.env": "SMTP_PASSWORD=" + values["SMTP_PASSWORD"] + "\n",
+	}
+	assert.NilError(t, os.MkdirAll(dir, 0o755))
+	for name, content := range files {
+		assert.NilError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
+	}
+	return values
+}
+
+// The Makefile's stamping, in a repository of its own: no tag, a change, a
+// version tag, a commit after it, a tag that is not a version.
+func TestMakefileVersionStamp(t *testing.T) {
+	dir := t.TempDir()
+	mk, err := os.ReadFile(filepath.Join(env.repoRoot, "Makefile"))
+	assert.NilError(t, err)
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "Makefile"), mk, 0o644))
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir,
+			"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid")
+		cmd.Env = append(cmd.Env, "MAKEFLAGS=")
+		out, err := cmd.CombinedOutput()
+		assert.NilError(t, err, "%s: %s", strings.Join(args, " "), out)
+		return strings.TrimSpace(string(out))
+	}
+	stamped := func() (string, string) {
+		t.Helper()
+		out := run("make", "-n", "build")
+		v := regexp.MustCompile(`internal/version\.Version=(\S+)`).FindStringSubmatch(out)
+		c := regexp.MustCompile(`internal/version\.Commit=(\S+?)"?( |$)`).FindStringSubmatch(out)
+		assert.Assert(t, v != nil && c != nil, out)
+		return v[1], c[1]
+	}
+
+	// Not a repository at all.
+	v, c := stamped()
+	assert.Check(t, is.Equal(v, "v0.0.0-dev+unknown"))
+	assert.Check(t, is.Equal(c, "unknown"))
+
+	run("git", "init", "-q")
+	run("git", "add", "Makefile")
+	run("git", "commit", "-q", "-m", "one")
+	head := run("git", "rev-parse", "--short", "HEAD")
+	v, c = stamped()
+	assert.Check(t, is.Equal(v, "v0.0.0-dev+"+head))
+	assert.Check(t, is.Equal(c, head))
+
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "Makefile"), append(mk, "\n# changed\n"...), 0o644))
+	v, _ = stamped()
+	assert.Check(t, is.Equal(v, "v0.0.0-dev+"+head+"-dirty"))
+	run("git", "commit", "-q", "-am", "two")
+
+	run("git", "tag", "v1.2.3")
+	v, _ = stamped()
+	assert.Check(t, is.Equal(v, "v1.2.3"))
+
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "x"), []byte("x"), 0o644))
+	run("git", "add", "x")
+	run("git", "commit", "-q", "-m", "three")
+	run("git", "tag", "release-candidate") // not a version: ignored
+	head = run("git", "rev-parse", "--short", "HEAD")
+	v, c = stamped()
+	assert.Check(t, is.Equal(v, "v1.2.3-1-g"+head))
+	assert.Check(t, is.Equal(c, head))
+}
