@@ -10,6 +10,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker-vault/docker-vault/compose"
+	"github.com/docker-vault/docker-vault/internal/build"
 	"github.com/docker-vault/docker-vault/internal/keyvault"
 	"github.com/docker/cli/cli-plugins/plugin"
 	"github.com/docker/cli/cli/command"
@@ -430,13 +431,16 @@ func (c *completer) buildValueFlag(name string) (completeFunc, bool) {
 	switch name {
 	case "--credential":
 		return fixed(keyvault.CredentialNames()), true
-	case "-f", "--file", "--iidfile", "--metadata-file":
+	case "-f", "--file", "--iidfile", "--metadata-file", "--env-file":
 		return completeAnyFiles, true
+	case "--project-directory":
+		return completeDirs, true
 	case "--vault", "--vault-secret", "--timeout", "--leak-check-versions", "--vault-parallel",
 		"-t", "--tag", "--build-arg", "--target", "--platform", "-o", "--output", "--secret",
 		"--ssh", "--cache-from", "--cache-to", "--label", "--network", "--progress", "--builder",
 		"--add-host", "--annotation", "--attest", "--build-context", "--call", "--cgroup-parent",
-		"--shm-size", "--ulimit", "--allow", "--sbom", "--provenance":
+		"--shm-size", "--ulimit", "--allow", "--sbom", "--provenance",
+		"--profile", "-p", "--project-name", "--ansi", "--parallel", "-m", "--memory":
 		return nil, true
 	}
 	return nil, false
@@ -458,6 +462,9 @@ func (c *completer) buildArgs(cmd *cobra.Command, args []string, toComplete stri
 		return values, directive
 	}
 	if n := len(args); n > 0 {
+		if slices.Contains(args, "--compose") && (args[n-1] == "-f" || args[n-1] == "--file") {
+			return completeComposeFiles(cmd, args, toComplete)
+		}
 		if fn, ok := c.buildValueFlag(args[n-1]); ok {
 			if fn == nil {
 				return nil, cobra.ShellCompDirectiveNoFileComp
@@ -472,27 +479,30 @@ func (c *completer) buildArgs(cmd *cobra.Command, args []string, toComplete stri
 	if !slices.Contains(args, "--compose") {
 		return nil, cobra.ShellCompDirectiveFilterDirs
 	}
-	var lo compose.LoadOptions
-	var given []string
+	// The project flags, sorted out as the build itself does, once docker
+	// vault's own flags (and their values) are set aside.
+	var rest []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		switch {
-		case (a == "-f" || a == "--file") && i+1 < len(args):
-			lo.Files = append(lo.Files, args[i+1])
-			i++
-		case strings.HasPrefix(a, "--file="):
-			lo.Files = append(lo.Files, strings.TrimPrefix(a, "--file="))
-		case strings.HasPrefix(a, "-"):
-			if _, ok := c.buildValueFlag(a); ok && i+1 < len(args) {
+		name, _, hasValue := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if f := cmd.Flags().Lookup(name); strings.HasPrefix(a, "--") && f != nil {
+			if !hasValue && f.Value.Type() != "bool" {
 				i++
 			}
-		default:
-			given = append(given, a)
+			continue
 		}
+		rest = append(rest, a)
 	}
-	p := c.load(cmd, lo)
+	ca, err := build.ParseComposeArgs(rest)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	p := c.load(cmd, compose.LoadOptions{
+		Files: ca.Files, ProjectDir: ca.ProjectDir, EnvFiles: ca.EnvFiles, Profiles: ca.Profiles, ProjectName: ca.Name,
+	})
 	if p == nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
+	given := ca.Services
 	return withPrefix(serviceNames(p), toComplete, given...), cobra.ShellCompDirectiveNoFileComp
 }

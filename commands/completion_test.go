@@ -185,6 +185,8 @@ func TestCompleteProject(t *testing.T) {
 		"compose.yaml": completionCompose,
 		"other.yaml":   "services:\n  solo:\n    image: busybox\nsecrets:\n  solo_secret:\n    file: ./s.txt\n",
 	})
+	assert.NilError(t, os.Mkdir("sub", 0o700))
+	assert.NilError(t, os.WriteFile(filepath.Join("sub", "compose.yaml"), []byte("services:\n  nested:\n    image: busybox\n"), 0o600))
 	comps, d := complete(t, "push", "")
 	assert.Check(t, is.Equal(d, cobra.ShellCompDirectiveNoFileComp))
 	assert.Check(t, is.DeepEqual(comps, []string{"api_key", "db_password"}))
@@ -204,6 +206,17 @@ func TestCompleteProject(t *testing.T) {
 	assert.Check(t, is.DeepEqual(comps, []string{"solo"}))
 	comps, _ = complete(t, "build", "--compose", "--file=other.yaml", "")
 	assert.Check(t, is.DeepEqual(comps, []string{"solo"}))
+
+	comps, _ = complete(t, "build", "--vault", "web", "--compose", "--vault-secret", "worker", "--no-leak-check", "-p", "x", "")
+	assert.Check(t, is.DeepEqual(comps, []string{"debug", "web", "worker"}), "the values of docker vault's own flags are not services given")
+	comps, _ = complete(t, "build", "--compose", "--project-directory", "sub", "")
+	assert.Check(t, is.DeepEqual(comps, []string{"nested"}))
+	comps, d = complete(t, "build", "--compose", "-f", "")
+	assert.Check(t, is.Equal(d, cobra.ShellCompDirectiveFilterFileExt))
+	assert.Check(t, is.DeepEqual(comps, []string{"yaml", "yml"}))
+	comps, d = complete(t, "build", "--compose", "--project-directory", "")
+	assert.Check(t, is.Equal(d, cobra.ShellCompDirectiveFilterDirs))
+	assert.Check(t, is.Len(comps, 0))
 
 	comps, _ = complete(t, "sync", "--profile", "")
 	assert.Check(t, is.DeepEqual(comps, []string{"debugging"}))
