@@ -14,6 +14,7 @@ import (
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
+	"gotest.tools/v3/icmd"
 )
 
 // The README's console examples are run as written: every `$ command` line
@@ -42,7 +43,12 @@ type place string
 const (
 	inRepo    place = "repo"    // the repository's root, as a reader of the README would
 	inProject place = "project" // readmeProject, with an emulator of the block's own
-	inBlock   place = "block"   // wherever the block's other commands run
+	// readmeProject after `docker vault migrate`: file secrets, and
+	// token.txt holding the API token's value.
+	inFileSecrets place = "file-secrets"
+	// inFileSecrets after `docker vault migrate --to external --push`.
+	inExternal place = "external"
+	inBlock    place = "block" // wherever the block's other commands run
 )
 
 // readmeRun lists the commands run for real (the line after "$ ", its
@@ -66,11 +72,16 @@ var readmeRun = map[string]place{
 	"docker vault ls --versions --format json": inProject,
 	"docker vault ls -q":                       inProject,
 
+	// From file secrets to Key Vault, in steps (deploy is not run).
+	"docker vault push --dry-run":             inFileSecrets,
+	"docker vault push":                       inFileSecrets,
+	"docker vault set api-token -f token.txt": inFileSecrets,
+
 	// docker vault migrate, in order on one project.
 	"docker vault migrate --dry-run":            inProject,
 	"docker vault migrate":                      inProject,
 	"docker vault migrate --check":              inProject,
-	"docker vault migrate --to external --push": inProject,
+	"docker vault migrate --to external --push": inBlock, // here and in the steps to Key Vault
 	"docker vault migrate -f compose.yaml -f compose.prod.yaml --env-file prod.env --profile debug": inProject,
 }
 
@@ -82,9 +93,6 @@ var readmeIllustrative = map[string]string{
 	"make bench":       "minutes of benchmarks; CI does not run them",
 
 	// From file secrets to Key Vault, in steps.
-	"docker vault push --dry-run":                 "covered by e2e testWrapStepsFileToExternal (migrate_steps_test.go) with dvtest- names",
-	"docker vault push":                           "covered by e2e testWrapStepsFileToExternal with dvtest- names",
-	"docker vault set api-token -f token.txt":     "covered by e2e push_test.go",
 	"docker vault deploy mystack":                 "creates a stack named mystack: tests may create only dvtest- objects; deploy runs in deploy_test.go and migrate_steps_test.go",
 	"docker vault deploy -c compose.yaml mystack": "creates a stack named mystack (tests create only dvtest- objects); deploy_test.go runs it",
 	"docker vault sync --dry-run":                 "a stack's sync: sync_test.go runs it against dvtest- stacks",
@@ -99,19 +107,34 @@ var readmeIllustrative = map[string]string{
 	"docker vault build --compose -f compose.yaml web":                                      "build_test.go runs --compose with a docker-vault-test/ image",
 }
 
-// readmeVolatile are the output lines whose value depends on the machine:
-// the README's line and the printed one must both match the pattern (same
-// label, a value of the same shape); TestReadmeConsole checks the values
-// that matter (the stamped version) on their own.
-var readmeVolatile = []*regexp.Regexp{
-	regexp.MustCompile(`^ Version: +v\d+\.\d+\.\d+\S*$`),
-	regexp.MustCompile(`^ Git commit: +[0-9a-f]{7,}$`),
-	regexp.MustCompile(`^ Go version: +go\d+\.\d+\S*$`),
-	regexp.MustCompile(`^ OS/Arch: +[a-z0-9]+/[a-z0-9]+$`),
-	regexp.MustCompile(`^ Context: +\S+$`),
-	regexp.MustCompile(`^ Endpoint: +\S+://\S+$`),
-	regexp.MustCompile(`^ Engine version: +\S+$`),
-	regexp.MustCompile(`^ API version: +1\.\d+$`),
+// readmeVolatile are the parts of output lines that depend on the machine
+// or the moment: both the README's line and the printed one have each match
+// replaced by its placeholder, and runs of spaces collapsed (a column's
+// width follows its values), before they are compared. TestReadmeConsole
+// checks the value that matters, the stamped version, on its own.
+var readmeVolatile = []struct {
+	re   *regexp.Regexp
+	repl string
+}{
+	{regexp.MustCompile(`^( Version: +)v\d+\.\d+\.\d+\S*$`), "${1}<version>"},
+	{regexp.MustCompile(`^( Git commit: +)[0-9a-f]{7,}$`), "${1}<commit>"},
+	{regexp.MustCompile(`^( Go version: +)go\d+\.\d+\S*$`), "${1}<go>"},
+	{regexp.MustCompile(`^( OS/Arch: +)[a-z0-9]+/[a-z0-9]+$`), "${1}<os/arch>"},
+	{regexp.MustCompile(`^( Endpoint: +)\S+://\S+$`), "${1}<endpoint>"},
+	{regexp.MustCompile(`^( Engine version: +)\d+\.\d+\.\d+\S*$`), "${1}<engine>"},
+	{regexp.MustCompile(`^( API version: +)1\.\d+$`), "${1}<api>"},
+	// docker's units.HumanDuration, as ls prints the update time.
+	{regexp.MustCompile(`\b(Less than a second|About an? \w+|\d+ \w+) ago\b`), "<time> ago"},
+}
+
+var spaces = regexp.MustCompile(` {2,}`)
+
+// normalizeShown is a line as checkShownOutput compares it.
+func normalizeShown(line string) string {
+	for _, v := range readmeVolatile {
+		line = v.re.ReplaceAllString(line, v.repl)
+	}
+	return spaces.ReplaceAllString(line, " ")
 }
 
 type readmeStep struct {
@@ -249,11 +272,28 @@ func (sb *readmeSandbox) runBlock(t *testing.T, where place, steps []readmeStep)
 	dir := env.repoRoot
 	environ := sb.environ
 	values := map[string]string{}
-	if where == inProject {
+	if where != inRepo {
 		dir = filepath.Join(t.TempDir(), "dvtest-readme")
 		values = readmeProject(t, dir)
 		em := startEmulator(t, nil)
 		environ = append(append([]string{}, environ...), em.Env...)
+		var setup [][]string
+		switch where {
+		case inFileSecrets:
+			setup = [][]string{{"migrate"}}
+		case inExternal:
+			setup = [][]string{{"migrate"}, {"migrate", "--to", "external", "--push"}}
+		}
+		for _, args := range setup {
+			cmd := icmd.Command("docker", append([]string{"vault"}, args...)...)
+			cmd.Dir, cmd.Env = dir, environ
+			res := icmd.RunCmd(cmd)
+			assertNoValue(t, res, values)
+			assert.Assert(t, res.ExitCode == 0, "setup: docker vault %s: %s", strings.Join(args, " "), res.Stderr())
+		}
+		if where == inFileSecrets {
+			assert.NilError(t, os.WriteFile(filepath.Join(dir, "token.txt"), []byte(values["API_TOKEN"]), 0o600))
+		}
 	}
 	outDir := t.TempDir()
 	tmpDir := t.TempDir()
@@ -323,6 +363,52 @@ func (sb *readmeSandbox) runBlock(t *testing.T, where place, steps []readmeStep)
 			checkStampedVersion(t, stdoutText)
 		}
 	}
+	migrated := where == inFileSecrets || where == inExternal
+	skip := map[string]bool{"token.txt": true, "prod.env": true}
+	for _, s := range steps {
+		migrated = migrated || s.key == "docker vault migrate"
+		if strings.Contains(s.key, "--env-file prod.env") {
+			skip["prod.env"] = false
+		}
+	}
+	if migrated {
+		checkValuesOnlyInSecrets(t, dir, values, skip)
+	}
+}
+
+// checkValuesOnlyInSecrets checks what the README promises of a migrated
+// project: its values are left only in the secret files, and in the files
+// in skip (token.txt, which the steps to Key Vault read, and prod.env when no
+// step loaded it).
+func checkValuesOnlyInSecrets(t *testing.T, dir string, values map[string]string, skip map[string]bool) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if d.IsDir() {
+			if rel == "secrets" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if skip[rel] {
+			return nil
+		}
+		n++
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for name, v := range values {
+			assert.Check(t, !strings.Contains(string(b), v), "%s still holds the value of %s", rel, name)
+		}
+		return nil
+	})
+	assert.NilError(t, err)
+	assert.Assert(t, n >= 3, "only %d files in the project", n)
 }
 
 func readFileString(t *testing.T, path string) string {
@@ -351,7 +437,7 @@ func waitBackground(t *testing.T, s readmeStep, tmpDir, errFile string) {
 }
 
 // checkShownOutput compares the lines the README shows after a command with
-// what it printed: equal, or the same readmeVolatile line.
+// what it printed, as normalizeShown makes them.
 func checkShownOutput(t *testing.T, s readmeStep, stdout string) {
 	t.Helper()
 	want := s.output
@@ -367,17 +453,7 @@ func checkShownOutput(t *testing.T, s readmeStep, stdout string) {
 	}
 	assert.Assert(t, len(got) == len(want), "README.md:%d: %s printed %d lines, the README shows %d:\n%s", s.line, s.key, len(got), len(want), stdout)
 	for i := range want {
-		if got[i] == want[i] {
-			continue
-		}
-		same := false
-		for _, re := range readmeVolatile {
-			if re.MatchString(got[i]) && re.MatchString(want[i]) {
-				same = true
-				break
-			}
-		}
-		assert.Check(t, same, "README.md:%d: line %d of %s's output:\nREADME: %q\nprinted: %q", s.line+1+i, i+1, s.key, want[i], got[i])
+		assert.Check(t, normalizeShown(got[i]) == normalizeShown(want[i]), "README.md:%d: line %d of %s's output:\nREADME: %q\nprinted: %q", s.line+1+i, i+1, s.key, want[i], got[i])
 	}
 }
 
