@@ -1,39 +1,71 @@
 package commands
 
 import (
-	"encoding/json"
-	"fmt"
 	"io"
+	"maps"
 	"strings"
 
-	"github.com/docker/cli/templates"
+	"github.com/docker/cli/cli/command/formatter"
+	flagsHelper "github.com/docker/cli/cli/flags"
 )
 
-// formatHelp is the --format flag's help, as docker commands word it.
-const formatHelp = `Format output using a custom template:
-'json':             Print in JSON format
-'TEMPLATE':         Print output using the given Go template.
-Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates`
+// formatHelp is the --format flag's help of a command that prints rows:
+// docker's own words for its ls commands.
+const formatHelp = flagsHelper.FormatHelp
 
-// writeFormatted prints v as JSON ("json"), through a Go template, or, when
-// format is empty, with the command's own text renderer.
-func writeFormatted(out io.Writer, format string, v any, text func(io.Writer) error) error {
-	switch {
-	case format == "":
-		return text(out)
-	case strings.EqualFold(format, "json"):
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
-	default:
-		tmpl, err := templates.Parse(format)
-		if err != nil {
-			return fmt.Errorf("template parsing error: %w", err)
+// newFormat is the formatter.Format for a --format flag, as docker's ls
+// commands choose it: "" and "table" are the command's default table (or
+// quietFormat with -q), anything else ("json", "table TEMPLATE", a
+// template) is itself.
+func newFormat(source, defaultTable, quietFormat string, quiet bool) formatter.Format {
+	switch source = strings.TrimSpace(source); source {
+	case "", formatter.TableFormatKey:
+		if quiet {
+			return formatter.Format(quietFormat)
 		}
-		if err := tmpl.Execute(out, v); err != nil {
-			return fmt.Errorf("template execution error: %w", err)
-		}
-		_, err = fmt.Fprintln(out)
-		return err
+		return formatter.Format(defaultTable)
 	}
+	return formatter.Format(source)
+}
+
+// isDefaultFormat tells whether a --format flag asks for the command's own
+// table, which alone carries its summary lines.
+func isDefaultFormat(source string) bool {
+	source = strings.TrimSpace(source)
+	return source == "" || source == formatter.TableFormatKey
+}
+
+// checkFormat refuses a --format whose template does not parse, before a
+// command reads or changes anything.
+func checkFormat(source string) error {
+	if isDefaultFormat(source) {
+		return nil
+	}
+	ctx := formatter.Context{Output: io.Discard, Format: formatter.Format(strings.TrimSpace(source))}
+	return ctx.Write(&formatter.HeaderContext{}, func(func(formatter.SubContext) error) error { return nil })
+}
+
+// writeRows prints rows through docker's formatter: a table with a header,
+// one JSON object per row ("json"), or a template per row.
+func writeRows[T formatter.SubContext](out io.Writer, format formatter.Format, header any, rows []T) error {
+	ctx := formatter.Context{Output: out, Format: format}
+	return ctx.Write(&formatter.HeaderContext{Header: header}, func(write func(formatter.SubContext) error) error {
+		for _, r := range rows {
+			if err := write(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// withoutHeaders is header with the given fields' headers blank: a default
+// table that prints a field only after another one ("ACTION (REASON)")
+// names the column once.
+func withoutHeaders(header formatter.SubHeaderContext, fields ...string) formatter.SubHeaderContext {
+	h := maps.Clone(header)
+	for _, f := range fields {
+		h[f] = ""
+	}
+	return h
 }

@@ -559,7 +559,7 @@ func TestSyncEmptyValue(t *testing.T) {
 	eng := &leakEngine{}
 	out, err := runLeakStep(t, eng, "", nil, []string{"sync", "-p", "leak", "-f", f})
 	assert.Check(t, is.ErrorContains(err, `Key Vault secret "db-password" is empty: swarm secrets cannot be empty`))
-	assert.Check(t, is.Contains(out, `db_password   error                       Key Vault secret "db-password" is empty: swarm secrets cannot be empty`))
+	assert.Check(t, is.Contains(out, `db_password   error                         Key Vault secret "db-password" is empty: swarm secrets cannot be empty`))
 	assert.Check(t, !strings.Contains(out+err.Error(), "larger than 0"))
 	assert.Check(t, is.Len(eng.secrets, 0))
 

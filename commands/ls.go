@@ -2,16 +2,16 @@ package commands
 
 import (
 	"context"
-	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	dockercli "github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/command/formatter"
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -73,13 +73,16 @@ second it is shown as "-".`,
 	flags := cmd.Flags()
 	addProjectFlags(flags, &options.project)
 	flags.StringVar(&options.format, "format", "", formatHelp)
-	flags.BoolVarP(&options.quiet, "quiet", "q", false, "Only display the names of the secrets the vault has")
-	flags.BoolVar(&options.versions, "versions", false, "Show the current version of each secret (one request per secret)")
+	flags.BoolVarP(&options.quiet, "quiet", "q", false, "Only display secret names")
+	flags.BoolVar(&options.versions, "versions", false, "Show versions (one request per secret)")
 	addVaultFlags(flags, &options.vault)
 	return cmd
 }
 
 func runLs(ctx context.Context, dockerCLI command.Cli, opts lsOptions) error {
+	if err := checkFormat(opts.format); err != nil {
+		return err
+	}
 	ctx, cancel := opts.vault.withTimeout(ctx)
 	defer cancel()
 
@@ -113,38 +116,11 @@ func runLs(ctx context.Context, dockerCLI command.Cli, opts lsOptions) error {
 		}
 	}
 
-	out := dockerCLI.Out()
 	if opts.quiet {
-		for _, r := range rows {
-			if !r.Missing && !r.Local {
-				fmt.Fprintln(out, r.Name)
-			}
-		}
-		return nil
+		// -q lists what the vault has: not the missing or local rows.
+		rows = slices.DeleteFunc(rows, func(r *lsRow) bool { return r.Missing || r.Local })
 	}
-	switch format := strings.TrimSpace(opts.format); {
-	case format == "" || format == "table":
-		return writeLsTable(out, rows, opts.versions, cm != nil)
-	case strings.EqualFold(format, "json"):
-		return writeFormatted(out, format, rows, nil)
-	default:
-		// As docker's ls commands do: a template is applied to each row.
-		w := io.Writer(out)
-		var tw *tabwriter.Writer
-		if t, ok := strings.CutPrefix(format, "table "); ok {
-			format, tw = t, tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
-			w = tw
-		}
-		for _, r := range rows {
-			if err := writeFormatted(w, format, r, nil); err != nil {
-				return err
-			}
-		}
-		if tw != nil {
-			return tw.Flush()
-		}
-		return nil
-	}
+	return writeLs(dockerCLI.Out(), opts.format, opts.quiet, rows, opts.versions, cm != nil)
 }
 
 // listRows lists the vault, keeping only what cm maps when there is
@@ -234,34 +210,88 @@ func currentVersion(versions []keyvault.SecretProperties) string {
 	return best.Version
 }
 
-func writeLsTable(out io.Writer, rows []*lsRow, versions, compose bool) error {
-	w := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
-	header := []string{"NAME", "STATUS"}
+// writeLs prints the rows through docker's formatter. The default table
+// shows VERSION with --versions and COMPOSE SECRET for a project.
+func writeLs(out io.Writer, source string, quiet bool, rows []*lsRow, versions, compose bool) error {
+	table := "table {{.Name}}\t{{.Status}}"
 	if versions {
-		header = append(header, "VERSION")
+		table += "\t{{.Version}}"
 	}
-	header = append(header, "UPDATED", "CONTENT TYPE")
+	table += "\t{{.Updated}}\t{{.ContentType}}"
 	if compose {
-		header = append(header, "COMPOSE SECRET")
+		table += "\t{{.ComposeSecrets}}"
 	}
-	fmt.Fprintln(w, strings.Join(header, "\t"))
+	ctxs := make([]*lsContext, len(rows))
 	now := time.Now()
-	for _, r := range rows {
-		cols := []string{orDash(r.Name), r.Status}
-		if versions {
-			cols = append(cols, orDash(r.Version))
-		}
-		updated := ""
-		if !r.Updated.IsZero() {
-			updated = units.HumanDuration(now.Sub(r.Updated)) + " ago"
-		}
-		cols = append(cols, orDash(updated), orDash(r.ContentType))
-		if compose {
-			cols = append(cols, strings.Join(r.ComposeSecrets, ", "))
-		}
-		fmt.Fprintln(w, strings.Join(cols, "\t"))
+	for i, r := range rows {
+		ctxs[i] = &lsContext{r: r, now: now}
 	}
-	return w.Flush()
+	return writeRows(out, newFormat(source, table, "{{.Name}}", quiet), lsHeader, ctxs)
+}
+
+var lsHeader = formatter.SubHeaderContext{
+	"Name":           formatter.NameHeader,
+	"Status":         formatter.StatusHeader,
+	"Enabled":        "ENABLED",
+	"Version":        "VERSION",
+	"Updated":        "UPDATED",
+	"UpdatedAt":      "UPDATED AT",
+	"CreatedAt":      formatter.CreatedAtHeader,
+	"ExpiresAt":      "EXPIRES AT",
+	"ContentType":    "CONTENT TYPE",
+	"Managed":        "MANAGED",
+	"Tags":           "TAGS",
+	"ComposeSecrets": "COMPOSE SECRET",
+}
+
+// lsContext is one row of ls for the formatter: its methods are the
+// template fields and the JSON keys. Never a value.
+type lsContext struct {
+	formatter.HeaderContext
+	r   *lsRow
+	now time.Time
+}
+
+func (c *lsContext) MarshalJSON() ([]byte, error) { return formatter.MarshalJSON(c) }
+
+func (c *lsContext) Name() string        { return orDash(c.r.Name) }
+func (c *lsContext) Status() string      { return c.r.Status }
+func (c *lsContext) Enabled() bool       { return c.r.Enabled }
+func (c *lsContext) Version() string     { return orDash(c.r.Version) }
+func (c *lsContext) ContentType() string { return orDash(c.r.ContentType) }
+func (c *lsContext) Managed() bool       { return c.r.Managed }
+
+// Updated is how long ago the secret was updated, as docker's ls commands
+// show times.
+func (c *lsContext) Updated() string {
+	if c.r.Updated.IsZero() {
+		return "-"
+	}
+	return units.HumanDuration(c.now.Sub(c.r.Updated)) + " ago"
+}
+
+func (c *lsContext) UpdatedAt() string { return timestamp(c.r.Updated) }
+func (c *lsContext) CreatedAt() string { return timestamp(c.r.Created) }
+func (c *lsContext) ExpiresAt() string { return timestamp(c.r.Expires) }
+
+// Tags are the secret's Key Vault tags, as docker prints labels.
+func (c *lsContext) Tags() string {
+	tags := make([]string, 0, len(c.r.Tags))
+	for k, v := range c.r.Tags {
+		tags = append(tags, k+"="+v)
+	}
+	slices.Sort(tags)
+	return strings.Join(tags, ",")
+}
+
+func (c *lsContext) ComposeSecrets() string { return strings.Join(c.r.ComposeSecrets, ", ") }
+
+// timestamp is an RFC 3339 time, or "" for none.
+func timestamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 func orDash(s string) string {

@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,24 +63,60 @@ func TestLsJSONTemplateQuiet(t *testing.T) {
 	startLsEmulator(t)
 	out, err := runLsCommand(t, "--format", "json")
 	assert.NilError(t, err)
-	var rows []lsRow
-	assert.NilError(t, json.Unmarshal([]byte(out), &rows))
+	rows := jsonLines(t, out)
 	assert.Assert(t, is.Len(rows, 4))
-	assert.Check(t, is.Equal(rows[0].Name, "db-password"))
-	assert.Check(t, rows[0].Enabled)
-	assert.Check(t, !rows[0].Updated.IsZero())
-	assert.Check(t, is.Equal(rows[1].Name, "old-token"))
-	assert.Check(t, !rows[1].Enabled)
-	assert.Check(t, is.Equal(rows[1].Status, "disabled"))
-	assert.Check(t, !strings.Contains(out, `"version"`), "no version without --versions")
+	assert.Check(t, is.DeepEqual(keys(rows[0]), []string{"ComposeSecrets", "ContentType", "CreatedAt", "Enabled", "ExpiresAt", "Managed", "Name", "Status", "Tags", "Updated", "UpdatedAt", "Version"}))
+	assert.Check(t, is.Equal(rows[0]["Name"], "db-password"))
+	assert.Check(t, is.Equal(rows[0]["Enabled"], true))
+	updated, err := time.Parse(time.RFC3339, rows[0]["UpdatedAt"].(string))
+	assert.NilError(t, err)
+	assert.Check(t, time.Since(updated) < time.Hour)
+	assert.Check(t, is.Contains(rows[0]["Updated"], " ago"))
+	assert.Check(t, is.Equal(rows[1]["Name"], "old-token"))
+	assert.Check(t, is.Equal(rows[1]["Enabled"], false))
+	assert.Check(t, is.Equal(rows[1]["Status"], "disabled"))
+	assert.Check(t, is.Equal(rows[1]["Version"], "-"), "no version without --versions")
+	assertTemplateFields(t, rows, func(format string) string {
+		out, err := runLsCommand(t, "--format", format)
+		assert.NilError(t, err)
+		return out
+	}, "Updated")
 
 	out, err = runLsCommand(t, "--format", "{{.Name}}={{.Enabled}}")
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(out, "db-password=true\nold-token=false\nprod-api-key=true\nunrelated=true\n"))
 
+	// A \t in a template is a tab, with no header and no alignment.
+	out, err = runLsCommand(t, "--format", `{{.Name}}\t{{.Status}}`)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(out, "db-password\tenabled\nold-token\tdisabled\nprod-api-key\tenabled\nunrelated\tenabled\n"))
+
+	// table TEMPLATE: a header, aligned columns.
+	out, err = runLsCommand(t, "--format", `table {{.Name}}\t{{.Enabled}}\t{{.ContentType}}`)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(out, "NAME           ENABLED   CONTENT TYPE\n"+
+		"db-password    true      -\nold-token      false     -\nprod-api-key   true      -\nunrelated      true      -\n"))
+
 	out, err = runLsCommand(t, "-q")
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(out, "db-password\nold-token\nprod-api-key\nunrelated\n"))
+	out, err = runLsCommand(t, "-q", "--format", "table")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(out, "db-password\nold-token\nprod-api-key\nunrelated\n"))
+	// As docker's ls commands: a template wins over -q.
+	out, err = runLsCommand(t, "-q", "--format", "{{.Status}}")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(out, "enabled\ndisabled\nenabled\nenabled\n"))
+}
+
+func TestLsFormatErrors(t *testing.T) {
+	s := startLsEmulator(t)
+	_, err := runLsCommand(t, "--format", "{{.Name")
+	assert.Check(t, is.ErrorContains(err, "template parsing error"))
+	assert.Check(t, is.DeepEqual(s.Counts(), map[string]int{}), "no request before the format parses")
+
+	_, err = runLsCommand(t, "--format", "{{.NoSuchField}}")
+	assert.Check(t, is.ErrorContains(err, "NoSuchField"))
 }
 
 func TestLsComposeProject(t *testing.T) {
@@ -133,11 +168,18 @@ secrets:
 
 	out, err = runLsCommand(t, "-f", compose, "--format", "json")
 	assert.NilError(t, err)
-	var rows []lsRow
-	assert.NilError(t, json.Unmarshal([]byte(out), &rows))
+	rows := jsonLines(t, out)
 	assert.Assert(t, is.Len(rows, 6))
-	assert.Check(t, is.DeepEqual(rows[2], lsRow{Name: "smtp-password", Status: "missing", Missing: true, ComposeSecrets: []string{"smtp.password"}}))
-	assert.Check(t, is.DeepEqual(rows[4], lsRow{Status: "local", Local: true, ComposeSecrets: []string{"tls_cert"}}))
+	assert.Check(t, is.DeepEqual(rows[2], map[string]any{"Name": "smtp-password", "Status": "missing", "Enabled": false, "Version": "-",
+		"Updated": "-", "UpdatedAt": "", "CreatedAt": "", "ExpiresAt": "", "ContentType": "-", "Managed": false, "Tags": "", "ComposeSecrets": "smtp.password"}))
+	assert.Check(t, is.Equal(rows[4]["Name"], "-"))
+	assert.Check(t, is.Equal(rows[4]["Status"], "local"))
+	assert.Check(t, is.Equal(rows[4]["ComposeSecrets"], "tls_cert"))
+
+	out, err = runLsCommand(t, "-f", compose, "--format", "table {{.Name}}\t{{.ComposeSecrets}}")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(out, "NAME            COMPOSE SECRET\ndb-password     db_password\nprod-api-key    api_key\n"+
+		"smtp-password   smtp.password\n-               old_token\n-               tls_cert\n-               unrelated\n"))
 
 	out, err = runLsCommand(t, "-f", compose, "-q")
 	assert.NilError(t, err)
@@ -179,7 +221,7 @@ secrets:
 `), 0o600))
 	out, err := runLsCommand(t, "-f", compose, "--format", "{{.Name}} {{.Status}} {{.ComposeSecrets}}")
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(out, "db-password enabled [db_password]\n local [tls_cert]\n"))
+	assert.Check(t, is.Equal(out, "db-password enabled db_password\n- local tls_cert\n"))
 }
 
 func TestLsVersions(t *testing.T) {

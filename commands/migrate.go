@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker-vault/docker-vault/compose"
@@ -19,6 +18,7 @@ import (
 	"github.com/docker-vault/docker-vault/internal/migrate"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/command/formatter"
 	"github.com/spf13/cobra"
 )
 
@@ -66,17 +66,17 @@ are reported with the reason.`,
 	flags := cmd.Flags()
 	addProjectFlags(flags, &options.project)
 	addVaultFlags(flags, &options.vault)
-	flags.StringVar(&options.to, "to", "file", `Where secrets go: "file" (secret files beside the project) or "external" (Key Vault, swarm secrets)`)
-	flags.BoolVar(&options.push, "push", false, "With --to external: store the values in Key Vault")
-	flags.BoolVar(&options.overwrite, "overwrite", false, "With --push: replace Key Vault secrets that hold another value")
-	flags.BoolVar(&options.dryRun, "dry-run", false, "Print the diff of every file and change nothing")
-	flags.BoolVar(&options.check, "check", false, "Change nothing; exit 3 when migrate would change something")
-	flags.StringVar(&options.format, "format", "", "Print the result as 'json'")
-	flags.StringArrayVar(&options.include, "include", nil, "Treat a variable as a secret (VAR or SERVICE.VAR)")
-	flags.StringArrayVar(&options.exclude, "exclude", nil, "Never treat a variable as a secret (VAR or SERVICE.VAR)")
-	flags.StringVar(&options.pull, "pull", "missing", `Pull images to read them: "missing", "never" or "always"`)
-	flags.BoolVar(&options.noWrap, "no-wrap", false, "Report variables the image cannot read from a file instead of wrapping the service's entrypoint")
-	flags.BoolVar(&options.allowReported, "allow-reported", false, "With --check: pass when secrets are only reported, not movable")
+	flags.StringVar(&options.to, "to", "file", "Target: file or external")
+	flags.BoolVar(&options.push, "push", false, "Also store the values in Key Vault")
+	flags.BoolVar(&options.overwrite, "overwrite", false, "With --push: replace values that differ")
+	flags.BoolVar(&options.dryRun, "dry-run", false, "Print the diffs and change nothing")
+	flags.BoolVar(&options.check, "check", false, "Exit 3 if migrate would change anything")
+	flags.StringVar(&options.format, "format", "", formatHelp)
+	flags.StringArrayVar(&options.include, "include", nil, "Treat VAR or SERVICE.VAR as a secret")
+	flags.StringArrayVar(&options.exclude, "exclude", nil, "Never treat VAR or SERVICE.VAR as a secret")
+	flags.StringVar(&options.pull, "pull", "missing", "When to pull images")
+	flags.BoolVar(&options.noWrap, "no-wrap", false, "Report instead of wrapping the entrypoint")
+	flags.BoolVar(&options.allowReported, "allow-reported", false, "With --check: pass with reported secrets")
 	return cmd
 }
 
@@ -91,10 +91,11 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 		// Without --push the values would be removed from the project and
 		// stored nowhere.
 		return errors.New("--to external needs --push to store the values in Key Vault (or use --dry-run to see the rewrite)")
-	case o.format != "" && !strings.EqualFold(o.format, "json"):
-		return fmt.Errorf("unsupported --format %q: use json", o.format)
 	case o.allowReported && !o.check:
 		return errors.New("--allow-reported goes with --check")
+	}
+	if err := checkFormat(o.format); err != nil {
+		return err
 	}
 	pull, err := imageinfo.ParsePull(o.pull)
 	if err != nil {
@@ -211,27 +212,105 @@ type migrateResult struct {
 	mask *migrate.Mask
 }
 
-func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
-	return writeFormatted(out, o.format, res, func(out io.Writer) error {
-		w := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
-		n := map[migrate.Status]int{}
-		for _, it := range res.Findings {
-			n[it.Action]++
-			if it.Action == migrate.Skipped {
-				continue
-			}
-			if n[migrate.Migrated]+n[migrate.Reported] == 1 {
-				fmt.Fprintln(w, "SERVICE\tVARIABLE\tSOURCE\tACTION\tVIA\tSECRET\tREASON")
-			}
-			variable := it.Variable
-			if it.FileVariable != "" {
-				variable += " -> " + it.FileVariable
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Service, variable, it.Source, it.Action, it.Via, it.Secret, it.Reason)
+// migrateTable is migrate's default table of findings.
+const migrateTable = "table {{.Service}}\t{{.Variable}}{{if .FileVariable}} -> {{.FileVariable}}{{end}}\t{{.Source}}\t{{.Action}}\t{{.Via}}\t{{.Secret}}\t{{.Reason}}"
+
+var migrateHeader = formatter.SubHeaderContext{
+	"Service":      "SERVICE",
+	"Variable":     "VARIABLE",
+	"FileVariable": "FILE VARIABLE",
+	"Source":       "SOURCE",
+	"Action":       "ACTION",
+	"Via":          "VIA",
+	"Secret":       "SECRET",
+	"Reason":       "REASON",
+	"VaultSecret":  "VAULT SECRET",
+	"VaultAction":  "VAULT",
+}
+
+// migrateContext is one row of migrate for the formatter: a variable it
+// moved or reported, or a file secret --to external converted. Its methods
+// are the template fields and the JSON keys. Never a value.
+type migrateContext struct {
+	formatter.HeaderContext
+	item        migrate.Item
+	vaultSecret string
+	vaultAction string
+}
+
+func (c *migrateContext) MarshalJSON() ([]byte, error) { return formatter.MarshalJSON(c) }
+func (c *migrateContext) Service() string              { return c.item.Service }
+func (c *migrateContext) Variable() string             { return c.item.Variable }
+func (c *migrateContext) FileVariable() string         { return c.item.FileVariable }
+func (c *migrateContext) Source() string               { return c.item.Source }
+func (c *migrateContext) Action() string               { return string(c.item.Action) }
+func (c *migrateContext) Via() string                  { return c.item.Via }
+func (c *migrateContext) Secret() string               { return c.item.Secret }
+func (c *migrateContext) Reason() string               { return c.item.Reason }
+
+// VaultSecret is the Key Vault secret a --push stores the secret in, when
+// the run checked Key Vault.
+func (c *migrateContext) VaultSecret() string { return c.vaultSecret }
+
+// VaultAction is what the push finds in Key Vault: create, update,
+// unchanged or conflict.
+func (c *migrateContext) VaultAction() string { return c.vaultAction }
+
+// migrateConvert is a converted file secret's Action.
+const migrateConvert = "convert"
+
+// migrateRows are the findings migrate moved or reported (not the skipped
+// ones), then, except in the default table (which says them in a line of
+// their own), the file secrets --to external converts.
+func migrateRows(res *migrateResult, table bool) []*migrateContext {
+	checks := map[string]migrate.PushCheck{}
+	for _, c := range res.VaultCheck {
+		checks[c.Secret] = c
+	}
+	var rows []*migrateContext
+	for _, it := range res.Findings {
+		if it.Action == migrate.Skipped {
+			continue
 		}
-		if err := w.Flush(); err != nil {
+		c := checks[it.Secret]
+		rows = append(rows, &migrateContext{item: it, vaultSecret: c.KVName, vaultAction: string(c.Action)})
+	}
+	if table {
+		return rows
+	}
+	for _, cv := range res.Converted {
+		c := checks[cv.Secret]
+		rows = append(rows, &migrateContext{
+			item:        migrate.Item{Source: cv.Path, Secret: cv.Secret, Action: migrateConvert},
+			vaultSecret: cv.KVName, vaultAction: string(c.Action),
+		})
+	}
+	return rows
+}
+
+// printMigrate prints the rows through docker's formatter; the default
+// table (printed only when there are rows) is followed by the warnings,
+// the Key Vault check, the diffs of a dry run and the summary line.
+func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
+	table := isDefaultFormat(o.format)
+	rows := migrateRows(res, table)
+	if !table || len(rows) > 0 {
+		header := migrateHeader
+		if table {
+			header = withoutHeaders(header, "FileVariable")
+		}
+		if err := writeRows(out, newFormat(o.format, migrateTable, "", false), header, rows); err != nil {
 			return err
 		}
+	}
+	if !table {
+		return nil
+	}
+	n := map[migrate.Status]int{}
+	for _, it := range res.Findings {
+		n[it.Action]++
+	}
+	{
 		for _, warn := range res.Warnings {
 			fmt.Fprintln(out, "warning:", warn)
 		}
@@ -285,8 +364,8 @@ func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
 			}
 			fmt.Fprintln(out)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // viaCount counts the migrated findings that moved the way via says.

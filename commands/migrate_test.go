@@ -2,12 +2,10 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -166,42 +164,59 @@ func TestMigrateJSON(t *testing.T) {
 	dir := writeMigrateProject(t)
 	out, err := runMigrateCommand(t, dir, "--format", "json", "--dry-run")
 	assert.NilError(t, err)
-	var raw struct {
-		Findings []map[string]any `json:"findings"`
-		Files    []map[string]any `json:"files"`
-	}
-	assert.NilError(t, json.Unmarshal([]byte(out), &raw))
-	assert.Assert(t, len(raw.Findings) > 5)
+	rows := jsonLines(t, out)
+	assert.Assert(t, is.Len(rows, 5), "the migrated and reported findings: %s", out)
 	actions := map[string]int{}
-	for _, f := range raw.Findings {
-		var keys []string
-		for k := range f {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range []string{"action", "reason", "secret", "service", "source", "variable"} {
-			assert.Check(t, is.Contains(keys, k))
-		}
-		actions[f["action"].(string)]++
+	for _, f := range rows {
+		assert.Check(t, is.DeepEqual(keys(f), []string{"Action", "FileVariable", "Reason", "Secret", "Service", "Source", "Variable", "VaultAction", "VaultSecret", "Via"}))
+		actions[f["Action"].(string)]++
 	}
-	assert.Check(t, is.DeepEqual(actions, map[string]int{"migrated": 4, "reported": 1, "skipped": actions["skipped"]}))
-	assert.Check(t, actions["skipped"] > 0)
-	var paths []string
-	for _, f := range raw.Files {
-		paths = append(paths, f["path"].(string))
-		assert.Check(t, f["kind"] != nil)
-	}
-	assert.Check(t, is.Contains(paths, filepath.Join(dir, "compose.yaml")))
-	assert.Check(t, is.Contains(paths, filepath.Join(dir, "secrets", "postgres_password")))
-	assert.Check(t, is.Len(raw.Files, 7))
+	assert.Check(t, is.DeepEqual(actions, map[string]int{"migrated": 4, "reported": 1}))
+	assert.Check(t, is.DeepEqual(rows[0], map[string]any{"Service": "db", "Variable": "POSTGRES_PASSWORD", "FileVariable": "POSTGRES_PASSWORD_FILE",
+		"Source": "literal", "Action": "migrated", "Via": "file-variable", "Secret": "postgres_password", "Reason": "", "VaultAction": "", "VaultSecret": ""}))
+	assertTemplateFields(t, rows, func(format string) string {
+		out, err := runMigrateCommand(t, dir, "--format", format, "--dry-run")
+		assert.NilError(t, err)
+		return out
+	})
 
-	// The same shape when there is nothing to do: empty lists, not null.
-	dir = t.TempDir()
-	assert.NilError(t, os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte("services:\n  a:\n    image: busybox\n"), 0o644))
-	out, err = runMigrateCommand(t, dir, "--format", "json")
+	// Nothing to do: no row, no summary line.
+	empty := t.TempDir()
+	assert.NilError(t, os.WriteFile(filepath.Join(empty, "compose.yaml"), []byte("services:\n  a:\n    image: busybox\n"), 0o644))
+	out, err = runMigrateCommand(t, empty, "--format", "json")
 	assert.NilError(t, err)
-	assert.Check(t, is.Contains(out, `"findings": []`))
-	assert.Check(t, is.Contains(out, `"files": []`))
+	assert.Check(t, is.Equal(out, ""))
+}
+
+func TestMigrateFormats(t *testing.T) {
+	dir := writeMigrateProject(t)
+	before := snapshot(t, dir)
+	out, err := runMigrateCommand(t, dir, "--format", `table {{.Service}}\t{{.Variable}}\t{{.FileVariable}}`, "--dry-run")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(out, "SERVICE   VARIABLE                FILE VARIABLE\n"+
+		"db        POSTGRES_PASSWORD       POSTGRES_PASSWORD_FILE\n"+
+		"web       WORDPRESS_DB_PASSWORD   WORDPRESS_DB_PASSWORD_FILE\n"+
+		"web       WORDPRESS_AUTH_KEY      WORDPRESS_AUTH_KEY_FILE\n"+
+		"web       WORDPRESS_NONCE_SALT    WORDPRESS_NONCE_SALT_FILE\n"+
+		"api       API_TOKEN               \n"), "a table TEMPLATE is the rows only: no diff, no summary")
+
+	out, err = runMigrateCommand(t, dir, "--format", `{{.Service}}.{{.Variable}}\t{{.Action}}`, "--dry-run")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(out, "db.POSTGRES_PASSWORD\tmigrated\nweb.WORDPRESS_DB_PASSWORD\tmigrated\n"+
+		"web.WORDPRESS_AUTH_KEY\tmigrated\nweb.WORDPRESS_NONCE_SALT\tmigrated\napi.API_TOKEN\treported\n"))
+
+	// "table" is the default: the findings, the diffs, the summary.
+	out, err = runMigrateCommand(t, dir, "--format", "table", "--dry-run")
+	assert.NilError(t, err)
+	assert.Check(t, is.Regexp(`^SERVICE +VARIABLE +SOURCE +ACTION +VIA +SECRET +REASON\n`, out))
+	assert.Check(t, is.Contains(out, "--- a/compose.yaml\n"))
+	assert.Check(t, is.Contains(out, "would migrate 4 variables into 3 secrets, report 1; 7 files would change (nothing written)\n"))
+	assert.Check(t, is.DeepEqual(snapshot(t, dir), before))
+
+	// A template is refused before the project is read or written.
+	_, err = runMigrateCommand(t, dir, "--format", "{{.Service")
+	assert.Check(t, is.ErrorContains(err, "template parsing error"))
+	assert.Check(t, is.DeepEqual(snapshot(t, dir), before))
 }
 
 func TestMigrateFlagErrors(t *testing.T) {
@@ -213,7 +228,7 @@ func TestMigrateFlagErrors(t *testing.T) {
 		{[]string{"--to", "vault"}, `invalid --to "vault"`},
 		{[]string{"--push"}, "--push goes with --to external"},
 		{[]string{"--to", "external"}, "--to external needs --push"},
-		{[]string{"--format", "yaml"}, `unsupported --format "yaml"`},
+		{[]string{"--format", "{{.Nope"}, `template parsing error`},
 		{[]string{"-f", "missing.yaml"}, "missing.yaml"},
 	} {
 		_, err := runMigrateCommand(t, dir, tc.args...)

@@ -2,12 +2,10 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/docker-vault/docker-vault/internal/convert"
 	"github.com/docker-vault/docker-vault/internal/keyvault"
@@ -15,7 +13,7 @@ import (
 	"github.com/docker-vault/docker-vault/internal/migrate"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
-	"github.com/docker/cli/templates"
+	"github.com/docker/cli/cli/command/formatter"
 	"github.com/spf13/cobra"
 )
 
@@ -49,7 +47,7 @@ would do: create, unchanged, update or conflict. No value is ever printed.`,
 	}
 	flags := cmd.Flags()
 	addProjectFlags(flags, &options.project)
-	flags.BoolVar(&options.overwrite, "overwrite", false, "Store a new version of Key Vault secrets that hold another value")
+	flags.BoolVar(&options.overwrite, "overwrite", false, "Replace Key Vault values that differ")
 	flags.BoolVar(&options.dryRun, "dry-run", false, "Check Key Vault and store nothing")
 	flags.StringVar(&options.format, "format", "", formatHelp)
 	addVaultFlags(flags, &options.vault)
@@ -159,73 +157,48 @@ const (
 
 // checkPushFormat refuses a --format that does not parse before anything
 // is read or stored.
-func checkPushFormat(format string) error {
-	switch format = strings.TrimSpace(format); {
-	case format == "" || format == "table" || strings.EqualFold(format, "json"):
-		return nil
-	}
-	if _, err := templates.Parse(format); err != nil {
-		return fmt.Errorf("template parsing error: %w", err)
-	}
-	return nil
+func checkPushFormat(format string) error { return checkFormat(format) }
+
+// pushTable is push's and set's default table: the reason follows the
+// action.
+const pushTable = "table {{.Secret}}\t{{.VaultSecret}}\t{{.Action}}{{if .Reason}} ({{.Reason}}){{end}}"
+
+var pushHeader = formatter.SubHeaderContext{
+	"Secret":      "SECRET",
+	"VaultSecret": "VAULT SECRET",
+	"Action":      "ACTION",
+	"Reason":      "REASON",
 }
 
-// pushRow is one row of push and set, its fields named as the --format
-// template and JSON keys name them (docker's way). Never a value.
-type pushRow struct {
-	Secret      string
-	VaultSecret string
-	Action      string
-	Reason      string `json:",omitempty"`
+// pushContext is one row of push and set for the formatter: its methods
+// are the template fields and the JSON keys (docker's way). Never a value.
+type pushContext struct {
+	formatter.HeaderContext
+	c migrate.PushCheck
 }
 
-// printPush prints the rows, as a table, one JSON object per line
-// ("json"), or through a template per row, and, for the table, a summary
-// line saying what the push did (state).
+func (c *pushContext) MarshalJSON() ([]byte, error) { return formatter.MarshalJSON(c) }
+func (c *pushContext) Secret() string               { return c.c.Secret }
+func (c *pushContext) VaultSecret() string          { return c.c.KVName }
+func (c *pushContext) Action() string               { return string(c.c.Action) }
+func (c *pushContext) Reason() string               { return c.c.Reason }
+
+// printPush prints the rows through docker's formatter and, for the default
+// table, a summary line saying what the push did (state).
 func printPush(out io.Writer, format string, checks []migrate.PushCheck, state string) error {
-	rows := make([]pushRow, len(checks))
+	rows := make([]*pushContext, len(checks))
 	for i, c := range checks {
-		rows[i] = pushRow{Secret: c.Secret, VaultSecret: c.KVName, Action: string(c.Action), Reason: c.Reason}
+		rows[i] = &pushContext{c: c}
 	}
-	switch format = strings.TrimSpace(format); {
-	case format == "" || format == "table":
-	case strings.EqualFold(format, "json"):
-		enc := json.NewEncoder(out)
-		for _, r := range rows {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
-	default:
-		// As ls does: a template per row, aligned for "table TEMPLATE".
-		w := out
-		var tw *tabwriter.Writer
-		if t, ok := strings.CutPrefix(format, "table "); ok {
-			format, tw = t, tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
-			w = tw
-		}
-		for _, r := range rows {
-			if err := writeFormatted(w, format, r, nil); err != nil {
-				return err
-			}
-		}
-		if tw != nil {
-			return tw.Flush()
-		}
-		return nil
+	header := pushHeader
+	if isDefaultFormat(format) {
+		header = withoutHeaders(header, "Reason")
 	}
-	w := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
-	fmt.Fprintln(w, "SECRET\tVAULT SECRET\tACTION")
-	for _, r := range rows {
-		action := r.Action
-		if r.Reason != "" {
-			action += " (" + r.Reason + ")"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", r.Secret, r.VaultSecret, action)
-	}
-	if err := w.Flush(); err != nil {
+	if err := writeRows(out, newFormat(format, pushTable, "", false), header, rows); err != nil {
 		return err
+	}
+	if !isDefaultFormat(format) {
+		return nil
 	}
 	var err error
 	n := map[migrate.PushAction]int{}

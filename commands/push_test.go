@@ -3,7 +3,6 @@ package commands
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -104,9 +103,7 @@ dry run: 1 create, 1 unchanged; nothing stored
 
 	out, err = runCommand(t, newPushCommand, pushFileValues, "-f", f, "--overwrite", "--format", "json", "db_password")
 	assert.NilError(t, err)
-	var row map[string]string
-	assert.NilError(t, json.Unmarshal([]byte(out), &row))
-	assert.Check(t, is.DeepEqual(row, map[string]string{"Secret": "db_password", "VaultSecret": "db-password", "Action": "update", "Reason": "Key Vault holds another value"}))
+	assert.Check(t, is.Equal(out, `{"Action":"update","Reason":"Key Vault holds another value","Secret":"db_password","VaultSecret":"db-password"}`+"\n"))
 	assert.Check(t, is.Equal(kvValue(t, s, "db-password"), pushFileValues["db_password"]))
 
 	out, err = runCommand(t, newPushCommand, pushFileValues, "-f", f, "--dry-run", "--format", "{{.Secret}}={{.Action}}")
@@ -114,7 +111,24 @@ dry run: 1 create, 1 unchanged; nothing stored
 	assert.Check(t, is.Equal(out, "api_key=unchanged\ndb_password=unchanged\n"))
 	out, err = runCommand(t, newPushCommand, pushFileValues, "-f", f, "--dry-run", "--format", "table {{.VaultSecret}}\t{{.Action}}")
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(out, "prod-api-key   unchanged\ndb-password    unchanged\n"))
+	assert.Check(t, is.Equal(out, "VAULT SECRET   ACTION\nprod-api-key   unchanged\ndb-password    unchanged\n"), "a table TEMPLATE has a header")
+	out, err = runCommand(t, newPushCommand, pushFileValues, "-f", f, "--dry-run", "--format", `{{.VaultSecret}}\t{{.Action}}`)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(out, "prod-api-key\tunchanged\ndb-password\tunchanged\n"), "a \\t in a template is a tab")
+	out, err = runCommand(t, newPushCommand, pushFileValues, "-f", f, "--dry-run", "--format", "table")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(out, "SECRET        VAULT SECRET   ACTION\napi_key       prod-api-key   unchanged\ndb_password   db-password    unchanged\n"+
+		"dry run: 2 unchanged; nothing stored\n"), "--format table is the default table")
+	out, err = runCommand(t, newPushCommand, pushFileValues, "-f", f, "--dry-run", "--format", "json")
+	assert.NilError(t, err)
+	rows := jsonLines(t, out)
+	assert.Assert(t, is.Len(rows, 2))
+	assert.Check(t, is.DeepEqual(rows[0], map[string]any{"Secret": "api_key", "VaultSecret": "prod-api-key", "Action": "unchanged", "Reason": ""}))
+	assertTemplateFields(t, rows, func(format string) string {
+		out, err := runCommand(t, newPushCommand, pushFileValues, "-f", f, "--dry-run", "--format", format)
+		assert.NilError(t, err)
+		return out
+	})
 }
 
 func TestPushRefuses(t *testing.T) {
@@ -180,7 +194,7 @@ func TestSet(t *testing.T) {
 
 	out, err := runSetCmd(t, stdin("Set-Piped-5502\n"), values, "piped")
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(out, "SECRET   VAULT SECRET   ACTION\npiped    piped          create\nstored 1 values in Key Vault (1 create)\n"))
+	assert.Check(t, is.Equal(out, "SECRET    VAULT SECRET   ACTION\npiped     piped          create\nstored 1 values in Key Vault (1 create)\n"))
 	assert.Check(t, is.Equal(kvValue(t, s, "piped"), "Set-Piped-5502\n"), "stdin is not stored byte for byte")
 
 	path := filepath.Join(t.TempDir(), "value")
@@ -200,7 +214,7 @@ func TestSet(t *testing.T) {
 	assert.Check(t, is.Equal(kvValue(t, s, "taken"), "Set-Taken-5501"))
 	out, err = runSetCmd(t, stdin("Set-New-5504"), values, "--overwrite", "taken")
 	assert.NilError(t, err)
-	assert.Check(t, is.Contains(out, "taken    taken          update (Key Vault holds another value)\n"))
+	assert.Check(t, is.Contains(out, "taken     taken          update (Key Vault holds another value)\n"))
 	assert.Check(t, is.Equal(kvValue(t, s, "taken"), "Set-New-5504"))
 	s.ResetCounts()
 	out, err = runSetCmd(t, stdin("Set-New-5504"), values, "taken")

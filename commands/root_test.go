@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -45,7 +46,32 @@ func TestVersionCommand(t *testing.T) {
 	out.Reset()
 	cmd.SetArgs([]string{"--format", "json"})
 	assert.NilError(t, cmd.Execute())
-	assert.Check(t, is.Contains(out.String(), `"version": "99.0.1"`))
+	assert.Check(t, is.Equal(out.String(), `{"Version":"v0.0.0-dev","Commit":"unknown","GoVersion":"`+runtime.Version()+`","OS":"`+runtime.GOOS+`","Arch":"`+runtime.GOARCH+`",`+
+		`"Docker":{"Context":"default","Endpoint":"unix:///var/run/docker.sock","Version":"99.0.1","APIVersion":"1.41"}}`+"\n"), "one line, keys as the template's fields")
+
+	// "table" is the default layout: never the word itself.
+	out.Reset()
+	cmd.SetArgs([]string{"--format", "table"})
+	assert.NilError(t, cmd.Execute())
+	assert.Check(t, is.Contains(out.String(), "docker vault:\n Version:    v0.0.0-dev\n"))
+	assert.Check(t, is.Contains(out.String(), " Engine version: 99.0.1\n"))
+	assert.Check(t, !strings.Contains(out.String(), "table"), out.String())
+
+	out.Reset()
+	cmd.SetArgs([]string{"--format", `table {{.Version}}\t{{.Docker.Version}}\t{{.OS}}`})
+	assert.NilError(t, cmd.Execute())
+	assert.Check(t, is.Equal(out.String(), "VERSION      ENGINE VERSION   OS\nv0.0.0-dev   99.0.1           "+runtime.GOOS+"\n"))
+
+	out.Reset()
+	cmd.SetArgs([]string{"--format", `{{.Version}}\t{{.Docker.Context}}`})
+	assert.NilError(t, cmd.Execute())
+	assert.Check(t, is.Equal(out.String(), "v0.0.0-dev\tdefault\n"))
+
+	out.Reset()
+	cmd.SetArgs([]string{"--format", `{{.Version`})
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	assert.Check(t, is.ErrorContains(cmd.Execute(), "template parsing error"))
+	assert.Check(t, is.Equal(out.String(), ""))
 }
 
 func TestVersionEngineDown(t *testing.T) {

@@ -43,8 +43,8 @@ another value is an error unless --overwrite, which stores a new version.`,
 		DisableFlagsInUseLine: true,
 	}
 	flags := cmd.Flags()
-	flags.StringVarP(&options.file, "file", "f", "", `Read the value from this file ("-": stdin, the default)`)
-	flags.BoolVar(&options.overwrite, "overwrite", false, "Store a new version when the secret holds another value")
+	flags.StringVarP(&options.file, "file", "f", "", "Read the value from this file (default: stdin)")
+	flags.BoolVar(&options.overwrite, "overwrite", false, "Store a new version if the value differs")
 	flags.BoolVar(&options.dryRun, "dry-run", false, "Check Key Vault and store nothing")
 	flags.StringVar(&options.format, "format", "", formatHelp)
 	addVaultFlags(flags, &options.vault)

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -20,6 +19,7 @@ import (
 	"github.com/docker-vault/docker-vault/internal/syncer"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/command/formatter"
 	"github.com/spf13/cobra"
 )
 
@@ -67,23 +67,23 @@ services that use them; file secrets are written atomically to their file: paths
 func addSyncFlags(cmd *cobra.Command, o *syncOptions) {
 	flags := cmd.Flags()
 	flags.BoolVar(&o.dryRun, "dry-run", false, "Print the plan and change nothing")
-	flags.StringVar(&o.format, "format", "", "Print the plan as 'json'")
-	flags.BoolVar(&o.wait, "wait", false, "Wait for rotated services to converge; fail if an update rolls back or pauses")
-	flags.IntVar(&o.keep, "keep", 1, "Previous versions of each swarm secret to keep")
-	flags.BoolVar(&o.adopt, "adopt", false, "Move services off unmanaged swarm secrets of the same name")
+	flags.StringVar(&o.format, "format", "", formatHelp)
+	flags.BoolVar(&o.wait, "wait", false, "Wait for updated services to converge")
+	flags.IntVar(&o.keep, "keep", 1, "Old versions to keep per secret")
+	flags.BoolVar(&o.adopt, "adopt", false, "Take over unmanaged same-name secrets")
 	flags.IntVar(&o.parallel, "parallel", 8, "Key Vault values read at once")
-	flags.BoolVar(&o.restart, "restart", false, "Restart the Compose containers that use a changed secret file")
-	flags.DurationVar(&o.watch, "watch", 0, "Sync again at this interval (with jitter, at least 10s) until interrupted")
-	flags.StringVar(&o.stack, "stack", "", "Move only the services of this stack (default: the compose project name)")
-	flags.BoolVar(&o.allStacks, "all-stacks", false, "Also move services of other stacks that use an older version of the same secret")
-	flags.StringArrayVar(&o.forceFiles, "force-file", nil, "Let sync replace this secret file although docker vault did not write it")
+	flags.BoolVar(&o.restart, "restart", false, "Restart containers that use a changed file")
+	flags.DurationVar(&o.watch, "watch", 0, "Sync again at this interval (at least 10s)")
+	flags.StringVar(&o.stack, "stack", "", "Stack to update (default: the project name)")
+	flags.BoolVar(&o.allStacks, "all-stacks", false, "Also update services of other stacks")
+	flags.StringArrayVar(&o.forceFiles, "force-file", nil, "Let sync take over this secret file")
 }
 
 // minWatch is the shortest --watch interval: every round lists the whole
 // vault, and Key Vault throttles a vault's callers together.
 const minWatch = 10 * time.Second
 
-// syncResult is the --format json document.
+// syncResult is what one sync did or planned.
 type syncResult = syncer.Result
 
 func runSync(ctx context.Context, dockerCLI command.Cli, o syncOptions) error {
@@ -254,9 +254,138 @@ func readProgress(dockerCLI command.Cli, o syncOptions) func(done, total int) {
 	}
 }
 
-// printSync prints the result: the plan as a table (or JSON), then what it
-// amounted to. A failed sync (failure non-nil) prints the plan's rows, if
-// any, but no summary: the error, on stderr, is the summary.
+// syncTable is sync's default table: version ids cut to 8 characters.
+const syncTable = "table {{.Secret}}\t{{.Action}}\t{{.Docker}}\t{{.Version}}\t{{.Detail}}"
+
+var syncHeader = formatter.SubHeaderContext{
+	"Secret":        "SECRET",
+	"Action":        "ACTION",
+	"Docker":        "DOCKER",
+	"Version":       "VERSION",
+	"Detail":        "DETAIL",
+	"Kind":          "KIND",
+	"VaultSecret":   "VAULT SECRET",
+	"SwarmSecret":   "SWARM SECRET",
+	"Path":          "PATH",
+	"Services":      "SERVICES",
+	"OtherServices": "OTHER SERVICES",
+	"Reason":        "REASON",
+	"Vault":         "VAULT",
+}
+
+// syncContext is one row of a sync for the formatter, a swarm secret's
+// action or a secret file's change: its methods are the template fields
+// and the JSON keys. Never a value.
+type syncContext struct {
+	formatter.HeaderContext
+	trunc bool
+	vault string
+	a     *swarm.Action
+	f     *secretfile.Change
+}
+
+func (c *syncContext) MarshalJSON() ([]byte, error) { return formatter.MarshalJSON(c) }
+
+// Kind is "swarm" for a swarm secret, "file" for a secret file.
+func (c *syncContext) Kind() string {
+	if c.a != nil {
+		return "swarm"
+	}
+	return "file"
+}
+
+func (c *syncContext) Secret() string {
+	if c.a != nil {
+		return c.a.Secret
+	}
+	return c.f.Secret
+}
+
+func (c *syncContext) Action() string {
+	if c.a != nil {
+		return string(c.a.Kind)
+	}
+	return string(c.f.Action)
+}
+
+// Docker is what Docker holds: the swarm secret's name or the file's path.
+func (c *syncContext) Docker() string {
+	if c.a != nil {
+		return c.a.Name
+	}
+	return c.f.Path
+}
+
+// Version is the Key Vault version, its first 8 characters in the table.
+func (c *syncContext) Version() string {
+	var v string
+	if c.a != nil {
+		v = c.a.Version
+	} else {
+		v = c.f.Version
+	}
+	if c.trunc {
+		return short(v)
+	}
+	return v
+}
+
+// Detail is the services a rotation moves, then the reason.
+func (c *syncContext) Detail() string {
+	if c.a == nil || len(c.a.Services) == 0 {
+		return c.Reason()
+	}
+	return strings.TrimSpace("services: " + strings.Join(c.a.Services, ", ") + " " + c.a.Reason)
+}
+
+func (c *syncContext) Reason() string {
+	if c.a != nil {
+		return c.a.Reason
+	}
+	return c.f.Reason
+}
+
+func (c *syncContext) VaultSecret() string {
+	if c.a != nil {
+		return c.a.KVName
+	}
+	return ""
+}
+
+func (c *syncContext) SwarmSecret() string {
+	if c.a != nil {
+		return c.a.Name
+	}
+	return ""
+}
+
+func (c *syncContext) Path() string {
+	if c.f != nil {
+		return c.f.Path
+	}
+	return ""
+}
+
+func (c *syncContext) Services() []string {
+	if c.a != nil {
+		return c.a.Services
+	}
+	return nil
+}
+
+func (c *syncContext) OtherServices() []string {
+	if c.a != nil {
+		return c.a.Others
+	}
+	return nil
+}
+
+func (c *syncContext) Vault() string { return c.vault }
+
+// printSync prints the plan's rows through docker's formatter, then, for
+// the default table, what they amounted to. A failed sync (failure
+// non-nil) prints the plan's rows, if any, but no summary: the error, on
+// stderr, is the summary.
 func printSync(out io.Writer, format string, res *syncResult, failure error) error {
 	if err := checkSyncFormat(format); err != nil {
 		return err
@@ -264,48 +393,43 @@ func printSync(out io.Writer, format string, res *syncResult, failure error) err
 	if failure != nil {
 		res.Error = failure.Error()
 	}
-	return writeFormatted(out, format, res, func(out io.Writer) error {
-		if failure != nil && len(res.Swarm.Actions) == 0 && len(res.Files) == 0 {
-			return nil
-		}
-		w := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
-		fmt.Fprintln(w, "SECRET\tACTION\tDOCKER\tVERSION\tDETAIL")
-		for _, a := range res.Swarm.Actions {
-			detail := a.Reason
-			if len(a.Services) > 0 {
-				detail = strings.TrimSpace("services: " + strings.Join(a.Services, ", ") + " " + detail)
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Secret, a.Kind, a.Name, short(a.Version), detail)
-		}
-		for _, c := range res.Files {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.Secret, c.Action, c.Path, short(c.Version), c.Reason)
-		}
-		if err := w.Flush(); err != nil {
-			return err
-		}
-		if failure != nil {
-			return nil
-		}
-		changes := res.Changes()
-		switch {
-		case res.DryRun:
-			fmt.Fprintf(out, "dry run: %d changes planned, nothing changed\n", changes)
-		case changes == 0:
-			fmt.Fprintln(out, "everything is up to date")
-		default:
-			fmt.Fprintf(out, "%d changes applied\n", changes)
-		}
-		switch {
-		case len(res.Containers) == 0:
-		case res.Restarted:
-			fmt.Fprintf(out, "restarted: %s\n", strings.Join(res.Containers, ", "))
-		case res.DryRun:
-			fmt.Fprintf(out, "containers that would need a restart to see the new values: %s\n", strings.Join(res.Containers, ", "))
-		default:
-			fmt.Fprintf(out, "containers still using the old value (rerun with --restart, or `docker compose up -d --force-recreate`): %s\n", strings.Join(res.Containers, ", "))
-		}
+	table := isDefaultFormat(format)
+	if failure != nil && len(res.Swarm.Actions) == 0 && len(res.Files) == 0 {
 		return nil
-	})
+	}
+	f := newFormat(format, syncTable, "", false)
+	rows := make([]*syncContext, 0, len(res.Swarm.Actions)+len(res.Files))
+	for i := range res.Swarm.Actions {
+		rows = append(rows, &syncContext{trunc: f.IsTable(), vault: res.Vault, a: &res.Swarm.Actions[i]})
+	}
+	for i := range res.Files {
+		rows = append(rows, &syncContext{trunc: f.IsTable(), vault: res.Vault, f: &res.Files[i]})
+	}
+	if err := writeRows(out, f, syncHeader, rows); err != nil {
+		return err
+	}
+	if failure != nil || !table {
+		return nil
+	}
+	changes := res.Changes()
+	switch {
+	case res.DryRun:
+		fmt.Fprintf(out, "dry run: %d changes planned, nothing changed\n", changes)
+	case changes == 0:
+		fmt.Fprintln(out, "everything is up to date")
+	default:
+		fmt.Fprintf(out, "%d changes applied\n", changes)
+	}
+	switch {
+	case len(res.Containers) == 0:
+	case res.Restarted:
+		fmt.Fprintf(out, "restarted: %s\n", strings.Join(res.Containers, ", "))
+	case res.DryRun:
+		fmt.Fprintf(out, "containers that would need a restart to see the new values: %s\n", strings.Join(res.Containers, ", "))
+	default:
+		fmt.Fprintf(out, "containers still using the old value (rerun with --restart, or `docker compose up -d --force-recreate`): %s\n", strings.Join(res.Containers, ", "))
+	}
+	return nil
 }
 
 // validate checks the flags sync and deploy share, before anything changes.
@@ -328,12 +452,7 @@ func (o syncOptions) validate() error {
 	return checkSyncFormat(o.format)
 }
 
-func checkSyncFormat(format string) error {
-	if format != "" && !strings.EqualFold(format, "json") {
-		return fmt.Errorf("unsupported --format %q: use json", format)
-	}
-	return nil
-}
+func checkSyncFormat(format string) error { return checkFormat(format) }
 
 func short(v string) string {
 	if len(v) > 8 {

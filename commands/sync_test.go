@@ -3,7 +3,6 @@ package commands
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/docker-vault/docker-vault/internal/keyvault/kvtest"
 	"github.com/docker-vault/docker-vault/internal/mapping"
+	"github.com/docker-vault/docker-vault/internal/secretfile"
 	"github.com/docker-vault/docker-vault/internal/swarm"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
@@ -132,15 +132,54 @@ func TestPrintSyncFailureHasNoSummary(t *testing.T) {
 
 	out.Reset()
 	assert.NilError(t, printSync(&out, "json", res, errors.New("nothing was changed: b: ...")))
-	var doc struct {
-		Swarm struct{ Actions []map[string]any }
-		Error string
-	}
-	assert.NilError(t, json.Unmarshal(out.Bytes(), &doc))
-	assert.Check(t, is.Len(doc.Swarm.Actions, 2))
-	assert.Check(t, is.Equal(doc.Error, "nothing was changed: b: ..."))
+	rows := jsonLines(t, out.String())
+	assert.Assert(t, is.Len(rows, 2))
+	assert.Check(t, is.Equal(rows[1]["Action"], "error"))
+	assert.Check(t, is.Equal(rows[1]["Reason"], `Key Vault secret "b" does not exist`))
+}
 
-	assert.Check(t, is.Error(printSync(&out, "yaml", res, nil), `unsupported --format "yaml": use json`))
+func TestPrintSyncFormats(t *testing.T) {
+	version := "0123456789abcdef0123456789abcdef"
+	res := &syncResult{Vault: "https://v.vault.azure.net", Swarm: swarm.Plan{Actions: []swarm.Action{
+		{Kind: swarm.ActionRotate, Secret: "db_password", KVName: "db-password", Name: "db_password_01234567", Version: version,
+			Services: []string{"app_web", "app_worker"}, Others: []string{"other_web"}},
+		{Kind: swarm.ActionPrune, Secret: "db_password", Name: "db_password_aaaaaaaa", Reason: "no task uses it"},
+	}}, Files: []secretfile.Change{
+		{Secret: "api_key", Path: "/p/secrets/api_key", Action: "update", Version: version},
+	}}
+	print := func(format string) string {
+		t.Helper()
+		var out bytes.Buffer
+		assert.NilError(t, printSync(&out, format, res, nil))
+		return out.String()
+	}
+	table := "SECRET        ACTION    DOCKER                 VERSION    DETAIL\n" +
+		"db_password   rotate    db_password_01234567   01234567   services: app_web, app_worker\n" +
+		"db_password   prune     db_password_aaaaaaaa              no task uses it\n" +
+		"api_key       update    /p/secrets/api_key     01234567   \n" +
+		"3 changes applied\n"
+	assert.Check(t, is.Equal(print(""), table))
+	assert.Check(t, is.Equal(print("table"), table))
+
+	// table TEMPLATE: a header, no summary; a table cuts versions, as
+	// docker ps cuts ids, a template or json does not.
+	assert.Check(t, is.Equal(print(`table {{.Kind}}\t{{.Secret}}\t{{.Version}}`),
+		"KIND      SECRET        VERSION\nswarm     db_password   01234567\nswarm     db_password   \nfile      api_key       01234567\n"))
+	assert.Check(t, is.Equal(print(`{{.Version}}`), version+"\n\n"+version+"\n"))
+	assert.Check(t, is.Equal(print(`{{.Secret}}\t{{.Action}}`), "db_password\trotate\ndb_password\tprune\napi_key\tupdate\n"))
+	assert.Check(t, is.Equal(print(`{{.Secret}}`), "db_password\ndb_password\napi_key\n"), "any template, not only json")
+
+	rows := jsonLines(t, print("json"))
+	assert.Assert(t, is.Len(rows, 3))
+	assert.Check(t, is.DeepEqual(keys(rows[0]), []string{"Action", "Detail", "Docker", "Kind", "OtherServices", "Path", "Reason", "Secret", "Services", "SwarmSecret", "Vault", "VaultSecret", "Version"}))
+	assert.Check(t, is.DeepEqual(rows[0], map[string]any{"Action": "rotate", "Detail": "services: app_web, app_worker", "Docker": "db_password_01234567",
+		"Kind": "swarm", "OtherServices": []any{"other_web"}, "Path": "", "Reason": "", "Secret": "db_password", "Services": []any{"app_web", "app_worker"},
+		"SwarmSecret": "db_password_01234567", "Vault": "https://v.vault.azure.net", "VaultSecret": "db-password", "Version": version}))
+	assert.Check(t, is.Equal(rows[2]["Path"], "/p/secrets/api_key"))
+	assertTemplateFields(t, rows, print)
+
+	var out bytes.Buffer
+	assert.Check(t, is.ErrorContains(printSync(&out, "{{.Secret", res, nil), "template parsing error"))
 }
 
 // Every duration and number flag is refused before any work: the command

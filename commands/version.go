@@ -2,14 +2,18 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/docker-vault/docker-vault/internal/version"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/command/formatter"
+	flagsHelper "github.com/docker/cli/cli/flags"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
@@ -18,21 +22,46 @@ type versionOptions struct {
 	format string
 }
 
+// versionInfo is what version prints. Its fields are the template fields
+// and, unrenamed, the JSON keys.
 type versionInfo struct {
-	Version   string     `json:"version"`
-	Commit    string     `json:"commit"`
-	GoVersion string     `json:"goVersion"`
-	OS        string     `json:"os"`
-	Arch      string     `json:"arch"`
-	Docker    dockerInfo `json:"docker"`
+	Version   string
+	Commit    string
+	GoVersion string
+	OS        string
+	Arch      string
+	Docker    dockerInfo
 }
 
 type dockerInfo struct {
-	Context    string `json:"context"`
-	Endpoint   string `json:"endpoint"`
-	Version    string `json:"version,omitempty"`
-	APIVersion string `json:"apiVersion,omitempty"`
-	Error      string `json:"error,omitempty"`
+	Context    string
+	Endpoint   string
+	Version    string `json:",omitempty"`
+	APIVersion string `json:",omitempty"`
+	Error      string `json:",omitempty"`
+}
+
+// versionContext is versionInfo as the formatter's one row.
+type versionContext struct {
+	formatter.HeaderContext
+	versionInfo
+}
+
+func (c *versionContext) MarshalJSON() ([]byte, error) { return json.Marshal(c.versionInfo) }
+
+var versionHeader = map[string]any{
+	"Version":   "VERSION",
+	"Commit":    "COMMIT",
+	"GoVersion": "GO VERSION",
+	"OS":        "OS",
+	"Arch":      "ARCH",
+	"Docker": map[string]string{
+		"Context":    "CONTEXT",
+		"Endpoint":   "ENDPOINT",
+		"Version":    "ENGINE VERSION",
+		"APIVersion": "API VERSION",
+		"Error":      "ERROR",
+	},
 }
 
 func newVersionCommand(dockerCLI command.Cli) *cobra.Command {
@@ -45,11 +74,14 @@ func newVersionCommand(dockerCLI command.Cli) *cobra.Command {
 			return runVersion(cmd.Context(), dockerCLI, options)
 		},
 	}
-	cmd.Flags().StringVarP(&options.format, "format", "f", "", formatHelp)
+	cmd.Flags().StringVarP(&options.format, "format", "f", "", flagsHelper.InspectFormatHelp)
 	return cmd
 }
 
 func runVersion(ctx context.Context, dockerCLI command.Cli, options versionOptions) error {
+	if err := checkFormat(options.format); err != nil {
+		return err
+	}
 	info := versionInfo{
 		Version:   version.Version,
 		Commit:    version.Commit,
@@ -70,13 +102,22 @@ func runVersion(ctx context.Context, dockerCLI command.Cli, options versionOptio
 		info.Docker.Version = sv.Version
 		info.Docker.APIVersion = dockerCLI.Client().ClientVersion()
 	}
-	if err := writeFormatted(dockerCLI.Out(), options.format, info, info.writeText); err != nil {
+	if err := printVersion(dockerCLI.Out(), options.format, info); err != nil {
 		return err
 	}
 	if info.Docker.Error != "" {
 		return cli.StatusError{StatusCode: 1, Status: "cannot reach the Docker engine: " + info.Docker.Error}
 	}
 	return nil
+}
+
+// printVersion prints info as docker version does: its own layout by
+// default (also for "table"), else through docker's formatter.
+func printVersion(out io.Writer, format string, info versionInfo) error {
+	if isDefaultFormat(format) {
+		return info.writeText(out)
+	}
+	return writeRows(out, formatter.Format(strings.TrimSpace(format)), versionHeader, []*versionContext{{versionInfo: info}})
 }
 
 func (v versionInfo) writeText(out io.Writer) error {

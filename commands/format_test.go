@@ -1,0 +1,125 @@
+package commands
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/docker/cli/cli/command/formatter"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+// jsonLines decodes out as docker's --format json prints rows: one JSON
+// object per line, nothing else.
+func jsonLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var rows []map[string]any
+	for line := range strings.Lines(out) {
+		assert.Assert(t, strings.HasPrefix(line, "{") && strings.HasSuffix(line, "}\n"), "not one JSON object per line: %q", line)
+		var row map[string]any
+		d := json.NewDecoder(strings.NewReader(line))
+		d.UseNumber()
+		assert.NilError(t, d.Decode(&row), line)
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// keys are a row's keys, sorted.
+func keys(row map[string]any) []string {
+	var k []string
+	for key := range row {
+		k = append(k, key)
+	}
+	slices.Sort(k)
+	return k
+}
+
+// assertTemplateFields checks that every key of every row is a template
+// field: executing {{.KEY}} through the command's --format prints the
+// row's value (run prints one line per row). Fields that change between
+// two runs (a relative time) are named in moving: only their presence is
+// checked.
+func assertTemplateFields(t *testing.T, rows []map[string]any, run func(format string) string, moving ...string) {
+	t.Helper()
+	assert.Assert(t, len(rows) > 0)
+	for _, k := range keys(rows[0]) {
+		if slices.Contains(moving, k) {
+			out := run("{{." + k + "}}")
+			assert.Check(t, is.Len(strings.Split(strings.TrimSuffix(out, "\n"), "\n"), len(rows)), "{{.%s}}: %q", k, out)
+			continue
+		}
+		out := run("{{json ." + k + "}}")
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		assert.Assert(t, is.Len(lines, len(rows)), "{{json .%s}}: %q", k, out)
+		for i, line := range lines {
+			want, err := json.Marshal(rows[i][k])
+			assert.NilError(t, err)
+			var got, w any
+			assert.NilError(t, json.Unmarshal([]byte(line), &got), "{{json .%s}}: %q", k, line)
+			assert.NilError(t, json.Unmarshal(want, &w))
+			assert.Check(t, is.DeepEqual(got, w), "row %d field %s", i, k)
+		}
+	}
+}
+
+func TestNewFormat(t *testing.T) {
+	for _, tc := range []struct {
+		source string
+		quiet  bool
+		want   string
+	}{
+		{"", false, "table {{.A}}"},
+		{"table", false, "table {{.A}}"},
+		{" table ", false, "table {{.A}}"},
+		{"", true, "{{.Q}}"},
+		{"table", true, "{{.Q}}"},
+		{"json", true, "json"},
+		{"table {{.B}}", true, "table {{.B}}"},
+		{"{{.B}}", false, "{{.B}}"},
+	} {
+		assert.Check(t, is.Equal(string(newFormat(tc.source, "table {{.A}}", "{{.Q}}", tc.quiet)), tc.want), "%q quiet=%v", tc.source, tc.quiet)
+	}
+}
+
+func TestCheckFormat(t *testing.T) {
+	for _, ok := range []string{"", "table", "json", "{{.Name}}", "table {{.Name}}\t{{.Status}}", "{{json .}}", `{{join .X ","}}`} {
+		assert.Check(t, checkFormat(ok), ok)
+	}
+	for _, bad := range []string{"{{.Name", "table {{.Name", "{{nosuchfunc .}}"} {
+		assert.Check(t, is.ErrorContains(checkFormat(bad), "template parsing error"), bad)
+	}
+}
+
+// rowContext is a formatter row of two fields.
+type rowContext struct {
+	formatter.HeaderContext
+	name, status string
+}
+
+func (c *rowContext) MarshalJSON() ([]byte, error) { return formatter.MarshalJSON(c) }
+func (c *rowContext) Name() string                 { return c.name }
+func (c *rowContext) Status() string               { return c.status }
+
+func TestWriteRows(t *testing.T) {
+	rows := []*rowContext{{name: "a", status: "on"}, {name: "long-name", status: "off"}}
+	header := map[string]string{"Name": "NAME", "Status": "STATUS"}
+	var out bytes.Buffer
+	assert.NilError(t, writeRows(&out, "table {{.Name}}\t{{.Status}}", header, rows))
+	assert.Check(t, is.Equal(out.String(), "NAME        STATUS\na           on\nlong-name   off\n"))
+
+	out.Reset()
+	assert.NilError(t, writeRows(&out, `{{.Name}}\t{{.Status}}`, header, rows))
+	assert.Check(t, is.Equal(out.String(), "a\ton\nlong-name\toff\n"), "a \\t in a template is a tab")
+
+	out.Reset()
+	assert.NilError(t, writeRows(&out, "json", header, rows))
+	assert.Check(t, is.Equal(out.String(), `{"Name":"a","Status":"on"}`+"\n"+`{"Name":"long-name","Status":"off"}`+"\n"))
+
+	out.Reset()
+	assert.NilError(t, writeRows(&out, "table {{.Name}}", header, []*rowContext{}))
+	assert.Check(t, is.Equal(out.String(), "NAME\n"), "a table of no rows is its header")
+}
