@@ -90,10 +90,10 @@ The flags below are docker vault's; all others go to 'docker buildx build'
 func buildFlags(o *buildOptions) *pflag.FlagSet {
 	flags := pflag.NewFlagSet("vault build", pflag.ContinueOnError)
 	addVaultFlags(flags, &o.vault)
-	flags.StringArrayVar(&o.mappings, "vault-secret", nil, "Map a secret id to a Key Vault secret: id=ID,name=NAME[,version=VERSION]")
-	flags.BoolVar(&o.noLeakCheck, "no-leak-check", false, "Do not search the loaded image for the values used")
-	flags.IntVar(&o.leakCheckVersions, "leak-check-versions", build.DefaultPreviousVersions, "Previous versions of each secret the leak check also searches for (0: the current value only)")
-	flags.BoolVar(&o.compose, "compose", false, "Build a compose project's services, filling their build.secrets")
+	flags.StringArrayVar(&o.mappings, "vault-secret", nil, "Map an id: id=ID,name=NAME[,version=V]")
+	flags.BoolVar(&o.noLeakCheck, "no-leak-check", false, "Do not search the image for the values")
+	flags.IntVar(&o.leakCheckVersions, "leak-check-versions", build.DefaultPreviousVersions, "Old versions to search for too")
+	flags.BoolVar(&o.compose, "compose", false, "Build the services of a compose project")
 	flags.IntVar(&o.parallel, "vault-parallel", 8, "Key Vault values read at once")
 	return flags
 }

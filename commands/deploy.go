@@ -33,7 +33,8 @@ func newDeployCommand(dockerCLI command.Cli) *cobra.Command {
 		Short: "Sync the project's secrets, then deploy it as a stack that uses their current versions",
 		Long: `Run sync, then 'docker stack deploy' of the same compose files with each external
 secret's name set to its current versioned swarm secret, so that a later deploy never
-reverts a rotation done by sync.`,
+reverts a rotation done by sync. --prune, --resolve-image, --with-registry-auth,
+--detach and --quiet are passed to docker stack deploy.`,
 		Args: cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			options.stack = args[0]
@@ -42,16 +43,16 @@ reverts a rotation done by sync.`,
 		},
 	}
 	flags := cmd.Flags()
-	flags.StringArrayVarP(&options.sync.project.files, "compose-file", "c", nil, "Path to a Compose file")
-	flags.StringVar(&options.sync.project.projectDir, "project-directory", "", "Specify an alternate working directory")
+	addComposeFileFlags(flags, &options.sync.project.files, "compose-file")
+	flags.StringVar(&options.sync.project.projectDir, "project-directory", "", "Alternate working directory")
 	flags.StringArrayVar(&options.sync.project.envFiles, "env-file", nil, "Specify an alternate environment file")
 	addVaultFlags(flags, &options.sync.vault)
 	addSyncFlags(cmd, &options.sync)
-	flags.BoolVar(&options.prune, "prune", false, "Prune services that are no longer referenced (docker stack deploy)")
-	flags.StringVar(&options.resolveImage, "resolve-image", "", `Query the registry to resolve image digest and supported platforms ("always", "changed", "never") (docker stack deploy)`)
-	flags.BoolVar(&options.withRegistryAuth, "with-registry-auth", false, "Send registry authentication details to Swarm agents (docker stack deploy)")
-	flags.BoolVarP(&options.detach, "detach", "d", true, "Exit immediately instead of waiting for the stack services to converge (docker stack deploy)")
-	flags.BoolVarP(&options.quiet, "quiet", "q", false, "Suppress progress output (docker stack deploy)")
+	flags.BoolVar(&options.prune, "prune", false, "Prune services no longer referenced")
+	flags.StringVar(&options.resolveImage, "resolve-image", "", `Resolve image: "always", "changed", "never"`)
+	flags.BoolVar(&options.withRegistryAuth, "with-registry-auth", false, "Send registry auth to Swarm agents")
+	flags.BoolVarP(&options.detach, "detach", "d", true, "Exit without waiting")
+	flags.BoolVarP(&options.quiet, "quiet", "q", false, "Suppress progress output")
 	_ = flags.MarkHidden("restart")
 	_ = flags.MarkHidden("watch")
 	_ = flags.MarkHidden("stack")

@@ -27,15 +27,25 @@ type vaultOptions struct {
 // addVaultFlags registers --vault, --credential, --timeout and
 // --disable-challenge-resource-verification. A command that needs another
 // default timeout sets o.timeout before calling it.
+//
+// Usages are kept to one line in docker's 80-column help. The long
+// --disable-challenge-resource-verification keeps its name (it is the Azure
+// SDK's DisableChallengeResourceVerification option, and what a search for
+// it finds) but is hidden from help: shown, it alone would push every
+// command's usage column past docker's, and it is for the rare vault behind
+// a custom domain, which README's Key Vault section documents.
 func addVaultFlags(flags *pflag.FlagSet, o *vaultOptions) {
 	if o.timeout == 0 {
 		o.timeout = defaultVaultTimeout
 	}
-	flags.StringVar(&o.vault, "vault", "", "Key Vault name or URL (default: $DOCKER_VAULT_URL, then the compose file's x-vault url)")
-	flags.StringVar(&o.credential, "credential", keyvault.CredentialDefault, keyvault.CredentialHelp)
-	flags.DurationVar(&o.timeout, "timeout", o.timeout, "Give up when the command takes longer than this")
+	flags.StringVar(&o.vault, "vault", "", "Vault name or URL (or $DOCKER_VAULT_URL)")
+	// No default is shown ("" is DefaultAzureCredential, as "default" is):
+	// `(default "default")` would not fit on the line.
+	flags.StringVar(&o.credential, "credential", "", `Azure sign-in: "default", "azure-cli"...`)
+	flags.DurationVar(&o.timeout, "timeout", o.timeout, "Give up after this long")
 	flags.BoolVar(&o.disableChallengeResourceVerification, "disable-challenge-resource-verification", false,
 		"Accept a vault behind a custom domain, whose authentication challenge names another domain")
+	_ = flags.MarkHidden("disable-challenge-resource-verification")
 }
 
 // validate checks the Key Vault flags before any work.
