@@ -144,6 +144,14 @@ func TestCompletionStackNames(t *testing.T) {
 	res := vaultDocker(t, []string{"DOCKER_CONTEXT=dvtest-no-such-context"}, dir, "__completeNoDesc", "vault", "deploy", "")
 	assert.Check(t, !strings.Contains(res.Stdout(), stack), res.Stdout())
 	assert.Check(t, is.Equal(strings.TrimSpace(res.Stdout()), ":4"))
+
+	// An engine that does not answer (a closed port on 127.0.0.1): nothing
+	// offered, exit 0, no error on stdout, and no waiting.
+	start := time.Now()
+	res = vaultDocker(t, []string{"DOCKER_HOST=tcp://127.0.0.1:1"}, dir, "__completeNoDesc", "vault", "sync", "--stack", "")
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(strings.TrimSpace(res.Stdout()), ":4"))
+	assert.Check(t, time.Since(start) < 10*time.Second, "took %s", time.Since(start))
 }
 
 func TestCompletionProject(t *testing.T) {
