@@ -48,7 +48,10 @@ const (
 	inFileSecrets place = "file-secrets"
 	// inFileSecrets after `docker vault migrate --to external --push`.
 	inExternal place = "external"
-	inBlock    place = "block" // wherever the block's other commands run
+	// readmeBuildProject: a Dockerfile and a compose.yaml whose service web
+	// builds it with the secret npm_token, held in the emulator.
+	inBuild place = "build"
+	inBlock place = "block" // wherever the block's other commands run
 )
 
 // readmeRun lists the commands run for real (the line after "$ ", its
@@ -77,6 +80,9 @@ var readmeRun = map[string]place{
 	"docker vault push":                       inFileSecrets,
 	"docker vault set api-token -f token.txt": inFileSecrets,
 
+	// docker vault build: only --compose, whose image the project names.
+	"docker vault build --compose -f compose.yaml web": inBuild,
+
 	// docker vault migrate, in order on one project.
 	"docker vault migrate --dry-run":            inProject,
 	"docker vault migrate":                      inProject,
@@ -104,7 +110,6 @@ var readmeIllustrative = map[string]string{
 	// docker vault build.
 	"docker vault build -t app:1 --load .":                                                  "tags app:1, a real image name, which tests must never tag; build_test.go builds under docker-vault-test/ names",
 	"docker vault build --vault-secret id=npm_token,name=ci-npm-token -f Dockerfile.prod .": "leaves an untagged image in the engine; build_test.go runs --vault-secret",
-	"docker vault build --compose -f compose.yaml web":                                      "build_test.go runs --compose with a docker-vault-test/ image",
 }
 
 // readmeVolatile are the parts of output lines that depend on the machine
@@ -274,8 +279,14 @@ func (sb *readmeSandbox) runBlock(t *testing.T, where place, steps []readmeStep)
 	values := map[string]string{}
 	if where != inRepo {
 		dir = filepath.Join(t.TempDir(), "dvtest-readme")
-		values = readmeProject(t, dir)
-		em := startEmulator(t, nil)
+		var em *emulator
+		if where == inBuild {
+			values = readmeBuildProject(t, dir)
+			em = startEmulator(t, map[string]string{"npm-token": values["npm_token"]}, randSeed())
+		} else {
+			values = readmeProject(t, dir)
+			em = startEmulator(t, nil)
+		}
 		environ = append(append([]string{}, environ...), em.Env...)
 		var setup [][]string
 		switch where {
@@ -518,6 +529,38 @@ services:
 		assert.NilError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
 	}
 	return values
+}
+
+// readmeBuildProject writes a project whose service web builds an image
+// under a test name, its RUN step checking the secret's digest, and returns
+// the secret's value.
+func readmeBuildProject(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	value := uniqueValue(t, "readme-npm-token")
+	img := fmt.Sprintf("docker-vault-test/readme-web:%d", os.Getpid())
+	t.Cleanup(func() { docker(t, nil, "image", "rm", "-f", img) })
+	files := map[string]string{
+		"Dockerfile": `FROM ` + env.baseImage + `
+ARG DOCKER_VAULT_VERSIONS
+RUN --mount=type=secret,id=npm_token,required=true \
+    test "$(sha256sum /run/secrets/npm_token | cut -d' ' -f1)" = "` + digest(value) + `" || { echo "npm_token digest mismatch" >&2; exit 1; }
+`,
+		"compose.yaml": `services:
+  web:
+    image: ` + img + `
+    build:
+      context: .
+      secrets: [npm_token]
+secrets:
+  npm_token:
+    environment: NPM_TOKEN
+`,
+	}
+	assert.NilError(t, os.MkdirAll(dir, 0o755))
+	for name, content := range files {
+		assert.NilError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
+	}
+	return map[string]string{"npm_token": value}
 }
 
 // The Makefile's stamping, in a repository of its own: no tag, a change, a
