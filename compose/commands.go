@@ -186,8 +186,8 @@ func (d *detector) commands(name string, svc types.ServiceConfig, layers []layer
 				f.Value = []byte(h.value)
 				f.Reason = field + " " + h.why + ": the password is written in the compose file; make the command read the secret file instead"
 			}
-			if d.excluded(name, field) {
-				f.Verdict, f.Action, f.Reason = VerdictNotSecret, ActionSkip, "excluded by x-vault"
+			if by := d.excludedBy(name, field); by != "" {
+				f.Verdict, f.Action, f.Reason = VerdictNotSecret, ActionSkip, "excluded by "+by
 			}
 			d.r.Findings = append(d.r.Findings, f)
 		}

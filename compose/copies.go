@@ -222,8 +222,8 @@ func (d *detector) labels(name string, svc types.ServiceConfig, layers []layer, 
 				what = "contains"
 			}
 			f.Reason = "label " + key + " " + what + " a copy of the value of " + of.Service + "." + of.Variable + ": " + shows + " shows labels, and migrate does not rewrite them; take the value out of the label"
-			if d.excluded(name, f.Variable) {
-				f.Verdict, f.Action, f.Reason = VerdictNotSecret, ActionSkip, "excluded by x-vault"
+			if by := d.excludedBy(name, f.Variable); by != "" {
+				f.Verdict, f.Action, f.Reason = VerdictNotSecret, ActionSkip, "excluded by "+by
 			}
 			d.r.Findings = append(d.r.Findings, f)
 		}

@@ -187,8 +187,8 @@ func Detect(p *Project, opts DetectOptions) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.Include = append(cfg.Include, opts.Include...)
-	cfg.Exclude = append(cfg.Exclude, opts.Exclude...)
+	// cfg keeps x-vault's own include and exclude lists, opts the command
+	// line's: reasons and warnings name which one decided.
 	d := &detector{p: p, m: m, cfg: cfg, opts: opts, r: &Report{ProjectDir: m.WorkingDir, Images: opts.Images}, used: map[string]bool{}, plain: map[string]map[string]bool{}, copyOf: map[string]string{}}
 
 	names := d.orderServices()

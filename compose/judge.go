@@ -6,39 +6,65 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
-// How Detect judges one variable: the rules, then x-vault's include and
-// exclude lists, then whether the image reads a file variant.
+// How Detect judges one variable: the rules, then the include and exclude
+// lists (the command line's --include/--exclude and x-vault's own), then
+// whether the image reads a file variant.
 
-func (d *detector) included(service, variable string) bool {
-	return d.match(d.cfg.Include, service, variable)
+// includedBy names what includes a variable ("--include", "x-vault", both,
+// or "" when nothing does), so a reason says where the decision came from.
+func (d *detector) includedBy(service, variable string) string {
+	return listedBy(
+		d.match(d.opts.Include, "--include", service, variable),
+		d.match(d.cfg.Include, "x-vault", service, variable), "--include")
+}
+
+// excludedBy is includedBy for the exclude lists.
+func (d *detector) excludedBy(service, variable string) string {
+	return listedBy(
+		d.match(d.opts.Exclude, "--exclude", service, variable),
+		d.match(d.cfg.Exclude, "x-vault", service, variable), "--exclude")
 }
 
 func (d *detector) excluded(service, variable string) bool {
-	return d.match(d.cfg.Exclude, service, variable)
+	return d.excludedBy(service, variable) != ""
 }
 
-func (d *detector) match(entries []string, service, variable string) bool {
+func listedBy(flag, xvault bool, flagName string) string {
+	switch {
+	case flag && xvault:
+		return flagName + " and x-vault"
+	case flag:
+		return flagName
+	case xvault:
+		return "x-vault"
+	}
+	return ""
+}
+
+// match tells whether an entry of the list from source matches, and marks
+// every entry that does as used.
+func (d *detector) match(entries []string, source, service, variable string) bool {
 	hit := false
 	for _, e := range entries {
 		if matches([]string{e}, service, variable) {
-			d.used[e] = true
+			d.used[source+" "+e] = true
 			hit = true
 		}
 	}
 	return hit
 }
 
-// judge applies the rules and x-vault to one variable.
+// judge applies the rules and the include and exclude lists to one
+// variable.
 func (d *detector) judge(f *Finding) valueRule {
 	rule := classify(f.Variable, string(f.Value))
-	switch {
-	case d.excluded(f.Service, f.Variable):
-		rule = valueRule{verdict: VerdictNotSecret, reason: "excluded by x-vault"}
-	case d.included(f.Service, f.Variable):
+	if by := d.excludedBy(f.Service, f.Variable); by != "" {
+		rule = valueRule{verdict: VerdictNotSecret, reason: "excluded by " + by}
+	} else if by := d.includedBy(f.Service, f.Variable); by != "" {
 		if rule.verdict == VerdictSecret {
-			rule.reason += "; included by x-vault"
+			rule.reason += "; included by " + by
 		} else {
-			rule = valueRule{verdict: VerdictSecret, reason: "included by x-vault", embedded: rule.embedded}
+			rule = valueRule{verdict: VerdictSecret, reason: "included by " + by, embedded: rule.embedded}
 		}
 		rule.weak = false
 	}
@@ -210,13 +236,22 @@ func ShellName(v string) bool {
 	return true
 }
 
-// unusedEntries warns about x-vault include/exclude entries that matched
-// nothing: usually a typo that would silently change nothing.
+// unusedEntries warns about include/exclude entries that matched nothing:
+// usually a typo that would silently change nothing. The warning names
+// where the entry was written: the command line or x-vault.
 func (d *detector) unusedEntries() {
-	for _, list := range [][]string{d.cfg.Include, d.cfg.Exclude} {
-		for _, e := range list {
-			if !d.used[e] {
+	for _, l := range []struct {
+		source  string
+		entries []string
+	}{{"--include", d.opts.Include}, {"--exclude", d.opts.Exclude}, {"x-vault", d.cfg.Include}, {"x-vault", d.cfg.Exclude}} {
+		for _, e := range l.entries {
+			if d.used[l.source+" "+e] {
+				continue
+			}
+			if l.source == "x-vault" {
 				d.r.Warnings = append(d.r.Warnings, "x-vault entry "+e+" matches no variable")
+			} else {
+				d.r.Warnings = append(d.r.Warnings, l.source+" "+e+" matches no variable")
 			}
 		}
 	}

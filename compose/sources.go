@@ -162,8 +162,8 @@ func (d *detector) dockerfiles() {
 			if v.hasValue {
 				f.Value = []byte(v.value)
 			}
-			if d.excluded(service, v.key) {
-				f.Verdict, f.Action, f.Reason = VerdictNotSecret, ActionSkip, "excluded by x-vault"
+			if by := d.excludedBy(service, v.key); by != "" {
+				f.Verdict, f.Action, f.Reason = VerdictNotSecret, ActionSkip, "excluded by "+by
 				d.r.Findings = append(d.r.Findings, f)
 				continue
 			}
