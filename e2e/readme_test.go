@@ -7,11 +7,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/icmd"
@@ -183,6 +185,71 @@ func readmeBlocks(t *testing.T, text string) []readmeBlock {
 	return blocks
 }
 
+// readmeCoverage names each command of blocks in neither or both of
+// readmeRun and readmeIllustrative, and each entry of those no block shows.
+func readmeCoverage(blocks []readmeBlock) []string {
+	var problems []string
+	seen := map[string]bool{}
+	for _, b := range blocks {
+		for _, s := range b.steps {
+			seen[s.key] = true
+			_, run := readmeRun[s.key]
+			_, skip := readmeIllustrative[s.key]
+			if run == skip {
+				problems = append(problems, fmt.Sprintf("README.md:%d: %q must be in exactly one of readmeRun and readmeIllustrative", s.line, s.key))
+			}
+		}
+	}
+	for _, table := range []map[string]string{keys(readmeRun), readmeIllustrative} {
+		for k := range table {
+			if !seen[k] {
+				problems = append(problems, fmt.Sprintf("%q is listed, but README.md no longer shows it", k))
+			}
+		}
+	}
+	sort.Strings(problems)
+	return problems
+}
+
+func keys(m map[string]place) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		out[k] = string(v)
+	}
+	return out
+}
+
+// The checks above can fail: a new command, a stale entry, and output that
+// differs in more than the volatile parts are each caught.
+func TestReadmeChecksFail(t *testing.T) {
+	text := "intro\n```console\n$ docker vault brand-new --flag   # a new example\n$ make test\nout\n```\n```yaml\n$ not: console\n```\n"
+	blocks := readmeBlocks(t, text)
+	assert.Assert(t, is.Len(blocks, 1))
+	assert.Check(t, is.DeepEqual(blocks[0].steps, []readmeStep{
+		{line: 3, command: "docker vault brand-new --flag   # a new example", key: "docker vault brand-new --flag"},
+		{line: 4, command: "make test", key: "make test", output: []string{"out"}},
+	}, cmp.AllowUnexported(readmeStep{})))
+	problems := strings.Join(readmeCoverage(blocks), "\n")
+	assert.Check(t, is.Contains(problems, `README.md:3: "docker vault brand-new --flag" must be in exactly one`))
+	assert.Check(t, is.Contains(problems, `"docker vault migrate" is listed, but README.md no longer shows it`))
+	assert.Check(t, !strings.Contains(problems, `"make test"`), problems)
+
+	for _, tc := range []struct {
+		readme, printed string
+		same            bool
+	}{
+		{" Version:    v0.0.0-dev+1a2b3c4", " Version:    v1.2.3-4-gabcdef0-dirty", true},
+		{" Version:    v0.0.0-dev+1a2b3c4", " Version:    unknown", false},
+		{" Git commit: 1a2b3c4", " Git commit: unknown", false},
+		{" Context:        default", " Context:        other", false},
+		{"api-token       enabled   4 seconds ago   -", "api-token       enabled   Less than a second ago   -", true},
+		{"api-token       enabled   4 seconds ago   -", "db-password     enabled   4 seconds ago   -", false},
+		{"api-token       enabled   4 seconds ago   -", "api-token       disabled  4 seconds ago   -", false},
+	} {
+		assert.Check(t, (normalizeShown(tc.readme) == normalizeShown(tc.printed)) == tc.same, "%q vs %q", tc.readme, tc.printed)
+	}
+}
+
 func TestReadmeConsole(t *testing.T) {
 	text, err := os.ReadFile(filepath.Join(env.repoRoot, "README.md"))
 	assert.NilError(t, err)
@@ -190,24 +257,8 @@ func TestReadmeConsole(t *testing.T) {
 	assert.Assert(t, len(blocks) > 5, "found %d console blocks", len(blocks))
 
 	// Every command is run or listed, and every entry is still used.
-	seen := map[string]bool{}
-	for _, b := range blocks {
-		for _, s := range b.steps {
-			seen[s.key] = true
-			_, run := readmeRun[s.key]
-			_, skip := readmeIllustrative[s.key]
-			assert.Check(t, run != skip, "README.md:%d: %q must be in exactly one of readmeRun and readmeIllustrative (readme_test.go)", s.line, s.key)
-		}
-	}
-	for k := range readmeRun {
-		assert.Check(t, seen[k], "readmeRun lists %q, which README.md no longer shows", k)
-	}
-	for k := range readmeIllustrative {
-		assert.Check(t, seen[k], "readmeIllustrative lists %q, which README.md no longer shows", k)
-	}
-	if t.Failed() {
-		t.FailNow()
-	}
+	problems := readmeCoverage(blocks)
+	assert.Assert(t, len(problems) == 0, "readme_test.go's tables and README.md disagree:\n%s", strings.Join(problems, "\n"))
 
 	sb := newReadmeSandbox(t)
 	for _, b := range blocks {
