@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"os"
 	"slices"
 	"sort"
@@ -12,6 +13,7 @@ import (
 	"github.com/docker-vault/docker-vault/compose"
 	"github.com/docker-vault/docker-vault/internal/build"
 	"github.com/docker-vault/docker-vault/internal/keyvault"
+	"github.com/docker-vault/docker-vault/internal/mapping"
 	"github.com/docker/cli/cli-plugins/plugin"
 	"github.com/docker/cli/cli/command"
 	"github.com/moby/moby/client"
@@ -32,6 +34,9 @@ const vaultCompletionTimeout = time.Second
 // engineCompletionTimeout bounds the engine's service list behind stack
 // names.
 const engineCompletionTimeout = 5 * time.Second
+
+// projectCompletionTimeout bounds loading the compose project.
+const projectCompletionTimeout = 5 * time.Second
 
 // completeFunc is cobra's completion function type (cobra.CompletionFunc
 // in recent cobra).
@@ -308,22 +313,30 @@ func (c *completer) load(cmd *cobra.Command, lo compose.LoadOptions) *types.Proj
 	}
 	lo.WorkingDir = cwd
 	lo.Environ = os.Environ()
-	p, err := c.loadProject(completionContext(cmd), lo)
+	ctx, cancel := context.WithTimeout(completionContext(cmd), projectCompletionTimeout)
+	defer cancel()
+	p, err := c.loadProject(ctx, lo)
 	if err != nil {
 		return nil
 	}
 	return p
 }
 
-// composeSecrets are the project's top-level secrets, minus those already
-// given.
+// composeSecrets are the project's secrets push takes (file: secrets not
+// marked x-vault: false), minus those already given.
 func (c *completer) composeSecrets(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 	p := c.project(cmd)
 	if p == nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	var names []string
-	for name := range p.Secrets {
+	for name, sc := range p.Secrets {
+		if sc.File == "" {
+			continue
+		}
+		if _, _, err := mapping.KeyVaultName(name, sc); errors.Is(err, mapping.ErrLocal) {
+			continue
+		}
 		names = append(names, name)
 	}
 	sort.Strings(names)

@@ -178,6 +178,11 @@ secrets:
     file: ./api_key.txt
   db_password:
     external: true
+  cert:
+    file: ./cert.pem
+  local_only:
+    file: ./local.txt
+    x-vault: false
 `
 
 func TestCompleteProject(t *testing.T) {
@@ -187,12 +192,13 @@ func TestCompleteProject(t *testing.T) {
 	})
 	assert.NilError(t, os.Mkdir("sub", 0o700))
 	assert.NilError(t, os.WriteFile(filepath.Join("sub", "compose.yaml"), []byte("services:\n  nested:\n    image: busybox\n"), 0o600))
+	// push takes file secrets that are not x-vault: false.
 	comps, d := complete(t, "push", "")
 	assert.Check(t, is.Equal(d, cobra.ShellCompDirectiveNoFileComp))
-	assert.Check(t, is.DeepEqual(comps, []string{"api_key", "db_password"}))
+	assert.Check(t, is.DeepEqual(comps, []string{"api_key", "cert"}))
 
 	comps, _ = complete(t, "push", "api_key", "")
-	assert.Check(t, is.DeepEqual(comps, []string{"db_password"}), "a secret already given is not offered again")
+	assert.Check(t, is.DeepEqual(comps, []string{"cert"}), "a secret already given is not offered again")
 
 	// The project flags already on the command line choose the project.
 	comps, _ = complete(t, "push", "-f", "other.yaml", "")
