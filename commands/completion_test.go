@@ -396,3 +396,38 @@ func TestCompleteVaultSecretsStuckStore(t *testing.T) {
 	assert.Check(t, is.Equal(d, cobra.ShellCompDirectiveNoFileComp))
 	assert.Check(t, is.Len(comps, 0))
 }
+
+// pingEngine is an engine API whose ping answers (or not) and that lists
+// services of stacks.
+type pingEngine struct {
+	client.APIClient
+	pingErr error
+}
+
+func (e *pingEngine) Ping(context.Context, client.PingOptions) (client.PingResult, error) {
+	if e.pingErr != nil {
+		return client.PingResult{}, e.pingErr
+	}
+	return client.PingResult{APIVersion: "1.41", OSType: "linux"}, nil
+}
+
+func (*pingEngine) ServiceList(context.Context, client.ServiceListOptions) (client.ServiceListResult, error) {
+	return client.ServiceListResult{Items: []swarm.Service{stackService("shop")}}, nil
+}
+
+// TestCompleteStackNamesProductionEngine: the production completer asks the
+// docker CLI's engine, only once it answered a ping (Client() would exit
+// the process on an endpoint error).
+func TestCompleteStackNamesProductionEngine(t *testing.T) {
+	dockerCLI, out := newTestCLI(t, &pingEngine{})
+	comps, d := completeWith(t, NewRootCmd(dockerCLI), "sync", "--stack", "")
+	assert.Check(t, is.Equal(d, cobra.ShellCompDirectiveNoFileComp))
+	assert.Check(t, is.DeepEqual(comps, []string{"shop"}))
+	assert.Check(t, is.Equal(out.String(), ""))
+
+	dockerCLI, out = newTestCLI(t, &pingEngine{pingErr: errors.New("connection refused")})
+	comps, d = completeWith(t, NewRootCmd(dockerCLI), "deploy", "")
+	assert.Check(t, is.Equal(d, cobra.ShellCompDirectiveNoFileComp))
+	assert.Check(t, is.Len(comps, 0))
+	assert.Check(t, is.Equal(out.String(), ""))
+}
