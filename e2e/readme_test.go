@@ -33,6 +33,8 @@ import (
 //     config.json lists the test bed's buildx and compose;
 //   - "/tmp/" in a command is the test's temporary folder, so two runs (or a
 //     user's own emulator) never share /tmp/kv.env;
+//   - "mystack" in a command of a "stack" block is the test's own dvtest-
+//     stack;
 //   - Azure, identity, proxy and CA variables of the caller are removed, and a
 //     "project" block gets the variables of an emulator of its own;
 //   - a "project" block runs in a fresh project of local images
@@ -53,6 +55,11 @@ const (
 	// readmeBuildProject: a Dockerfile and a compose.yaml whose service web
 	// builds it with the secret npm_token, held in the emulator.
 	inBuild place = "build"
+	// readmeStackProject: a service of the test base image using an external
+	// secret, all under dvtest- names; "mystack" in a command is the
+	// project's stack, and its emulator's vault has a name of its own, by
+	// which the swarm secrets deploy makes are removed.
+	inStack place = "stack"
 	inBlock place = "block" // wherever the block's other commands run
 )
 
@@ -82,6 +89,13 @@ var readmeRun = map[string]place{
 	"docker vault push":                       inFileSecrets,
 	"docker vault set api-token -f token.txt": inFileSecrets,
 
+	// docker vault sync and deploy (not --watch), on a stack of the test's.
+	"docker vault deploy -c compose.yaml mystack": inStack,
+	"docker vault sync --dry-run":                 inStack,
+	"docker vault sync --wait":                    inStack,
+	"docker vault sync --restart":                 inStack,
+	"docker vault sync --stack mystack":           inStack,
+
 	// docker vault build: only --compose, whose image the project names.
 	"docker vault build --compose -f compose.yaml web": inBuild,
 
@@ -101,13 +115,8 @@ var readmeIllustrative = map[string]string{
 	"make bench":       "minutes of benchmarks; CI does not run them",
 
 	// From file secrets to Key Vault, in steps.
-	"docker vault deploy mystack":                 "creates a stack named mystack: tests may create only dvtest- objects; deploy runs in deploy_test.go and migrate_steps_test.go",
-	"docker vault deploy -c compose.yaml mystack": "creates a stack named mystack (tests create only dvtest- objects); deploy_test.go runs it",
-	"docker vault sync --dry-run":                 "a stack's sync: sync_test.go runs it against dvtest- stacks",
-	"docker vault sync --wait":                    "a stack's sync: deploy_test.go runs it against a dvtest- stack",
-	"docker vault sync --watch 5m":                "runs until Ctrl-C; sync_test.go runs --watch and interrupts it",
-	"docker vault sync --restart":                 "needs running Compose containers; files_test.go runs it",
-	"docker vault sync --stack mystack":           "names the stack mystack (tests touch only dvtest- stacks); stacks_test.go runs --stack",
+	"docker vault deploy mystack":  "the example project's swarm secrets (api_token_...) would not carry the dvtest- prefix; the deploy of the sync section runs on a dvtest- project",
+	"docker vault sync --watch 5m": "runs until Ctrl-C; sync_test.go runs --watch and interrupts it",
 
 	// docker vault build.
 	"docker vault build -t app:1 --load .":                                                  "tags app:1, a real image name, which tests must never tag; build_test.go builds under docker-vault-test/ names",
@@ -328,13 +337,25 @@ func (sb *readmeSandbox) runBlock(t *testing.T, where place, steps []readmeStep)
 	dir := env.repoRoot
 	environ := sb.environ
 	values := map[string]string{}
+	subst := map[string]string{"/tmp/": t.TempDir() + "/"}
 	if where != inRepo {
 		dir = filepath.Join(t.TempDir(), "dvtest-readme")
 		var em *emulator
-		if where == inBuild {
+		switch where {
+		case inBuild:
 			values = readmeBuildProject(t, dir)
 			em = startEmulator(t, map[string]string{"npm-token": values["npm_token"]}, randSeed())
-		} else {
+		case inStack:
+			p := syncPrefix(t)
+			stack, vaultName := "dvtest-readme-"+p, "dvtest"+p
+			// The folder names the project (stack deploy refuses name:),
+			// so sync's default stack is this one.
+			dir = filepath.Join(filepath.Dir(dir), stack)
+			values = readmeStackProject(t, dir, stack)
+			em = startEmulator(t, map[string]string{"readme-token": values["readme_token"]}, "--name", vaultName)
+			cleanupVaultSwarm(t, stack, vaultName)
+			subst["mystack"] = stack
+		default:
 			values = readmeProject(t, dir)
 			em = startEmulator(t, nil)
 		}
@@ -358,7 +379,7 @@ func (sb *readmeSandbox) runBlock(t *testing.T, where place, steps []readmeStep)
 		}
 	}
 	outDir := t.TempDir()
-	tmpDir := t.TempDir()
+	tmpDir := strings.TrimSuffix(subst["/tmp/"], "/")
 
 	bash := exec.Command("bash", "--norc", "--noprofile")
 	bash.Dir = dir
@@ -393,7 +414,10 @@ func (sb *readmeSandbox) runBlock(t *testing.T, where place, steps []readmeStep)
 	}()
 
 	for i, s := range steps {
-		cmd := strings.ReplaceAll(s.command, "/tmp/", tmpDir+"/")
+		cmd := s.command
+		for from, to := range subst {
+			cmd = strings.ReplaceAll(cmd, from, to)
+		}
 		outFile := filepath.Join(outDir, fmt.Sprintf("%d.out", i))
 		errFile := filepath.Join(outDir, fmt.Sprintf("%d.err", i))
 		// The newline before } ends the line's own comment.
@@ -580,6 +604,26 @@ services:
 		assert.NilError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
 	}
 	return values
+}
+
+// readmeStackProject writes a project (its folder names the stack) whose service uses an
+// external secret held in Key Vault as readme-token, and returns its value.
+func readmeStackProject(t *testing.T, dir, stack string) map[string]string {
+	t.Helper()
+	value := uniqueValue(t, "readme-token")
+	compose := `services:
+  app:
+    image: ` + env.baseImage + `
+    command: ["sleep", "3600"]
+    secrets: [dvtest-readme-token]
+secrets:
+  dvtest-readme-token:
+    external: true
+    x-vault: readme-token
+`
+	assert.NilError(t, os.MkdirAll(dir, 0o755))
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(compose), 0o600))
+	return map[string]string{"readme_token": value}
 }
 
 // readmeBuildProject writes a project whose service web builds an image
