@@ -270,13 +270,16 @@ func (c *completer) stackNames(cmd *cobra.Command, _ []string, toComplete string
 // convert.LabelNamespace).
 const stackNamespaceLabel = "com.docker.stack.namespace"
 
-// project loads the compose project the flags already on the command line
-// name; nil on any error.
-func (c *completer) project(cmd *cobra.Command) *types.Project {
+// project loads the compose project the flags (and, for migrate, the
+// arguments) already on the command line name; nil on any error.
+func (c *completer) project(cmd *cobra.Command, args []string) *types.Project {
 	flags := cmd.Flags()
 	var lo compose.LoadOptions
 	if isComposeCommand(cmd) {
 		lo.Files = composeFileValues(flags)
+	}
+	if cmd.Name() == "migrate" { // migrate [OPTIONS] [COMPOSE FILE...]
+		lo.Files = append(lo.Files, args...)
 	}
 	lo.ProjectDir, _ = flags.GetString("project-directory")
 	lo.EnvFiles, _ = flags.GetStringArray("env-file")
@@ -325,7 +328,7 @@ func (c *completer) load(cmd *cobra.Command, lo compose.LoadOptions) *types.Proj
 // composeSecrets are the project's secrets push takes (file: secrets not
 // marked x-vault: false), minus those already given.
 func (c *completer) composeSecrets(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-	p := c.project(cmd)
+	p := c.project(cmd, nil)
 	if p == nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
@@ -357,8 +360,8 @@ func serviceNames(p *types.Project) []string {
 }
 
 // profiles are the profiles the project's services name.
-func (c *completer) profiles(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-	p := c.project(cmd)
+func (c *completer) profiles(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	p := c.project(cmd, args)
 	if p == nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
@@ -375,8 +378,8 @@ func (c *completer) profiles(cmd *cobra.Command, _ []string, toComplete string) 
 
 // variables, for --include and --exclude (VAR or SERVICE.VAR), are the
 // names of the services' environment variables: names only, never values.
-func (c *completer) variables(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-	p := c.project(cmd)
+func (c *completer) variables(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	p := c.project(cmd, args)
 	if p == nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}

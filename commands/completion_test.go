@@ -232,6 +232,12 @@ func TestCompleteProject(t *testing.T) {
 	assert.Check(t, is.DeepEqual(comps, []string{"DB_PASSWORD", "web.DB_PASSWORD"}))
 	comps, _ = complete(t, "migrate", "--exclude", "web.")
 	assert.Check(t, is.DeepEqual(comps, []string{"web.DB_PASSWORD"}))
+	// migrate's arguments are compose files too.
+	assert.NilError(t, os.WriteFile("vars.yaml", []byte("services:\n  api:\n    image: busybox\n    environment:\n      - TOKEN=completion-value-2\n"), 0o600))
+	comps, _ = complete(t, "migrate", "vars.yaml", "--include", "")
+	assert.Check(t, is.DeepEqual(comps, []string{"TOKEN", "api.TOKEN"}))
+	comps, _ = complete(t, "migrate", "-f", "vars.yaml", "--exclude", "")
+	assert.Check(t, is.DeepEqual(comps, []string{"TOKEN", "api.TOKEN"}))
 }
 
 func TestCompleteProjectErrorsAreSilent(t *testing.T) {
