@@ -95,6 +95,7 @@ var readmeRun = map[string]place{
 	"docker vault sync --wait":                    inStack,
 	"docker vault sync --restart":                 inStack,
 	"docker vault sync --stack mystack":           inStack,
+	"docker vault sync --watch 5m":                inStack, // readmeInterrupt
 
 	// docker vault build: only --compose, whose image the project names.
 	"docker vault build --compose -f compose.yaml web": inBuild,
@@ -107,6 +108,13 @@ var readmeRun = map[string]place{
 	"docker vault migrate -f compose.yaml -f compose.prod.yaml --env-file prod.env --profile debug": inProject,
 }
 
+// readmeInterrupt lists the commands that run until Ctrl-C: once the
+// emulator has answered the command's first list of the vault, the test
+// sends SIGINT to it, as Ctrl-C would, and expects a clean exit.
+var readmeInterrupt = map[string]bool{
+	"docker vault sync --watch 5m": true,
+}
+
 // readmeIllustrative lists the commands not run, and why.
 var readmeIllustrative = map[string]string{
 	"make test":        "runs this test itself",
@@ -115,8 +123,7 @@ var readmeIllustrative = map[string]string{
 	"make bench":       "minutes of benchmarks; CI does not run them",
 
 	// From file secrets to Key Vault, in steps.
-	"docker vault deploy mystack":  "the example project's swarm secrets (api_token_...) would not carry the dvtest- prefix; the deploy of the sync section runs on a dvtest- project",
-	"docker vault sync --watch 5m": "runs until Ctrl-C; sync_test.go runs --watch and interrupts it",
+	"docker vault deploy mystack": "the example project's swarm secrets (api_token_...) would not carry the dvtest- prefix; the deploy of the sync section runs on a dvtest- project",
 
 	// docker vault build.
 	"docker vault build -t app:1 --load .":                                                  "tags app:1, a real image name, which tests must never tag; build_test.go builds under docker-vault-test/ names",
@@ -338,9 +345,9 @@ func (sb *readmeSandbox) runBlock(t *testing.T, where place, steps []readmeStep)
 	environ := sb.environ
 	values := map[string]string{}
 	subst := map[string]string{"/tmp/": t.TempDir() + "/"}
+	var em *emulator
 	if where != inRepo {
 		dir = filepath.Join(t.TempDir(), "dvtest-readme")
-		var em *emulator
 		switch where {
 		case inBuild:
 			values = readmeBuildProject(t, dir)
@@ -421,6 +428,11 @@ func (sb *readmeSandbox) runBlock(t *testing.T, where place, steps []readmeStep)
 		outFile := filepath.Join(outDir, fmt.Sprintf("%d.out", i))
 		errFile := filepath.Join(outDir, fmt.Sprintf("%d.err", i))
 		// The newline before } ends the line's own comment.
+		if readmeInterrupt[s.key] {
+			assert.Assert(t, em != nil, "README.md:%d: %s runs until Ctrl-C and needs an emulator to tell when to stop it", s.line, s.key)
+			em.ResetCounters(t)
+			go interruptAfterList(t, em, bash.Process.Pid)
+		}
 		fmt.Fprintf(stdin, "{ %s\n} >%s 2>%s </dev/null; echo \"rc $?\"\n", cmd, outFile, errFile)
 		var rc string
 		start := time.Now()
@@ -495,6 +507,43 @@ func checkValuesOnlyInSecrets(t *testing.T, dir string, values map[string]string
 	})
 	assert.NilError(t, err)
 	assert.Assert(t, n >= 3, "only %d files in the project", n)
+}
+
+// interruptAfterList sends SIGINT to the children of the shell (the docker
+// CLI of the line running, which passes it to the plugin) once the emulator
+// has served a list of the vault, and a moment more for the round to end.
+func interruptAfterList(t *testing.T, em *emulator, shell int) {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) && em.Counters(t)["GET /secrets"] < 1 {
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	for _, pid := range childrenOf(shell) {
+		_ = syscall.Kill(pid, syscall.SIGINT)
+	}
+}
+
+// childrenOf lists the processes whose parent is pid, from /proc.
+func childrenOf(pid int) []int {
+	var out []int
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read after ')'.
+		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+		var state string
+		var self, ppid int
+		if _, err := fmt.Sscanf(rest, " %s %d", &state, &ppid); err != nil || ppid != pid {
+			continue
+		}
+		if _, err := fmt.Sscanf(filepath.Base(filepath.Dir(f)), "%d", &self); err == nil {
+			out = append(out, self)
+		}
+	}
+	return out
 }
 
 func readFileString(t *testing.T, path string) string {
