@@ -99,11 +99,7 @@ func completionEngine(cmd *cobra.Command, dockerCLI command.Cli) (serviceLister,
 	return dockerCLI.Client(), nil
 }
 
-type completionError string
-
-func (e completionError) Error() string { return string(e) }
-
-const errNoEngine = completionError("the engine did not answer")
+var errNoEngine = errors.New("the engine did not answer")
 
 // register walks the tree: flags by name, arguments by command name.
 func (c *completer) register(root *cobra.Command) {
@@ -440,9 +436,9 @@ func (c *completer) vaultSecrets(cmd *cobra.Command, _ []string, toComplete stri
 	}
 }
 
-// buildValueFlags are the flags of `docker vault build` and of `docker
-// buildx build` that take a value as the next argument, with what to offer
-// for it (nil: nothing).
+// buildValueFlag says whether name, a flag of `docker vault build`, of
+// `docker buildx build` or of `docker compose build`, takes a value as the
+// next argument, and what to offer for it (nil: nothing).
 func (c *completer) buildValueFlag(name string) (completeFunc, bool) {
 	switch name {
 	case "--credential":
