@@ -209,7 +209,7 @@ func completeAnyFiles(_ *cobra.Command, _ []string, _ string) ([]string, cobra.S
 	return nil, cobra.ShellCompDirectiveDefault
 }
 
-// dirs lets the shell offer folders only.
+// completeDirs lets the shell offer folders only.
 func completeDirs(_ *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
 	return nil, cobra.ShellCompDirectiveFilterDirs
 }
