@@ -30,7 +30,7 @@ func newDeployCommand(dockerCLI command.Cli) *cobra.Command {
 	var options deployOptions
 	cmd := &cobra.Command{
 		Use:   "deploy [OPTIONS] STACK",
-		Short: "Sync the project's secrets, then deploy it as a stack that uses their current versions",
+		Short: "Sync secrets, then deploy a stack using their current versions",
 		Long: `Run sync, then 'docker stack deploy' of the same compose files with each external
 secret's name set to its current versioned swarm secret, so that a later deploy never
 reverts a rotation done by sync. --prune, --resolve-image, --with-registry-auth,

@@ -115,6 +115,11 @@ func layoutProblems(out string) []string {
 	}
 	inOptions, flags, formatFlag := false, 0, false
 	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "  ") && !strings.HasPrefix(line, "   ") && len(line) > 80 {
+			// a command in the Commands: list, as `docker --help` keeps
+			// them: one line within 80 columns
+			problems = append(problems, fmt.Sprintf("wider than 80 columns: %q", line))
+		}
 		switch {
 		case line == "Options:":
 			inOptions = true
@@ -173,6 +178,7 @@ Options:
 		"Usage:  docker vault x\n\nOptions:\n      --adopt\n                Move services off unmanaged swarm secrets\n",
 		"Usage:  docker vault x\n\nOptions:\n      --adopt   " + strings.Repeat("x", 70) + "\n",
 		"Usage: vault x [flags]\n",
+		"Usage:  docker vault COMMAND\n\nCommands:\n  sync        " + strings.Repeat("x", 70) + "\n",
 		// only docker's format help may take more than a line
 		"Usage:  docker vault x\n\nOptions:\n      --format string   Print the plan as 'json' or\n                        a template\n",
 	} {
@@ -215,6 +221,28 @@ func TestComposeFileFlags(t *testing.T) {
 		})
 	}
 	assert.Check(t, readers >= 5, "commands reading a compose file: %d", readers)
+}
+
+// TestChallengeFlagHidden: the long --disable-challenge-resource-verification
+// is taken by every command with --vault but left out of help, where it
+// alone would widen the usage column past docker's.
+func TestChallengeFlagHidden(t *testing.T) {
+	dockerCLI, _ := newTestCLI(t, &fakeClient{})
+	n := 0
+	for _, cmd := range NewRootCmd(dockerCLI).Commands() {
+		if cmd.Flags().Lookup("vault") == nil {
+			continue
+		}
+		n++
+		f := cmd.Flags().Lookup("disable-challenge-resource-verification")
+		assert.Assert(t, f != nil, cmd.Name())
+		assert.Check(t, f.Hidden, cmd.Name())
+		if !cmd.DisableFlagParsing {
+			assert.Check(t, cmd.Flags().Parse([]string{"--disable-challenge-resource-verification"}), cmd.Name())
+			assert.Check(t, f.Changed, cmd.Name())
+		}
+	}
+	assert.Check(t, n >= 6, "commands with --vault: %d", n)
 }
 
 // TestComposeFileFlagsLoad runs migrate on two compose files, one given

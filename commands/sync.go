@@ -48,7 +48,7 @@ func newSyncCommand(dockerCLI command.Cli) *cobra.Command {
 	var options syncOptions
 	cmd := &cobra.Command{
 		Use:   "sync [OPTIONS]",
-		Short: "Make Docker hold the current Key Vault value of every secret the project declares",
+		Short: "Make Docker hold the project's current Key Vault values",
 		Long: `Make Docker hold the current Key Vault value of every secret the compose project declares:
 external secrets become versioned swarm secrets (<name>_<version>), rotated by updating the
 services that use them; file secrets are written atomically to their file: paths.`,
