@@ -39,6 +39,7 @@ reverts a rotation done by sync. --prune, --resolve-image, --with-registry-auth,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			options.stack = args[0]
 			options.detach = !cmd.Flags().Changed("detach") || options.detach
+			options.quiet, _ = cmd.Flags().GetBool("quiet")
 			return runDeploy(cmd.Context(), dockerCLI, options)
 		},
 	}
@@ -52,7 +53,11 @@ reverts a rotation done by sync. --prune, --resolve-image, --with-registry-auth,
 	flags.StringVar(&options.resolveImage, "resolve-image", "", `Resolve image: "always", "changed", "never"`)
 	flags.BoolVar(&options.withRegistryAuth, "with-registry-auth", false, "Send registry auth to Swarm agents")
 	flags.BoolVarP(&options.detach, "detach", "d", true, "Exit without waiting")
-	flags.BoolVarP(&options.quiet, "quiet", "q", false, "Suppress progress output")
+	// --quiet is stack deploy's and, once sync has one (its progress),
+	// sync's too: one flag silences both, defined once.
+	if flags.Lookup("quiet") == nil {
+		flags.BoolVarP(&options.quiet, "quiet", "q", false, "Suppress progress output")
+	}
 	_ = flags.MarkHidden("restart")
 	_ = flags.MarkHidden("watch")
 	_ = flags.MarkHidden("stack")
