@@ -98,7 +98,9 @@ var readmeRun = map[string]place{
 	"docker vault sync --watch 5m":                inStack, // readmeInterrupt
 
 	// docker vault build: only --compose, whose image the project names.
-	"docker vault build --compose -f compose.yaml web": inBuild,
+	"docker vault build -t app:1 --load .":                                                  inBuild,
+	"docker vault build --vault-secret id=npm_token,name=ci-npm-token -f Dockerfile.prod .": inBuild,
+	"docker vault build --compose -f compose.yaml web":                                      inBuild,
 
 	// docker vault migrate, in order on one project.
 	"docker vault migrate --dry-run":            inProject,
@@ -126,8 +128,6 @@ var readmeIllustrative = map[string]string{
 	"docker vault deploy mystack": "the example project's swarm secrets (api_token_...) would not carry the dvtest- prefix; the deploy of the sync section runs on a dvtest- project",
 
 	// docker vault build.
-	"docker vault build -t app:1 --load .":                                                  "tags app:1, a real image name, which tests must never tag; build_test.go builds under docker-vault-test/ names",
-	"docker vault build --vault-secret id=npm_token,name=ci-npm-token -f Dockerfile.prod .": "leaves an untagged image in the engine; build_test.go runs --vault-secret",
 }
 
 // readmeVolatile are the parts of output lines that depend on the machine
@@ -171,6 +171,8 @@ type readmeBlock struct {
 	line  int
 	steps []readmeStep
 }
+
+var untaggedImage = regexp.MustCompile(`found in image (sha256:[0-9a-f]{64})\b`)
 
 var trailingComment = regexp.MustCompile(`\s+#\s.*$`)
 
@@ -351,7 +353,10 @@ func (sb *readmeSandbox) runBlock(t *testing.T, where place, steps []readmeStep)
 		switch where {
 		case inBuild:
 			values = readmeBuildProject(t, dir)
-			em = startEmulator(t, map[string]string{"npm-token": values["npm_token"]}, randSeed())
+			em = startEmulator(t, map[string]string{"npm-token": values["npm_token"], "ci-npm-token": values["ci_npm_token"]}, randSeed())
+			img := fmt.Sprintf("docker-vault-test/readme-app:%d", os.Getpid())
+			t.Cleanup(func() { docker(t, nil, "image", "rm", "-f", img) })
+			subst["app:1"] = img
 		case inStack:
 			p := syncPrefix(t)
 			stack, vaultName := "dvtest-readme-"+p, "dvtest"+p
@@ -453,6 +458,12 @@ func (sb *readmeSandbox) runBlock(t *testing.T, where place, steps []readmeStep)
 		}
 		t.Logf("README.md:%d: %s: exit %s in %s", s.line, s.key, rc, time.Since(start).Round(time.Millisecond))
 		assert.Assert(t, rc == "0", "README.md:%d: %s exited %s\nstdout:\n%s\nstderr:\n%s", s.line, s.key, rc, stdoutText, stderrText)
+		// A build without -t leaves an untagged image, which the leak check
+		// names by its ID: the test's own, removed when it ends.
+		for _, m := range untaggedImage.FindAllStringSubmatch(stderrText, -1) {
+			id := m[1]
+			t.Cleanup(func() { docker(t, nil, "image", "rm", "-f", id) })
+		}
 		if strings.HasSuffix(s.key, "&") {
 			waitBackground(t, s, tmpDir, errFile)
 		}
@@ -681,6 +692,7 @@ secrets:
 func readmeBuildProject(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	value := uniqueValue(t, "readme-npm-token")
+	prod := uniqueValue(t, "readme-ci-npm-token")
 	img := fmt.Sprintf("docker-vault-test/readme-web:%d", os.Getpid())
 	t.Cleanup(func() { docker(t, nil, "image", "rm", "-f", img) })
 	files := map[string]string{
@@ -688,6 +700,11 @@ func readmeBuildProject(t *testing.T, dir string) map[string]string {
 ARG DOCKER_VAULT_VERSIONS
 RUN --mount=type=secret,id=npm_token,required=true \
     test "$(sha256sum /run/secrets/npm_token | cut -d' ' -f1)" = "` + digest(value) + `" || { echo "npm_token digest mismatch" >&2; exit 1; }
+`,
+		"Dockerfile.prod": `FROM ` + env.baseImage + `
+ARG DOCKER_VAULT_VERSIONS
+RUN --mount=type=secret,id=npm_token,required=true \
+    test "$(sha256sum /run/secrets/npm_token | cut -d' ' -f1)" = "` + digest(prod) + `" || { echo "npm_token digest mismatch" >&2; exit 1; }
 `,
 		"compose.yaml": `services:
   web:
@@ -704,7 +721,7 @@ secrets:
 	for name, content := range files {
 		assert.NilError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
 	}
-	return map[string]string{"npm_token": value}
+	return map[string]string{"npm_token": value, "ci_npm_token": prod}
 }
 
 // The Makefile's stamping, in a repository of its own: no tag, a change, a
