@@ -34,12 +34,14 @@ import (
 //   - "/tmp/" in a command is the test's temporary folder, so two runs (or a
 //     user's own emulator) never share /tmp/kv.env;
 //   - "mystack" in a command of a "stack" block is the test's own dvtest-
-//     stack;
+//     stack, and "app:1" in a "build" block a docker-vault-test/ image: tests
+//     never create objects under names others may use;
 //   - Azure, identity, proxy and CA variables of the caller are removed, and a
-//     "project" block gets the variables of an emulator of its own;
-//   - a "project" block runs in a fresh project of local images
+//     block run in a project (every place but inRepo) gets the variables of
+//     an emulator of its own;
+//   - such a block runs in a fresh project of local images
 //     (docker-vault-test/busybox:1), so migrate's default --pull=missing pulls
-//     nothing.
+//     nothing, and make demo runs migrate with --pull=never.
 
 // place is where the commands of a block run.
 type place string
