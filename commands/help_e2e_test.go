@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/golden"
 )
 
@@ -35,5 +36,16 @@ func TestHelpThroughDocker(t *testing.T) {
 			assert.NilError(t, err, string(out))
 			golden.Assert(t, string(out), "help/"+name+".golden")
 		})
+	}
+}
+
+// TestHelpLayoutOfDocker: the layout check the goldens pass is one that
+// docker's own help passes, read from the docker binary installed here.
+func TestHelpLayoutOfDocker(t *testing.T) {
+	for _, args := range [][]string{{"secret", "create"}, {"secret", "ls"}, {"secret", "rm"}} {
+		cmd := exec.Command("docker", append(args, "--help")...)
+		out, err := cmd.CombinedOutput()
+		assert.NilError(t, err, string(out))
+		assert.Check(t, is.DeepEqual(layoutProblems(string(out)), []string(nil)), "docker %s --help", strings.Join(args, " "))
 	}
 }
