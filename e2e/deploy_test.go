@@ -119,7 +119,7 @@ secrets:
 	res = run("vault", "sync", "--stack", stack, "--format", "json", "--keep", "0")
 	res.Assert(t, icmd.Success)
 	var plan syncPlan
-	assert.NilError(t, json.Unmarshal([]byte(res.Stdout()), &plan), res.Stdout())
+	assert.NilError(t, json.Unmarshal(syncJSON(t, res.Stdout()), &plan), res.Stdout())
 	assert.Check(t, len(plan.Swarm.Actions) >= 1)
 	assert.Check(t, is.Equal(plan.Swarm.Actions[0].SwarmSecret, third))
 

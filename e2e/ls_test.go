@@ -43,16 +43,16 @@ func TestLs(t *testing.T) {
 		res.Assert(t, icmd.Success)
 		assertNoValue(t, res, lsSeed)
 		var rows []struct {
-			Name    string
-			Enabled bool
-			Updated time.Time
+			Name      string
+			Enabled   bool
+			UpdatedAt time.Time
 		}
-		assert.NilError(t, json.Unmarshal([]byte(res.Stdout()), &rows))
+		assert.NilError(t, json.Unmarshal(jsonArray(t, res.Stdout()), &rows))
 		assert.Assert(t, is.Len(rows, 3))
 		for i, name := range []string{"db-password", "prod-api-key", "smtp-user"} {
 			assert.Check(t, is.Equal(rows[i].Name, name))
 			assert.Check(t, rows[i].Enabled)
-			assert.Check(t, time.Since(rows[i].Updated) < time.Hour)
+			assert.Check(t, time.Since(rows[i].UpdatedAt) < time.Hour)
 		}
 	})
 

@@ -120,7 +120,7 @@ func testWrapStepsFileToExternal(t *testing.T) {
 	var dry struct {
 		VaultCheck []struct{ Secret, Action string } `json:"vaultCheck"`
 	}
-	assert.Check(t, json.Unmarshal([]byte(res.Stdout()), &dry), "migrate --dry-run --push --format json printed no JSON object")
+	assert.Check(t, json.Unmarshal(migrateJSON(t, res.Stdout()), &dry), "migrate --dry-run --push --format json printed no JSON object")
 	checks := map[string]string{}
 	for _, c := range dry.VaultCheck {
 		checks[c.Secret] = c.Action

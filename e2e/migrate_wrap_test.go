@@ -265,7 +265,7 @@ type migrateFindings struct {
 func parseFindings(t *testing.T, res *icmd.Result) migrateFindings {
 	t.Helper()
 	var f migrateFindings
-	assert.NilError(t, json.Unmarshal([]byte(res.Stdout()), &f), "migrate --format json printed no JSON object")
+	assert.NilError(t, json.Unmarshal(migrateJSON(t, res.Stdout()), &f), "migrate --format json printed no JSON object")
 	return f
 }
 

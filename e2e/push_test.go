@@ -108,7 +108,7 @@ secrets:
 	assert.Check(t, is.Contains(res.Stdout(), "conflict"))
 	res = push("--overwrite", "--format", "json", "db_password")
 	res.Assert(t, icmd.Success)
-	assert.Check(t, is.Equal(strings.TrimSpace(res.Stdout()), `{"Secret":"db_password","VaultSecret":"db-password","Action":"update","Reason":"Key Vault holds another value"}`))
+	assert.Check(t, is.Equal(strings.TrimSpace(res.Stdout()), `{"Action":"update","Reason":"Key Vault holds another value","Secret":"db_password","VaultSecret":"db-password"}`))
 	res = push("tls")
 	res.Assert(t, icmd.Expected{ExitCode: 1, Err: "secret tls is marked x-vault: false (local)"})
 

@@ -107,7 +107,7 @@ func TestStacksKeepTheirOwnSecrets(t *testing.T) {
 			} `json:"actions"`
 		} `json:"swarm"`
 	}
-	assert.NilError(t, json.Unmarshal([]byte(res.Stdout()), &plan), res.Stdout())
+	assert.NilError(t, json.Unmarshal(syncJSON(t, res.Stdout()), &plan), res.Stdout())
 	rotate := plan.Swarm.Actions[0]
 	assert.Check(t, is.Equal(rotate.Action, "rotate"))
 	assert.Check(t, is.DeepEqual(rotate.Services, []string{stackA + "_web"}))

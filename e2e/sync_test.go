@@ -240,8 +240,7 @@ func TestSyncSwarmSecrets(t *testing.T) {
 	res = run("--dry-run", "--format", "json")
 	res.Assert(t, icmd.Success)
 	var plan syncPlan
-	assert.NilError(t, json.Unmarshal([]byte(res.Stdout()), &plan), res.Stdout())
-	assert.Check(t, plan.DryRun)
+	assert.NilError(t, json.Unmarshal(syncJSON(t, res.Stdout()), &plan), res.Stdout())
 	assert.Check(t, is.Equal(plan.Vault, "https://emulator.vault.azure.net"))
 	assert.Check(t, is.DeepEqual(plan.kinds(), []string{"create " + p + "_api_key", "create " + p + "_db_password"}))
 	assert.Check(t, is.Len(swarmSecrets(t, p), 0))
@@ -250,7 +249,7 @@ func TestSyncSwarmSecrets(t *testing.T) {
 	res = run("--format", "json")
 	res.Assert(t, icmd.Success)
 	plan = syncPlan{}
-	assert.NilError(t, json.Unmarshal([]byte(res.Stdout()), &plan), res.Stdout())
+	assert.NilError(t, json.Unmarshal(syncJSON(t, res.Stdout()), &plan), res.Stdout())
 	assert.Check(t, !plan.DryRun)
 	var made []string
 	for _, a := range plan.Swarm.Actions {
@@ -405,7 +404,7 @@ func currentSecret(t *testing.T, em *emulator, dir, name string) string {
 	res := vaultDocker(t, em.Env, dir, "vault", "sync", "--dry-run", "--format", "json")
 	res.Assert(t, icmd.Success)
 	var plan syncPlan
-	assert.NilError(t, json.Unmarshal([]byte(res.Stdout()), &plan))
+	assert.NilError(t, json.Unmarshal(syncJSON(t, res.Stdout()), &plan))
 	for _, a := range plan.Swarm.Actions {
 		if a.Secret == name && a.Action != "prune" {
 			return a.SwarmSecret
@@ -475,7 +474,7 @@ func TestSyncFaults(t *testing.T) {
 		res := run(nil, "--dry-run", "--format", "json")
 		res.Assert(t, icmd.Success)
 		var plan syncPlan
-		assert.NilError(t, json.Unmarshal([]byte(res.Stdout()), &plan))
+		assert.NilError(t, json.Unmarshal(syncJSON(t, res.Stdout()), &plan))
 		taken := plan.Swarm.Actions[2].SwarmSecret
 		assert.Assert(t, strings.HasPrefix(taken, p+"_s_3_"), taken)
 		cmd := icmd.Command("docker", "secret", "create", taken, "-")
@@ -706,8 +705,8 @@ func TestSyncBadInput(t *testing.T) {
 
 	t.Run("unknown format", func(t *testing.T) {
 		dir := project(t, "secrets:\n  a:\n    external: true\n    name: "+p+"_a\n    x-vault: present\n")
-		res := run(t, dir, "--format", "yaml")
-		assertOneLineError(t, res, `unsupported --format "yaml": use json`)
+		res := run(t, dir, "--format", "{{.Secret")
+		assertOneLineError(t, res, `template parsing error`)
 		assert.Check(t, is.Len(swarmSecrets(t, p+"_a_"), 0), "a bad flag must be refused before anything changes")
 	})
 
@@ -727,7 +726,7 @@ func TestSyncBadInput(t *testing.T) {
 		res := run(t, dir, "--format", "json")
 		assert.Check(t, is.Equal(res.ExitCode, 1))
 		var plan syncPlan
-		assert.NilError(t, json.Unmarshal([]byte(res.Stdout()), &plan), res.Stdout())
+		assert.NilError(t, json.Unmarshal(syncJSON(t, res.Stdout()), &plan), res.Stdout())
 		assert.Check(t, is.DeepEqual(plan.kinds(), []string{"error " + p + "_b"}))
 		assert.Check(t, is.Contains(plan.Error, `Key Vault secret "not-in-vault" does not exist`))
 	})
