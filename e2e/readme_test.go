@@ -801,3 +801,23 @@ func TestMakefileVersionStamp(t *testing.T) {
 	assert.Check(t, is.Equal(v, "v1.2.3-1-g"+head))
 	assert.Check(t, is.Equal(c, head))
 }
+
+// A plain `go build ./plugin`, without the Makefile's -ldflags, takes the
+// same fallback from the commit the go command records (-buildvcs): the plugin's
+// metadata (what `docker --help` and `docker info` show) says
+// v0.0.0-dev+<commit>, never an empty or made-up version.
+func TestUnstampedBuildVersion(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "docker-vault")
+	// -buildvcs=true: the go command's default (auto) records the commit in
+	// a git checkout, but GOFLAGS may turn it off, as on the development
+	// machine; the version is then v0.0.0-dev (internal/version's tests).
+	build := exec.Command("go", "build", "-buildvcs=true", "-o", bin, "./plugin")
+	build.Dir = env.repoRoot
+	out, err := build.CombinedOutput()
+	assert.NilError(t, err, "%s", out)
+	meta, err := exec.Command(bin, "docker-cli-plugin-metadata").Output()
+	assert.NilError(t, err)
+	var m struct{ Version string }
+	assert.NilError(t, json.Unmarshal(meta, &m), "%s", meta)
+	assert.Check(t, is.Regexp(`^v0\.0\.0-dev\+[0-9a-f]{7}(-dirty)?$`, m.Version))
+}
