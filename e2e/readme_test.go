@@ -93,7 +93,7 @@ var readmeRun = map[string]place{
 	"docker vault push":                       inFileSecrets,
 	"docker vault set api-token -f token.txt": inFileSecrets,
 
-	// docker vault sync and deploy (not --watch), on a stack of the test's.
+	// docker vault sync and deploy, on a stack of the test's.
 	"docker vault deploy -c compose.yaml mystack": inStack,
 	"docker vault sync --dry-run":                 inStack,
 	"docker vault sync --wait":                    inStack,
@@ -101,7 +101,7 @@ var readmeRun = map[string]place{
 	"docker vault sync --stack mystack":           inStack,
 	"docker vault sync --watch 5m":                inStack, // readmeInterrupt
 
-	// docker vault build: only --compose, whose image the project names.
+	// docker vault build, with images under docker-vault-test/ names.
 	"docker vault build -t app:1 --load .":                                                  inBuild,
 	"docker vault build --vault-secret id=npm_token,name=ci-npm-token -f Dockerfile.prod .": inBuild,
 	"docker vault build --compose -f compose.yaml web":                                      inBuild,
@@ -130,8 +130,6 @@ var readmeIllustrative = map[string]string{
 
 	// From file secrets to Key Vault, in steps.
 	"docker vault deploy mystack": "the example project's swarm secrets (api_token_...) would not carry the dvtest- prefix; the deploy of the sync section runs on a dvtest- project",
-
-	// docker vault build.
 }
 
 // readmeVolatile are the parts of output lines that depend on the machine
