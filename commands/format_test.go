@@ -2,12 +2,17 @@ package commands
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/docker-vault/docker-vault/internal/convert"
+	"github.com/docker-vault/docker-vault/internal/migrate"
 	"github.com/docker/cli/cli/command/formatter"
+	"github.com/moby/moby/client"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -122,4 +127,59 @@ func TestWriteRows(t *testing.T) {
 	out.Reset()
 	assert.NilError(t, writeRows(&out, "table {{.Name}}", header, []*rowContext{}))
 	assert.Check(t, is.Equal(out.String(), "NAME\n"), "a table of no rows is its header")
+}
+
+// TestPrintMigrateRows: with a Key Vault check, every row says what the
+// push finds; a converted file secret is a row of its own in json and
+// templates, and a line of its own in the default table.
+func TestPrintMigrateRows(t *testing.T) {
+	res := &migrateResult{
+		Findings: []migrate.Item{
+			{Service: "db", Variable: "PG_PASSWORD", FileVariable: "PG_PASSWORD_FILE", Source: "literal", Secret: "pg_password", Action: migrate.Migrated, Via: "file-variable"},
+			{Service: "db", Variable: "PG_USER", Source: "literal", Action: migrate.Skipped, Reason: "not a secret"},
+		},
+		Converted:  []convert.Source{{Secret: "tls_key", KVName: "tls-key", Path: "/p/tls.key"}},
+		VaultCheck: []migrate.PushCheck{{Secret: "pg_password", KVName: "pg-password", Action: migrate.PushCreate}, {Secret: "tls_key", KVName: "tls-key", Action: migrate.PushConflict}},
+		Secrets:    []string{"pg_password"}, DryRun: true,
+	}
+	print := func(format string) string {
+		t.Helper()
+		var out bytes.Buffer
+		assert.NilError(t, printMigrate(&out, migrateOptions{format: format}, res))
+		return out.String()
+	}
+	rows := jsonLines(t, print("json"))
+	assert.Assert(t, is.Len(rows, 2), "the skipped finding is no row")
+	assert.Check(t, is.Equal(rows[0]["VaultAction"], "create"))
+	assert.Check(t, is.Equal(rows[0]["VaultSecret"], "pg-password"))
+	assert.Check(t, is.DeepEqual(rows[1], map[string]any{"Service": "", "Variable": "", "FileVariable": "", "Source": "/p/tls.key", "Action": "convert",
+		"Via": "", "Secret": "tls_key", "Reason": "", "VaultSecret": "tls-key", "VaultAction": "conflict"}))
+	assertTemplateFields(t, rows, print)
+	assert.Check(t, is.Equal(print(`table {{.Secret}}\t{{.Action}}\t{{.VaultAction}}`),
+		"SECRET        ACTION     VAULT\npg_password   migrated   create\ntls_key       convert    conflict\n"))
+
+	table := print("")
+	assert.Check(t, is.Contains(table, "SERVICE   VARIABLE                          SOURCE    ACTION     VIA             SECRET        REASON\n"+
+		"db        PG_PASSWORD -> PG_PASSWORD_FILE   literal   migrated   file-variable   pg_password   \n"))
+	assert.Check(t, is.Contains(table, "would convert 1 file secrets to external ones: tls_key -> tls-key\n"))
+	assert.Check(t, is.Contains(table, "Key Vault, as the push would find it:\n"))
+	assert.Check(t, !strings.Contains(table, "convert    "), "no convert row in the default table")
+}
+
+// TestVersionJSONEngineDown: the JSON says why the engine is unreachable,
+// and the command still fails.
+func TestVersionJSONEngineDown(t *testing.T) {
+	api := &fakeClient{serverVersionFunc: func(context.Context, client.ServerVersionOptions) (client.ServerVersionResult, error) {
+		return client.ServerVersionResult{}, errors.New("connection refused")
+	}}
+	dockerCLI, out := newTestCLI(t, api)
+	cmd := newVersionCommand(dockerCLI)
+	cmd.SetArgs([]string{"--format", "json"})
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	assert.Check(t, is.ErrorContains(cmd.Execute(), "cannot reach the Docker engine"))
+	rows := jsonLines(t, out.String())
+	assert.Assert(t, is.Len(rows, 1))
+	docker := rows[0]["Docker"].(map[string]any)
+	assert.Check(t, is.Equal(docker["Error"], "connection refused"))
+	assert.Check(t, is.DeepEqual(keys(docker), []string{"Context", "Endpoint", "Error"}))
 }
