@@ -35,14 +35,14 @@ func isDefaultFormat(source string) bool {
 	return source == "" || source == formatter.TableFormatKey
 }
 
-// checkFormat refuses a --format whose template does not parse, before a
+// checkFormat refuses a --format whose template does not parse, or fails
+// on the command's empty rows (samples: a field the rows lack), before the
 // command reads or changes anything.
-func checkFormat(source string) error {
+func checkFormat(source string, samples ...formatter.SubContext) error {
 	if isDefaultFormat(source) {
 		return nil
 	}
-	ctx := formatter.Context{Output: io.Discard, Format: formatter.Format(strings.TrimSpace(source))}
-	return ctx.Write(&formatter.HeaderContext{}, func(func(formatter.SubContext) error) error { return nil })
+	return writeRows(io.Discard, formatter.Format(strings.TrimSpace(source)), nil, samples)
 }
 
 // writeRows prints rows through docker's formatter: a table with a header,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -96,6 +97,23 @@ func TestCheckFormat(t *testing.T) {
 	}
 	for _, bad := range []string{"{{.Name", "table {{.Name", "{{nosuchfunc .}}"} {
 		assert.Check(t, is.ErrorContains(checkFormat(bad), "template parsing error"), bad)
+	}
+	// With the command's empty rows, a field they lack is refused too.
+	assert.Check(t, checkPushFormat("{{.Secret}} {{.Reason}}"))
+	assert.Check(t, is.ErrorContains(checkPushFormat("{{.Value}}"), "can't evaluate field Value"))
+	assert.Check(t, checkSyncFormat(`table {{.Kind}}\t{{.Detail}}\t{{.Version}}\t{{.Path}}`))
+	assert.Check(t, is.ErrorContains(checkSyncFormat("{{.Nope}}"), "can't evaluate field Nope"))
+}
+
+// TestSyncFormatCheckedFirst: sync refuses a format it cannot print before
+// it loads the project (the command has no Docker CLI and no project).
+func TestSyncFormatCheckedFirst(t *testing.T) {
+	for _, f := range []string{"{{.Secret", "{{.Value}}"} {
+		cmd := newSyncCommand(nil)
+		cmd.SetArgs([]string{"--format", f})
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		assert.Check(t, is.ErrorContains(cmd.Execute(), "template parsing error"), f)
 	}
 }
 

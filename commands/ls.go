@@ -80,7 +80,7 @@ second it is shown as "-".`,
 }
 
 func runLs(ctx context.Context, dockerCLI command.Cli, opts lsOptions) error {
-	if err := checkFormat(opts.format); err != nil {
+	if err := checkFormat(opts.format, &lsContext{r: &lsRow{}}); err != nil {
 		return err
 	}
 	ctx, cancel := opts.vault.withTimeout(ctx)

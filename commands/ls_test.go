@@ -117,6 +117,7 @@ func TestLsFormatErrors(t *testing.T) {
 
 	_, err = runLsCommand(t, "--format", "{{.NoSuchField}}")
 	assert.Check(t, is.ErrorContains(err, "NoSuchField"))
+	assert.Check(t, is.DeepEqual(s.Counts(), map[string]int{}), "no request before the format's fields are checked")
 }
 
 func TestLsComposeProject(t *testing.T) {

@@ -94,7 +94,7 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 	case o.allowReported && !o.check:
 		return errors.New("--allow-reported goes with --check")
 	}
-	if err := checkFormat(o.format); err != nil {
+	if err := checkFormat(o.format, &migrateContext{}); err != nil {
 		return err
 	}
 	pull, err := imageinfo.ParsePull(o.pull)

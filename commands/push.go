@@ -157,7 +157,7 @@ const (
 
 // checkPushFormat refuses a --format that does not parse before anything
 // is read or stored.
-func checkPushFormat(format string) error { return checkFormat(format) }
+func checkPushFormat(format string) error { return checkFormat(format, &pushContext{}) }
 
 // pushTable is push's and set's default table: the reason follows the
 // action.

@@ -452,7 +452,9 @@ func (o syncOptions) validate() error {
 	return checkSyncFormat(o.format)
 }
 
-func checkSyncFormat(format string) error { return checkFormat(format) }
+func checkSyncFormat(format string) error {
+	return checkFormat(format, &syncContext{a: &swarm.Action{}}, &syncContext{f: &secretfile.Change{}})
+}
 
 func short(v string) string {
 	if len(v) > 8 {

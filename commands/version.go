@@ -79,7 +79,7 @@ func newVersionCommand(dockerCLI command.Cli) *cobra.Command {
 }
 
 func runVersion(ctx context.Context, dockerCLI command.Cli, options versionOptions) error {
-	if err := checkFormat(options.format); err != nil {
+	if err := checkFormat(options.format, &versionContext{}); err != nil {
 		return err
 	}
 	info := versionInfo{
