@@ -45,9 +45,10 @@ func TestDevVersion(t *testing.T) {
 	assert.Equal(t, DevVersion("", true), "v0.0.0-dev")
 }
 
-// The test binary itself is built without -ldflags, so init must have
-// filled both from the build information (or the fallback): never empty.
-func TestInitNeverEmpty(t *testing.T) {
-	assert.Assert(t, Version != "")
-	assert.Assert(t, Commit != "")
+// The test binary itself is built without -ldflags: init leaves it the
+// plain fallback even when go test stamped the commit (-buildvcs=true), so
+// the output other packages' tests expect does not change with the checkout.
+func TestInitInTestBinary(t *testing.T) {
+	assert.Equal(t, Version, "v0.0.0-dev")
+	assert.Equal(t, Commit, "unknown")
 }
