@@ -475,7 +475,7 @@ func (sb *readmeSandbox) runBlock(t *testing.T, where place, steps []readmeStep)
 		}
 		checkShownOutput(t, s, stdoutText)
 		if s.key == "docker vault version" {
-			checkStampedVersion(t, stdoutText)
+			checkStampedVersion(t, stdoutText, strings.Join(s.output, "\n"))
 		}
 	}
 	migrated := where == inFileSecrets || where == inExternal
@@ -622,22 +622,26 @@ func checkShownOutput(t *testing.T, s readmeStep, stdout string) {
 
 // checkStampedVersion checks that the plugin `make install` built prints the
 // version the Makefile stamps: git describe of the nearest v* tag, or
-// v0.0.0-dev+<commit>[-dirty] in a clone without one.
-func checkStampedVersion(t *testing.T, stdout string) {
+// v0.0.0-dev+<commit>[-dirty] in a clone without one; and that the README
+// shows a version of that same form, consistent with its own Git commit
+// line (the README once showed a v0.1.0 no build printed).
+func checkStampedVersion(t *testing.T, printed, readme string) {
 	t.Helper()
-	version := regexp.MustCompile(`(?m)^ Version: +(\S+)$`).FindStringSubmatch(stdout)
-	commit := regexp.MustCompile(`(?m)^ Git commit: +(\S+)$`).FindStringSubmatch(stdout)
-	assert.Assert(t, version != nil && commit != nil, stdout)
 	git := exec.Command("git", "tag", "--list", "v[0-9]*")
 	git.Dir = env.repoRoot
 	tags, err := git.Output()
 	assert.NilError(t, err)
-	if strings.TrimSpace(string(tags)) == "" {
-		assert.Check(t, is.Regexp(`^v0\.0\.0-dev\+`+regexp.QuoteMeta(commit[1])+`(-dirty)?$`, version[1]))
-		return
+	tagged := strings.TrimSpace(string(tags)) != ""
+	for _, out := range []struct{ what, text string }{{"printed", printed}, {"README.md shows", readme}} {
+		version := regexp.MustCompile(`(?m)^ Version: +(\S+)$`).FindStringSubmatch(out.text)
+		commit := regexp.MustCompile(`(?m)^ Git commit: +(\S+)$`).FindStringSubmatch(out.text)
+		assert.Assert(t, version != nil && commit != nil, "%s:\n%s", out.what, out.text)
+		if !tagged {
+			assert.Check(t, is.Regexp(`^v0\.0\.0-dev\+`+regexp.QuoteMeta(commit[1])+`(-dirty)?$`, version[1]), "%s: no v* tag in the repository, so the version is v0.0.0-dev+<its Git commit>", out.what)
+			continue
+		}
+		assert.Check(t, is.Regexp(`^v\d+\.\d+\.\d+(-\d+-g`+regexp.QuoteMeta(commit[1])+`)?(-dirty)?$`, version[1]), "%s: git describe of a v* tag", out.what)
 	}
-	assert.Check(t, is.Regexp(`^v\d+\.\d+\.\d+`, version[1]))
-	assert.Check(t, !strings.HasPrefix(version[1], "v0.0.0-dev"), version[1])
 }
 
 // readmeProject writes a project the README's project commands run in: the
