@@ -42,6 +42,8 @@ type syncOptions struct {
 	// quietApply drops the step-by-step log: --watch prints its own line
 	// per change instead.
 	quietApply bool
+	// quiet silences progress (syncProgress).
+	quiet bool
 }
 
 func newSyncCommand(dockerCLI command.Cli) *cobra.Command {
@@ -77,6 +79,7 @@ func addSyncFlags(cmd *cobra.Command, o *syncOptions) {
 	flags.StringVar(&o.stack, "stack", "", "Stack to update (default: the project name)")
 	flags.BoolVar(&o.allStacks, "all-stacks", false, "Also update services of other stacks")
 	flags.StringArrayVar(&o.forceFiles, "force-file", nil, "Let sync take over this secret file")
+	flags.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress progress output")
 }
 
 // minWatch is the shortest --watch interval: every round lists the whole
@@ -130,6 +133,11 @@ func watch(ctx context.Context, dockerCLI command.Cli, p *types.Project, secrets
 			fmt.Fprintf(dockerCLI.Err(), "%s sync failed: %v\n", now, err)
 		}
 		jitter := time.Duration(rand.Int64N(int64(o.watch)/5+1)) - o.watch/10
+		if progress := syncProgress(dockerCLI, o.quiet); progress != nil {
+			// A line per round on a terminal, also when nothing changed,
+			// so that a quiet watch shows it is alive.
+			fmt.Fprintf(progress, "%s %s\n", now, syncer.WatchLine(res, err, o.watch+jitter))
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -216,6 +224,7 @@ func syncOnce(ctx context.Context, dockerCLI command.Cli, p *types.Project, secr
 		Parallel: o.parallel, DryRun: o.dryRun, Restart: o.restart,
 		ProjectDir: p.WorkingDir, ForceFiles: forced, NonRoot: secretfile.NonRootServices(p),
 		Log: progressLog(dockerCLI, o), Progress: readProgress(dockerCLI, o),
+		WaitProgress: syncProgress(dockerCLI, o.quiet),
 	})
 }
 
@@ -240,7 +249,7 @@ func progressLog(dockerCLI command.Cli, o syncOptions) io.Writer {
 // terminal (CI logs, --watch) it shows nothing: the apply log says what
 // changed.
 func readProgress(dockerCLI command.Cli, o syncOptions) func(done, total int) {
-	if o.watch > 0 || o.quietApply || !dockerCLI.Err().IsTerminal() {
+	if o.watch > 0 || o.quietApply || syncProgress(dockerCLI, o.quiet) == nil {
 		return nil
 	}
 	return func(done, total int) {
