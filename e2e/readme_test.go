@@ -375,7 +375,9 @@ func (sb *readmeSandbox) runBlock(t *testing.T, where place, steps []readmeStep)
 			subst["mystack"] = stack
 		default:
 			values = readmeProject(t, dir)
-			em = startEmulator(t, nil)
+			// Key Vault already holds the API token (ls has a row to print;
+			// migrate --push and push find it unchanged).
+			em = startEmulator(t, map[string]string{"api-token": values["API_TOKEN"]})
 		}
 		environ = append(append([]string{}, environ...), em.Env...)
 		var setup [][]string
@@ -474,6 +476,9 @@ func (sb *readmeSandbox) runBlock(t *testing.T, where place, steps []readmeStep)
 			waitBackground(t, s, tmpDir, errFile)
 		}
 		checkShownOutput(t, s, stdoutText)
+		if strings.Contains(s.key, "--format json") {
+			checkJSONLines(t, s, stdoutText)
+		}
 		if s.key == "docker vault version" {
 			checkStampedVersion(t, stdoutText, strings.Join(s.output, "\n"))
 		}
@@ -617,6 +622,18 @@ func checkShownOutput(t *testing.T, s readmeStep, stdout string) {
 	assert.Assert(t, len(got) == len(want), "README.md:%d: %s printed %d lines, the README shows %d:\n%s", s.line, s.key, len(got), len(want), stdout)
 	for i := range want {
 		assert.Check(t, normalizeShown(got[i]) == normalizeShown(want[i]), "README.md:%d: line %d of %s's output:\nREADME: %q\nprinted: %q", s.line+1+i, i+1, s.key, want[i], got[i])
+	}
+}
+
+// checkJSONLines checks --format json as docker prints it: one JSON object
+// per line.
+func checkJSONLines(t *testing.T, s readmeStep, stdout string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
+	assert.Assert(t, stdout != "" && len(lines) > 0, "README.md:%d: %s printed nothing", s.line, s.key)
+	for i, l := range lines {
+		var obj map[string]any
+		assert.Check(t, json.Unmarshal([]byte(l), &obj), "README.md:%d: line %d of %s is not one JSON object: %q", s.line, i+1, s.key, l)
 	}
 }
 
