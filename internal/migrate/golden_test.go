@@ -4,12 +4,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sort"
 	"testing"
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
-	"gotest.tools/v3/golden"
 
 	"github.com/docker-vault/docker-vault/compose"
 )
@@ -82,30 +80,7 @@ func TestGolden(t *testing.T) {
 			values := secretValues(r)
 			assert.Assert(t, len(values) > 0, "the case has no secret")
 
-			table := itemTable(plan, dir)
-			assertNoValueIn(t, table, values, "the plan")
-			assertGoldenBytes(t, []byte(table), tc.name+"/plan.golden")
-
-			// What --dry-run prints: every value masked.
-			diff := dryRunDiff(t, p, r, plan, dir)
-			assertNoValueIn(t, diff, valueLines(values), "the diff")
-			assertGoldenBytes(t, []byte(diff), tc.name+"/diff.golden")
-
-			assert.NilError(t, Write(plan.Files, WriteOptions{}))
-			after := readTree(t, dir)
-			want := filepath.Join("testdata", tc.name, "want")
-			if golden.FlagUpdate() {
-				assert.NilError(t, os.RemoveAll(want))
-			}
-			var written []string
-			for _, rel := range sortedKeys(after) {
-				assertGoldenBytes(t, after[rel], tc.name+"/want/"+testdataName(rel))
-				written = append(written, testdataName(rel))
-			}
-			sort.Strings(written)
-			if !golden.FlagUpdate() {
-				assert.Check(t, is.DeepEqual(written, sortedKeys(readTree(t, want))), "files written")
-			}
+			after := assertGoldenRun(t, tc.name, dir, p, r, plan)
 
 			// Secret files are the only files that may hold values, and
 			// they are private.

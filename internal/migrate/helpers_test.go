@@ -209,3 +209,36 @@ func valueLines(values []string) []string {
 	}
 	return out
 }
+
+// assertGoldenRun checks a plan against the goldens of case name: its
+// item table and its dry-run diff (neither holding a value), then writes
+// it and checks every file written against name/want, and no other file
+// written. It returns the project's files after the write.
+func assertGoldenRun(t *testing.T, name, dir string, p *compose.Project, r *compose.Report, plan *Plan) map[string][]byte {
+	t.Helper()
+	values := valueLines(secretValues(r))
+	table := itemTable(plan, dir)
+	assertNoValueIn(t, table, values, "the plan")
+	assertGoldenBytes(t, []byte(table), name+"/plan.golden")
+	// What --dry-run prints: every value masked.
+	diff := dryRunDiff(t, p, r, plan, dir)
+	assertNoValueIn(t, diff, values, "the diff")
+	assertGoldenBytes(t, []byte(diff), name+"/diff.golden")
+
+	assert.NilError(t, Write(plan.Files, WriteOptions{}))
+	after := readTree(t, dir)
+	want := filepath.Join("testdata", name, "want")
+	if golden.FlagUpdate() {
+		assert.NilError(t, os.RemoveAll(want))
+	}
+	var written []string
+	for _, rel := range sortedKeys(after) {
+		assertGoldenBytes(t, after[rel], name+"/want/"+testdataName(rel))
+		written = append(written, testdataName(rel))
+	}
+	sort.Strings(written)
+	if !golden.FlagUpdate() {
+		assert.Check(t, is.DeepEqual(written, sortedKeys(readTree(t, want))), "files written")
+	}
+	return after
+}

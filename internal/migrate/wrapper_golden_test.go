@@ -7,14 +7,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
-	"gotest.tools/v3/golden"
 
 	"github.com/docker-vault/docker-vault/compose"
 	"github.com/docker-vault/docker-vault/internal/imageinfo"
@@ -111,30 +109,11 @@ func TestGoldenWrapper(t *testing.T) {
 			values := secretValues(r)
 			assert.Assert(t, len(values) > 0, "the case has no secret")
 
-			table := itemTable(plan, dir)
-			assertNoValueIn(t, table, valueLines(values), "the plan")
-			assertGoldenBytes(t, []byte(table), tc.name+"/plan.golden")
-			diff := dryRunDiff(t, p, r, plan, dir)
-			assertNoValueIn(t, diff, valueLines(values), "the diff")
-			assertGoldenBytes(t, []byte(diff), tc.name+"/diff.golden")
-
-			assert.NilError(t, Write(plan.Files, WriteOptions{}))
-			after := readTree(t, dir)
-			want := filepath.Join("testdata", tc.name, "want")
-			if golden.FlagUpdate() {
-				assert.NilError(t, os.RemoveAll(want))
-			}
-			var written []string
+			after := assertGoldenRun(t, tc.name, dir, p, r, plan)
 			for _, rel := range sortedKeys(after) {
-				assertGoldenBytes(t, after[rel], tc.name+"/want/"+testdataName(rel))
-				written = append(written, testdataName(rel))
 				if filepath.Dir(rel) != "secrets" {
 					assertNoValueIn(t, string(after[rel]), valueLines(migratedValues(r, plan)), rel)
 				}
-			}
-			sort.Strings(written)
-			if !golden.FlagUpdate() {
-				assert.Check(t, is.DeepEqual(written, sortedKeys(readTree(t, want))), "files written")
 			}
 
 			checkWrapped(t, dir, tc.load, p, r, plan)
