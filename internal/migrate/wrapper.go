@@ -2,7 +2,6 @@ package migrate
 
 import (
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -372,20 +371,15 @@ func (pl *planner) writeWrapper(service string, st *wrapState) error {
 }
 
 // wrap adds variable (exported from secret) to the service's wrapper,
-// writing it whole again.
+// writing it whole again. canWrap has checked it can be.
 func (pl *planner) wrap(f compose.Finding, img *imageinfo.Image) error {
-	vars := maps.Clone(pl.wrapVars[f.Service])
+	vars := pl.wrapVars[f.Service]
 	if vars == nil {
 		vars = map[string]string{}
+		pl.wrapVars[f.Service] = vars
 	}
 	vars[f.Variable] = f.SecretName
-	svc := pl.p.Compose.Services[f.Service]
-	st := wrapperOf(svc, img, vars)
-	if err := startsSomething(f, st, svc); err != nil {
-		return err
-	}
-	pl.wrapVars[f.Service] = vars
-	return pl.writeWrapper(f.Service, st)
+	return pl.writeWrapper(f.Service, wrapperOf(pl.p.Compose.Services[f.Service], img, vars))
 }
 
 // startsSomething refuses a wrapper that would exec nothing: exec "$@" of
