@@ -26,21 +26,7 @@ func TestMigratePushDeployRotate(t *testing.T) {
 	values := map[string]string{"v1": newSecretValue("migrate1"), "v2": newSecretValue("migrate2")}
 	em := startEmulator(t, map[string]string{})
 	dir := t.TempDir()
-	writeProjectFile(t, dir, "compose.yaml", fmt.Sprintf(`x-vault:
-  file-variables:
-    %[1]s:
-      %[2]s: %[2]s_FILE
-
-services:
-  web:
-    image: %[1]s
-    # Writes the digest of what it reads where docker exec can see it.
-    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sha256sum \"$$%[2]s_FILE\" | cut -c1-64 > /tmp/seen; sleep 1 & wait; done"]
-    stop_grace_period: 2s
-    environment:
-      %[2]s: %[3]s
-      LOG_LEVEL: info
-`, env.baseImage, variable, values["v1"]))
+	writeProjectFile(t, dir, "compose.yaml", digestProject(variable, values["v1"])+"      LOG_LEVEL: info\n")
 
 	var outputs []*icmd.Result
 	run := func(args ...string) *icmd.Result {
@@ -88,4 +74,25 @@ services:
 		assertNoValue(t, r, values)
 	}
 	assertNoValueInText(t, "docker inspect", inspectAll(t, p), values)
+}
+
+// digestProject is a project of one service, web, on the base image, that
+// reads variable through variable_FILE (declared in x-vault, so migrate
+// moves it there) and writes the digest of what it reads to /tmp/seen,
+// where docker exec can see it. Its environment: block is last, so that a
+// caller can append entries to it.
+func digestProject(variable, value string) string {
+	return fmt.Sprintf(`x-vault:
+  file-variables:
+    %[1]s:
+      %[2]s: %[2]s_FILE
+
+services:
+  web:
+    image: %[1]s
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sha256sum \"$$%[2]s_FILE\" | cut -c1-64 > /tmp/seen; sleep 1 & wait; done"]
+    stop_grace_period: 2s
+    environment:
+      %[2]s: %[3]s
+`, env.baseImage, variable, value)
 }

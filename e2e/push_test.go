@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,19 +148,7 @@ func TestFileSecretsToKeyVault(t *testing.T) {
 	values := map[string]string{"v1": newSecretValue("steps")}
 	em := startEmulator(t, map[string]string{})
 	dir := t.TempDir()
-	writeProjectFile(t, dir, "compose.yaml", fmt.Sprintf(`x-vault:
-  file-variables:
-    %[1]s:
-      %[2]s: %[2]s_FILE
-
-services:
-  web:
-    image: %[1]s
-    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sha256sum \"$$%[2]s_FILE\" | cut -c1-64 > /tmp/seen; sleep 1 & wait; done"]
-    stop_grace_period: 2s
-    environment:
-      %[2]s: %[3]s
-`, env.baseImage, variable, values["v1"]))
+	writeProjectFile(t, dir, "compose.yaml", digestProject(variable, values["v1"]))
 
 	var outputs []*icmd.Result
 	run := func(args ...string) *icmd.Result {
