@@ -56,7 +56,7 @@ What buildx (or compose) prints passes through a filter that masks every value u
 
 When the image ends up in the engine (--load, or no output flag with buildx's docker
 driver), it is then searched for every value used and the previous versions of each
-secret (raw, hex, base64, JSON-escaped); a hit fails the command (--no-leak-check skips
+secret (raw, hex, base64, JSON-escaped, URL-encoded); a hit fails the command (--no-leak-check skips
 this); with --compose, each image compose built with a value is checked. Declare
 'ARG DOCKER_VAULT_VERSIONS' before a RUN that uses a secret to re-run it when the
 secret rotates.

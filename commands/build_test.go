@@ -429,7 +429,7 @@ func TestBuildLeakCheck(t *testing.T) {
 	res = runBuildCommand(t, api, "v0.38.2", runner, "--load", "-t", "app:clean", "-t", "app:also", ctxDir)
 	assert.NilError(t, res.err)
 	assert.Check(t, is.DeepEqual(saved, []string{"sha256:0123abcd"}), "the image is read by the id buildx wrote, not by a tag")
-	assert.Check(t, is.Contains(res.out, "leak check: no value of 1 secret (current version only) found in image app:clean: 1 layer, the config or the history (raw, hex, base64, JSON-escaped); "))
+	assert.Check(t, is.Contains(res.out, "leak check: no value of 1 secret (current version only) found in image app:clean: 1 layer, the config or the history (raw, hex, base64, JSON-escaped, URL-encoded); "))
 
 	// --output type=docker,dest=FILE writes a tarball, loads nothing: no
 	// image to check (and none to pick by mistake under the tag).

@@ -183,7 +183,7 @@ func TestScanValueLengths(t *testing.T) {
 		"leak check: secret three: previous version 01234567 is shorter than 4 bytes: not searched",
 	})
 	assert.Check(t, is.Equal(Summary(secrets, report, "app:1"),
-		"no value of 1 secret (current version only) found in image app:1: 1 layer, the config or the history (raw, hex, base64, JSON-escaped)"))
+		"no value of 1 secret (current version only) found in image app:1: 1 layer, the config or the history (raw, hex, base64, JSON-escaped, URL-encoded)"))
 }
 
 // A file named by the value is reported with the name masked.
@@ -293,7 +293,7 @@ func TestScanFindsPreviousVersions(t *testing.T) {
 	assert.NilError(t, err)
 	assert.DeepEqual(t, leakStrings(report), []string{"secret token (raw, previous version old11111) found in l0/layer.tar: app/token"})
 	assert.Check(t, is.Equal(Summary(secrets, Report{Layers: 4}, "app:1"),
-		"no value of 1 secret (current and 2 previous versions) found in image app:1: 4 layers, the config or the history (raw, hex, base64, JSON-escaped)"))
+		"no value of 1 secret (current and 2 previous versions) found in image app:1: 4 layers, the config or the history (raw, hex, base64, JSON-escaped, URL-encoded)"))
 }
 
 func sortStrings(s []string) []string {
@@ -504,7 +504,7 @@ func TestPrevious(t *testing.T) {
 	assert.Check(t, !slices.Contains(store.calls, "versions TOKEN"), "one listing per Key Vault secret: %q", store.calls)
 	assert.Check(t, !slices.Contains(store.calls, "get token/9ggg6666"), "more than 5 previous versions read")
 	assert.Check(t, is.Equal(Summary(append(used, previous...), Report{Layers: 2}, "app:1"),
-		"no value of 3 secrets (current and 2 previous versions) found in image app:1: 2 layers, the config or the history (raw, hex, base64, JSON-escaped)"))
+		"no value of 3 secrets (current and 2 previous versions) found in image app:1: 2 layers, the config or the history (raw, hex, base64, JSON-escaped, URL-encoded)"))
 
 	// 0: the current value only, and no request.
 	store.calls = nil

@@ -338,7 +338,7 @@ func (r Report) Failure(image string) string {
 
 // Summary says what a clean Scan of image searched, and how: "no value of
 // 3 secrets (current and 5 previous versions) found in image app:1: 4
-// layers, the config or the history (raw, hex, base64, JSON-escaped)".
+// layers, the config or the history (raw, hex, base64, JSON-escaped, URL-encoded)".
 // Values too short to search are not counted.
 func Summary(secrets []Secret, r Report, image string) string {
 	current := map[string]bool{}

@@ -3,7 +3,7 @@
 // and, for the leak check, anywhere in a large blob (Matcher).
 //
 // A value is looked for in every form it commonly takes when a program
-// copies it: raw, hex, base64 and JSON-escaped (see Needles). Transformations
+// copies it: raw, hex, base64, JSON-escaped and URL-encoded (see Needles). Transformations
 // beyond those (compression, a split, reversal, wrapped encodings) are not
 // looked for, and callers must not claim they are.
 package redact
@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"unicode/utf8"
 )
@@ -25,7 +26,7 @@ const MinLen = 4
 
 // Encodings lists the forms Needles produces, in the order a message names
 // them.
-var Encodings = []string{"raw", "hex", "base64", "JSON-escaped"}
+var Encodings = []string{"raw", "hex", "base64", "JSON-escaped", "URL-encoded"}
 
 // Needle is one form of one value.
 type Needle struct {
@@ -40,7 +41,9 @@ type Needle struct {
 // larger encoded blob; and the
 // JSON string escapes a config or history holds it in (Go's, which escape
 // <, > and & as \u003c, \u003e, \u0026, the same without those, and with
-// every non-ASCII character escaped as well). Forms equal to another are
+// every non-ASCII character escaped as well); and the URL encodings of a
+// query value and of a path segment (url.QueryEscape, url.PathEscape), in
+// upper-case hex as Go and most libraries write them and in lower case. Forms equal to another are
 // given once. A value shorter than MinLen gives none.
 //
 // The needles hold copies of the value in readable forms: Clear them when
@@ -74,6 +77,10 @@ func Needles(tag int, value []byte) []Needle {
 	}
 	for _, j := range jsonForms(value) {
 		add("JSON-escaped", j)
+	}
+	for _, u := range []string{url.QueryEscape(string(value)), url.PathEscape(string(value))} {
+		add("URL-encoded", []byte(u))
+		add("URL-encoded", lowerEscapes([]byte(u)))
 	}
 	return out
 }
@@ -146,4 +153,25 @@ func Clear(ns []Needle) {
 	for _, n := range ns {
 		clear(n.B)
 	}
+}
+
+// lowerEscapes writes the hex digits of every %XX escape in lower case
+// (%2f for %2F), as some encoders do.
+func lowerEscapes(b []byte) []byte {
+	out := bytes.Clone(b)
+	for i := 0; i+2 < len(out); i++ {
+		if out[i] == '%' {
+			out[i+1] = lowerHex(out[i+1])
+			out[i+2] = lowerHex(out[i+2])
+			i += 2
+		}
+	}
+	return out
+}
+
+func lowerHex(c byte) byte {
+	if c >= 'A' && c <= 'F' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
