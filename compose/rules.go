@@ -631,3 +631,23 @@ func classify(name, value string) valueRule {
 	}
 	return valueRule{verdict: VerdictNotSecret}
 }
+
+// Judgment is what the rules say of one name and value, for callers that
+// judge a variable outside a compose project (scan: image Env, labels and
+// the ARG values in an image's history). It is classify, exported: the
+// one copy of the rules.
+type Judgment struct {
+	Verdict Verdict
+	// Reason names the rule that decided; it never holds the value.
+	Reason string
+	// Embedded: the credential is part of a larger value.
+	Embedded bool
+	// Weak: only the value's shape (high entropy) says secret.
+	Weak bool
+}
+
+// Judge applies the name and value rules to one variable.
+func Judge(name, value string) Judgment {
+	r := classify(name, value)
+	return Judgment{Verdict: r.verdict, Reason: r.reason, Embedded: r.embedded, Weak: r.weak}
+}
