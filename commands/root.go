@@ -40,6 +40,9 @@ in Azure Key Vault, and keep them in sync.`,
 		newDeployCommand(dockerCLI),
 		newBuildCommand(dockerCLI),
 		newPushCommand(dockerCLI), newSetCommand(dockerCLI),
+		newScanCommand(dockerCLI),
+		newStatusCommand(dockerCLI),
+		newRunCommand(dockerCLI), newUpCommand(dockerCLI), newComposeCommand(dockerCLI),
 	)
 	registerCompletions(cmd, dockerCLI)
 	return cmd
