@@ -3,6 +3,7 @@ package scan
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/docker/cli/cli/command/formatter"
@@ -147,4 +148,31 @@ func countWord(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// Merge is the results of one run's scans as one: a finding two scans
+// made (a compose file given both with -f and in a PATH) is kept once, and
+// every finding gets its fingerprint over the whole list, so that copies of
+// one key are ranked in one order.
+func Merge(rs ...*Result) *Result {
+	out := &Result{}
+	seen := map[string]bool{}
+	for _, r := range rs {
+		if r == nil {
+			continue
+		}
+		o := *r
+		o.Findings = nil
+		for _, f := range r.Findings {
+			k := f.key() + "\x00" + strconv.Itoa(f.Line) + "\x00" + strconv.Itoa(f.Column) + "\x00" + f.Layer
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			o.Findings = append(o.Findings, f)
+		}
+		out.Add(&o)
+	}
+	SetFingerprints(out.Findings)
+	return out
 }

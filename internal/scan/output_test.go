@@ -100,3 +100,24 @@ note: image shop/api:1.2: base from the history's last ADD
 	WriteReport(&buf, &Result{}, false)
 	assert.Equal(t, buf.String(), "")
 }
+
+func TestMerge(t *testing.T) {
+	a := &Result{Findings: sampleFindings()[:3], Files: 2, Notes: []string{"a"}}
+	b := &Result{Findings: sampleFindings()[1:], Files: 3, Errors: []FileError{{File: "x", Err: "denied"}}}
+	m := Merge(a, nil, b)
+	assert.Equal(t, len(m.Findings), len(sampleFindings()))
+	assert.DeepEqual(t, m.Findings, sampleFindings())
+	assert.Equal(t, m.Files, 5)
+	assert.DeepEqual(t, m.Notes, []string{"a"})
+	assert.Equal(t, len(m.Errors), 1)
+
+	// Two copies of one value in one file: both kept, each its own
+	// fingerprint.
+	two := []Finding{
+		{Rule: RuleVaultValue, File: "a.txt", Line: 1, Secret: "s", Encoding: "raw"},
+		{Rule: RuleVaultValue, File: "a.txt", Line: 9, Secret: "s", Encoding: "raw"},
+	}
+	m = Merge(&Result{Findings: two})
+	assert.Equal(t, len(m.Findings), 2)
+	assert.Check(t, m.Findings[0].Fingerprint != m.Findings[1].Fingerprint)
+}
