@@ -83,7 +83,7 @@ func TestFindBaseUnknown(t *testing.T) {
 
 func TestRepository(t *testing.T) {
 	for in, want := range map[string]string{
-		"alpine:3.20":                       "alpine",
+		"alpine:3.20":                        "alpine",
 		"localhost:5000/team/app:1@sha256:x": "localhost:5000/team/app",
 		"localhost:5000/team/app":            "localhost:5000/team/app",
 	} {
