@@ -269,3 +269,39 @@ func readState(dir string) (map[string]entry, error) {
 	}
 	return st, nil
 }
+
+// Observe reads what a sync of desired would find on disk (the files, and
+// the state files of their folders), without writing anything: status
+// compares it with the Key Vault list through NeedsFetch and MakePlan,
+// exactly as a sync that reads no value does.
+func Observe(projectDir string, desired []Desired) (Observed, error) {
+	root, err := projectRoot(projectDir)
+	if err != nil {
+		return Observed{}, err
+	}
+	return observe(root, desired, nil)
+}
+
+// Recorded is what Observe found of one desired file: whether it exists and
+// what its folder's state file records of it (versions and times, never a
+// value).
+type Recorded struct {
+	Exists bool
+	// Known: the state file records the file (a file sync created or
+	// wrote). Version is empty for one created but not yet written.
+	Known     bool
+	Version   string
+	Updated   int64 // the Key Vault "updated" time (unix seconds) of Version
+	Unsettled bool  // Version was read within its updated second
+}
+
+// Recorded returns what obs found of desired[i]; ok is false when the
+// secret's file may not be written at all (MakePlan's error says why).
+func (o Observed) Recorded(i int) (r Recorded, ok bool) {
+	f := o.files[i]
+	if f == nil {
+		return Recorded{}, false
+	}
+	e, known := o.states[f.dir][f.base]
+	return Recorded{Exists: f.exists, Known: known, Version: e.Version, Updated: e.Updated, Unsettled: e.Unsettled}, true
+}

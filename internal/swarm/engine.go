@@ -93,6 +93,24 @@ func observeUsers(ctx context.Context, eng Engine) (*secretUsers, error) {
 	return &secretUsers{services: services, tasks: tasks.Items}, nil
 }
 
+// SecretUsers lists services and tasks once, as a sync does before it
+// prunes, and names who uses each of ids: "service NAME" (a service of any
+// stack) or "task ID" (a task not yet shut down). An id nothing uses is
+// absent.
+func SecretUsers(ctx context.Context, eng Engine, ids []string) (map[string]string, error) {
+	users, err := observeUsers(ctx, eng)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, id := range ids {
+		if u := users.of(id); u != "" {
+			out[id] = u
+		}
+	}
+	return out, nil
+}
+
 // of names a service or task that uses the secret id, or returns "".
 func (u *secretUsers) of(id string) string {
 	if users := usedBy(u.services, id, PlanOptions{AllStacks: true}); len(users) > 0 {

@@ -149,6 +149,13 @@ func current(managed []Managed, id Identity, version string) (Managed, bool) {
 	return Managed{}, false
 }
 
+// Versions returns the managed secrets of d's identity in the vault source,
+// newest first: the first is the one a sync takes as current (for a secret
+// that pins no version).
+func (o Observed) Versions(d Desired, source string) []Managed {
+	return ours(o.Managed, d.identity(source))
+}
+
 // ours returns the managed secrets of id, newest first.
 func ours(managed []Managed, id Identity) []Managed {
 	var out []Managed

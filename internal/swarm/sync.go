@@ -63,10 +63,7 @@ func Sync(ctx context.Context, eng Engine, store keyvault.Store, desired []Desir
 	if err != nil {
 		return Plan{}, err
 	}
-	items := make(map[string]VaultItem, len(listed))
-	for k, p := range listed {
-		items[k] = VaultItem{Enabled: p.Enabled, Updated: p.Updated}
-	}
+	items := VaultItems(listed)
 
 	values, fetched, err := readValues(ctx, store, NeedsFetch(desired, items, obs, opts.PlanOptions.Source), opts)
 	defer func() {
@@ -78,7 +75,7 @@ func Sync(ctx context.Context, eng Engine, store keyvault.Store, desired []Desir
 	if err != nil {
 		return Plan{}, err
 	}
-	if mayMove(desired, obs, fetched, opts.PlanOptions) {
+	if MayMove(desired, obs, fetched, opts.PlanOptions) {
 		if obs.Services, err = ObserveServices(ctx, eng); err != nil {
 			return Plan{}, err
 		}
@@ -99,6 +96,16 @@ func Sync(ctx context.Context, eng Engine, store keyvault.Store, desired []Desir
 		return plan, err
 	}
 	return plan, partial
+}
+
+// VaultItems is what a plan needs of the Key Vault list (fetch.List): each
+// secret's enabled flag and "updated" time, keyed by lower-case name.
+func VaultItems(listed map[string]keyvault.SecretProperties) map[string]VaultItem {
+	items := make(map[string]VaultItem, len(listed))
+	for k, p := range listed {
+		items[k] = VaultItem{Enabled: p.Enabled, Updated: p.Updated}
+	}
+	return items
 }
 
 // checkDesired rejects a project whose mapping is ambiguous before anything
@@ -124,10 +131,12 @@ func checkDesired(desired []Desired) error {
 	return nil
 }
 
-// mayMove tells whether services must be listed: a rotation or a prune is
+// MayMove tells whether services must be listed: a rotation or a prune is
 // possible only when a secret has, or is about to have, more than one
-// managed version, or with --adopt.
-func mayMove(desired []Desired, obs Observed, fetched map[string]Fetched, opts PlanOptions) bool {
+// managed version, or with --adopt. fetched holds the secrets whose value
+// is read (only its keys matter). status asks it too, so that it lists
+// services exactly when a sync would.
+func MayMove(desired []Desired, obs Observed, fetched map[string]Fetched, opts PlanOptions) bool {
 	if opts.Adopt {
 		return true
 	}

@@ -97,18 +97,7 @@ func (r *Result) Changes() int {
 func Run(ctx context.Context, eng Engine, store keyvault.Store, secrets []mapping.Secret, opts Options) (*Result, error) {
 	store = &listOnce{Store: store}
 	res := &Result{Vault: store.VaultURL(), DryRun: opts.DryRun, Files: []secretfile.Change{}}
-	var desired []swarm.Desired
-	var files []secretfile.Desired
-	for _, s := range secrets {
-		switch {
-		case s.Local:
-		case s.Kind == mapping.External:
-			desired = append(desired, swarm.Desired{Name: s.Name, KVName: s.KVName, Version: s.Version, Consumers: s.Consumers})
-		case s.Kind == mapping.File:
-			files = append(files, secretfile.Desired{Name: s.Key, KVName: s.KVName, Version: s.Version, Path: s.Path,
-				Perm: secretfile.PermFor(s.Consumers, opts.NonRoot)})
-		}
-	}
+	desired, files := Split(secrets, opts.NonRoot)
 	res.Checked = len(desired) + len(files)
 	var partial error
 	if len(desired) > 0 {
@@ -132,6 +121,26 @@ func Run(ctx context.Context, eng Engine, store keyvault.Store, secrets []mappin
 		}
 	}
 	return res, oneLine(partial, syncFiles(ctx, eng, store, files, opts, res))
+}
+
+// Split turns the project's Key Vault-backed secrets into what each half of
+// a sync takes: external secrets for package swarm, file secrets for
+// package secretfile (nonRoot as Options.NonRoot), each in the order of
+// secrets. Local secrets are left out.
+func Split(secrets []mapping.Secret, nonRoot map[string]bool) ([]swarm.Desired, []secretfile.Desired) {
+	var desired []swarm.Desired
+	var files []secretfile.Desired
+	for _, s := range secrets {
+		switch {
+		case s.Local:
+		case s.Kind == mapping.External:
+			desired = append(desired, swarm.Desired{Name: s.Name, KVName: s.KVName, Version: s.Version, Consumers: s.Consumers})
+		case s.Kind == mapping.File:
+			files = append(files, secretfile.Desired{Name: s.Key, KVName: s.KVName, Version: s.Version, Path: s.Path,
+				Perm: secretfile.PermFor(s.Consumers, nonRoot)})
+		}
+	}
+	return desired, files
 }
 
 // syncFiles writes the project's Key Vault-backed secret files, then
