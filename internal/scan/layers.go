@@ -40,7 +40,7 @@ func (s *imageScan) layers(ctx context.Context, api ImageAPI, img image.InspectR
 		return nil
 	}
 	defer func(files int, bytes int64) {
-		s.res.Notes = append(s.res.Notes, fmt.Sprintf("image %s: %d files, %.1f MB searched", s.ref, s.res.Files-files, float64(s.res.Bytes-bytes)/1e6))
+		s.res.Notes = append(s.res.Notes, fmt.Sprintf("image %s: %s, %.1f MB searched", s.ref, howMany(s.res.Files-files, "file"), float64(s.res.Bytes-bytes)/1e6))
 	}(s.res.Files, s.res.Bytes)
 	dirs, err := layerDirs(api.DaemonHost(), img.GraphDriver, diffIDs, from)
 	if err == nil {
