@@ -39,9 +39,6 @@ func (s *imageScan) layers(ctx context.Context, api ImageAPI, img image.InspectR
 	if from >= len(diffIDs) {
 		return nil
 	}
-	defer func(files int, bytes int64) {
-		s.res.Notes = append(s.res.Notes, fmt.Sprintf("image %s: %s, %.1f MB searched", s.ref, howMany(s.res.Files-files, "file"), float64(s.res.Bytes-bytes)/1e6))
-	}(s.res.Files, s.res.Bytes)
 	dirs, err := layerDirs(api.DaemonHost(), img.GraphDriver, diffIDs, from)
 	if err == nil {
 		search := leak.New(s.values.Matcher(), func(h leak.Hit) { s.layerFinding(h.Blob, h) })
@@ -55,7 +52,7 @@ func (s *imageScan) layers(ctx context.Context, api ImageAPI, img image.InspectR
 		}
 		s.res.Files += search.Files
 		s.res.Bytes += search.Bytes
-		s.res.Notes = append(s.res.Notes, fmt.Sprintf("image %s: the %s read from the %s storage driver's directories", s.ref, howMany(len(diffIDs)-from, "added layer"), img.GraphDriver.Name))
+		s.res.Notes = append(s.res.Notes, fmt.Sprintf("image %s: the %s read from the %s storage driver's directories: %s", s.ref, howMany(len(diffIDs)-from, "added layer"), img.GraphDriver.Name, searched(search)))
 		return nil
 	}
 	return s.export(ctx, api, img, from, err)
@@ -109,8 +106,8 @@ func (s *imageScan) export(ctx context.Context, api ImageAPI, img image.InspectR
 	}
 	s.res.Files += search.Files
 	s.res.Bytes += search.Bytes
-	s.res.Notes = append(s.res.Notes, fmt.Sprintf("image %s: the storage driver's directories are not read (%s): the %s searched in the image export, which streams every layer (%.1f MB)",
-		s.ref, oneLine(why), howMany(len(diffIDs)-from, "added layer"), float64(counter.n)/1e6))
+	s.res.Notes = append(s.res.Notes, fmt.Sprintf("image %s: the storage driver's directories are not read (%s): the %s searched in the image export, which streams every layer (%.1f MB read): %s",
+		s.ref, oneLine(why), howMany(len(diffIDs)-from, "added layer"), float64(counter.n)/1e6, searched(search)))
 	return nil
 }
 
@@ -118,6 +115,11 @@ func (s *imageScan) layerFinding(layer string, h leak.Hit) {
 	secret := s.values.names[h.Tag]
 	s.add(Finding{Rule: RuleImageLayer, Layer: layer, Path: h.Path, Secret: secret, Encoding: h.Encoding,
 		Message: "a file of the layer " + vaultMessage(secret, h.Encoding), Fix: fixImageLayer})
+}
+
+// searched says what a search read.
+func searched(s *leak.Search) string {
+	return fmt.Sprintf("%s, %.1f MB searched", howMany(s.Files, "file"), float64(s.Bytes)/1e6)
 }
 
 func howMany(n int, what string) string {

@@ -103,7 +103,7 @@ func TestLayersFromDriverDirectories(t *testing.T) {
 	res := scanTestImage(t, api)
 	assert.DeepEqual(t, sortedStrings(layerSummary(res)), wantLayerFindings)
 	assert.Check(t, is.Equal(res.Files, 4))
-	assert.Check(t, is.Contains(strings.Join(res.Notes, "\n"), "the 2 added layers read from the fuse-overlayfs storage driver's directories"))
+	assert.Check(t, is.Contains(strings.Join(res.Notes, "\n"), "the 2 added layers read from the fuse-overlayfs storage driver's directories: 4 files, 0.0 MB searched"))
 }
 
 // Directories the layer store does not confirm, and remote engines, are
