@@ -59,6 +59,14 @@ type completer struct {
 	loadProject func(ctx context.Context, lo compose.LoadOptions) (*types.Project, error)
 	// vaultTimeout bounds a Key Vault list.
 	vaultTimeout time.Duration
+	// images returns the engine's image list (scan --image); nil offers
+	// nothing.
+	images func(cmd *cobra.Command) (imageLister, error)
+}
+
+// imageLister is the part of the engine API scan's --image completion uses.
+type imageLister interface {
+	ImageList(ctx context.Context, options client.ImageListOptions) (client.ImageListResult, error)
 }
 
 // registerCompletions adds completions to every command under root.
@@ -76,6 +84,12 @@ func registerCompletions(root *cobra.Command, dockerCLI command.Cli) {
 			return p.Compose, nil
 		},
 		vaultTimeout: vaultCompletionTimeout,
+		images: func(cmd *cobra.Command) (imageLister, error) {
+			if _, err := completionEngine(cmd, dockerCLI); err != nil {
+				return nil, err
+			}
+			return dockerCLI.Client(), nil
+		},
 	}
 	c.register(root)
 }
@@ -128,6 +142,7 @@ var (
 	toValues           = []string{"file", "external"}
 	pullValues         = []string{"missing", "never", "always"}
 	formatValues       = []string{"table", "json"}
+	scanFormatValues   = []string{"table", "json", "sarif"}
 	resolveImageValues = []string{"always", "changed", "never"}
 )
 
@@ -151,7 +166,12 @@ func (c *completer) flagCompletion(cmd *cobra.Command, name string) completeFunc
 	case "pull":
 		return fixed(pullValues)
 	case "format":
+		if cmd.Name() == "scan" {
+			return fixed(scanFormatValues)
+		}
 		return fixed(formatValues)
+	case "image":
+		return c.imageNames
 	case "resolve-image":
 		return fixed(resolveImageValues)
 	case "credential":
@@ -189,6 +209,8 @@ func (c *completer) argsCompletion(cmd *cobra.Command) completeFunc {
 		}
 	case "build":
 		return c.buildArgs
+	case "scan":
+		return completeAnyFiles // PATH...: files and folders
 	}
 	return nil
 }
@@ -517,4 +539,31 @@ func (c *completer) buildArgs(cmd *cobra.Command, args []string, toComplete stri
 	}
 	given := ca.Services
 	return withPrefix(serviceNames(p), toComplete, given...), cobra.ShellCompDirectiveNoFileComp
+}
+
+// imageNames are the engine's tagged images (repo:tag), for scan --image.
+func (c *completer) imageNames(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	if c.images == nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	engine, err := c.images(cmd)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	ctx, cancel := context.WithTimeout(completionContext(cmd), engineCompletionTimeout)
+	defer cancel()
+	res, err := engine.ImageList(ctx, client.ImageListOptions{})
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var names []string
+	for _, img := range res.Items {
+		for _, tag := range img.RepoTags {
+			if tag != "<none>:<none>" {
+				names = append(names, tag)
+			}
+		}
+	}
+	sort.Strings(names)
+	return withPrefix(names, toComplete), cobra.ShellCompDirectiveNoFileComp
 }
