@@ -305,3 +305,45 @@ func TestPlanMarkedNeverSynced(t *testing.T) {
 	assert.Check(t, conv.Secrets[1].Push && string(conv.Secrets[1].Value) == "Conv-B-1")
 	assert.Check(t, is.Contains(string(conv.Files[filepath.Join(dir, "compose.yaml")]), "a: {external: true, x-vault: true}"))
 }
+
+// TestPlanWithEnvironment: file secrets become environment-sourced ones;
+// an x-vault name is added only where the derived one is not the secret's
+// Key Vault name; Keep leaves a secret alone, with its reason.
+func TestPlanWithEnvironment(t *testing.T) {
+	dir := writeProject(t, projectFiles(map[string]string{
+		"compose.yaml": strings.Replace(project, "  api.key:\n    file: ./secrets/api_key\n    x-vault: prod-api-key\n",
+			"  api.key:\n    file: ./secrets/api_key\n", 1) + "x-vault:\n  files: true\n",
+	}))
+	p := loadProject(t, dir)
+	var asked []string
+	conv, err := PlanWith(p, nil, Options{
+		Values:   true,
+		Variable: func(src Source) string { asked = append(asked, src.Secret); return "V_" + strings.ToUpper(src.KVName) },
+		Keep: func(src Source) string {
+			if src.Secret == "pinned" {
+				return "pinned stays"
+			}
+			return ""
+		},
+	})
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(conv.Kept, []string{"pinned stays"}))
+	var names []string
+	for _, v := range conv.Secrets {
+		names = append(names, fmt.Sprintf("%s push=%v", v.Secret, v.Push))
+	}
+	assert.Check(t, is.DeepEqual(names, []string{"api.key push=true", "db_password push=true"}))
+	assert.Check(t, is.DeepEqual(asked, []string{"api.key", "db_password"}))
+	got := string(conv.Files[filepath.Join(dir, "compose.yaml")])
+	assert.Check(t, is.Contains(got, `  db_password:
+    environment: V_DB-PASSWORD   # written by migrate
+  api.key:
+    environment: V_API-KEY
+  tls:
+`))
+	assert.Check(t, is.Contains(got, "  pinned:\n    file: ./secrets/pinned\n"))
+	for _, v := range values {
+		assert.Check(t, !strings.Contains(got, v))
+	}
+	conv.Clear()
+}

@@ -9,12 +9,14 @@ import (
 	"strings"
 
 	"github.com/docker-vault/docker-vault/compose"
+	"github.com/docker-vault/docker-vault/internal/mapping"
 	"github.com/docker-vault/docker-vault/internal/safefmt"
 	"github.com/docker-vault/docker-vault/internal/yamledit"
 )
 
-// Conversion is what `migrate --to external` does to the project's file
-// secrets: their definitions rewritten, their values to store.
+// Conversion is what `migrate --to external` (or `--to environment`) does
+// to the project's file secrets: their definitions rewritten, their values
+// to store.
 type Conversion struct {
 	// Secrets are the converted secrets with their values (when Push,
 	// and Plan was asked for values), by key.
@@ -22,6 +24,24 @@ type Conversion struct {
 	// Files are the new contents of the compose files that define them,
 	// by absolute path.
 	Files map[string][]byte
+	// Kept says, for each file secret Options.Keep left as it is, why
+	// (a sentence naming the secret, never a value).
+	Kept []string
+}
+
+// Options tune PlanWith.
+type Options struct {
+	// Values: read the values of the secrets to push (see Plan).
+	Values bool
+	// Variable, when set, converts to secrets compose fills from its own
+	// environment (`environment: VAR`, for `docker vault run`) instead of
+	// external ones: it names the variable of each source. An x-vault name
+	// is then added only where the derived one is not the secret's Key
+	// Vault name.
+	Variable func(Source) string
+	// Keep, when set and it returns a reason, leaves that file secret as
+	// it is (the reason goes to Conversion.Kept).
+	Keep func(Source) string
 }
 
 // Plan converts every file secret of the project that is not marked
@@ -39,11 +59,28 @@ type Conversion struct {
 // every rewritten file at once (compose.Check). The files the secrets came
 // from are left as they are.
 func Plan(p *compose.Project, current map[string][]byte, values bool) (*Conversion, error) {
-	srcs, err := Sources(p.Compose, nil)
+	return PlanWith(p, current, Options{Values: values})
+}
+
+// PlanWith is Plan with options: the conversion to environment-sourced
+// secrets (Variable), and file secrets left alone (Keep).
+func PlanWith(p *compose.Project, current map[string][]byte, o Options) (*Conversion, error) {
+	all, err := Sources(p.Compose, nil)
 	if err != nil {
 		return nil, err
 	}
 	conv := &Conversion{Files: map[string][]byte{}}
+	var srcs []Source
+	for _, src := range all {
+		if o.Keep != nil {
+			if why := o.Keep(src); why != "" {
+				conv.Kept = append(conv.Kept, why)
+				continue
+			}
+		}
+		srcs = append(srcs, src)
+	}
+	values := o.Values
 	if len(srcs) == 0 {
 		return conv, nil
 	}
@@ -71,8 +108,17 @@ func Plan(p *compose.Project, current map[string][]byte, values bool) (*Conversi
 			if d.Node("secrets", src.Secret, "file") == nil {
 				continue
 			}
-			if err := d.ConvertFileSecret(src.Secret, src.KVName); err != nil {
-				return nil, fmt.Errorf("cannot convert file secret %s to an external one (edit its definition by hand): %w", src.Secret, err)
+			if o.Variable != nil {
+				kv := src.KVName
+				if kv == mapping.DeriveKVName(src.Secret) {
+					kv = ""
+				}
+				err = d.ConvertFileSecretToEnvironment(src.Secret, o.Variable(src), kv)
+			} else {
+				err = d.ConvertFileSecret(src.Secret, src.KVName)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("cannot convert file secret %s to %s (edit its definition by hand): %w", src.Secret, o.kind(), err)
 			}
 			if docs[f.Path] == nil {
 				docs[f.Path] = d
@@ -106,6 +152,14 @@ func Plan(p *compose.Project, current map[string][]byte, values bool) (*Conversi
 		conv.Files[path] = b
 	}
 	return conv, nil
+}
+
+// kind names what the secrets become, for errors.
+func (o Options) kind() string {
+	if o.Variable != nil {
+		return "an environment one"
+	}
+	return "an external one"
 }
 
 // Clear zeroes the values read.

@@ -246,6 +246,9 @@ func (pl *planner) declare(name, listedIn string) error {
 	switch pl.opts.To {
 	case ToExternal:
 		fields = [][2]string{{"external", "true"}, {"x-vault", "name: " + mapping.DeriveKVName(name)}}
+	case ToEnvironment:
+		// The derived Key Vault name is the secret's: no x-vault needed.
+		fields = [][2]string{{"environment", yamledit.Quote(pl.vars.For(name))}}
 	default:
 		file := filepath.Join(pl.main.Dir, pl.opts.SecretsDir, name)
 		rel, err := filepath.Rel(target.Dir, file)

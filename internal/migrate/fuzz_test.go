@@ -120,7 +120,7 @@ func FuzzMigrate(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, opts := range []Options{{}, {To: ToExternal}} {
+		for _, opts := range []Options{{}, {To: ToExternal}, {To: ToEnvironment}} {
 			plan, err := Make(ctx, p, r, opts)
 			if err != nil {
 				t.Fatalf("Make: %v", err)

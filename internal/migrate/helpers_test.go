@@ -145,6 +145,9 @@ func itemTable(plan *Plan, dir string) string {
 	for _, p := range plan.Pushes {
 		fmt.Fprintf(&b, "push %s -> %s\n", p.Secret, p.KVName)
 	}
+	for _, k := range sortedKeys(plan.Variables) {
+		fmt.Fprintf(&b, "variable %s <- $%s\n", k, plan.Variables[k])
+	}
 	return strings.ReplaceAll(b.String(), dir, "<dir>")
 }
 

@@ -20,6 +20,7 @@ package migrate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sort"
 
@@ -35,6 +36,9 @@ type Target string
 const (
 	ToFile     Target = "file"
 	ToExternal Target = "external"
+	// ToEnvironment declares the moved secrets with an environment:
+	// source, which `docker vault run` fills (environment.go).
+	ToEnvironment Target = "environment"
 )
 
 // Options tune Plan.
@@ -47,6 +51,10 @@ type Options struct {
 	// entrypoint, cmd and user) before Detect judges them; nil: the
 	// built-in table alone decides, and nothing is wrapped.
 	Images imageinfo.Reader
+
+	// avoid are variables --to environment must not give a secret: the
+	// ones an earlier pass found the rewritten project using.
+	avoid map[string]bool
 }
 
 // Status is what happened to a finding.
@@ -103,6 +111,9 @@ type Plan struct {
 	// Secrets are the compose secrets the project declares after the
 	// migration, by name.
 	Secrets []string `json:"secrets,omitempty"`
+	// Variables are, with --to environment, the variable each secret of
+	// Secrets is filled from (`environment: VAR`), by secret.
+	Variables map[string]string `json:"variables,omitempty"`
 	// Stale are the services whose entrypoint wrapper no longer matches
 	// their image (its ID, entrypoint or cmd changed since migrate wrote
 	// it): the plan refreshes them.
@@ -145,6 +156,8 @@ type planner struct {
 	// envDone are the env file lines edited (path+"\x00"+variable): to
 	// the new variable, or "" when removed.
 	envDone map[string]string
+	// vars names the variables of --to environment.
+	vars *Variables
 }
 
 // Make computes the migration of a loaded project and proves it by loading
@@ -170,13 +183,31 @@ func plan(p *compose.Project, r *compose.Report, opts Options) (*Plan, error) {
 	if opts.SecretsDir == "" {
 		opts.SecretsDir = "secrets"
 	}
-	pl, err := makePlan(p, r, opts, true)
-	if errors.Is(err, errBatch) {
-		// Some edits of the batch depend on each other in a way only
-		// single edits handle: start again, one edit at a time.
-		pl, err = makePlan(p, r, opts, false)
+	opts.avoid = map[string]bool{}
+	for {
+		pl, err := makePlan(p, r, opts, true)
+		if errors.Is(err, errBatch) {
+			// Some edits of the batch depend on each other in a way only
+			// single edits handle: start again, one edit at a time.
+			pl, err = makePlan(p, r, opts, false)
+		}
+		if err != nil || opts.To != ToEnvironment {
+			return pl, err
+		}
+		// A variable the rewritten project uses would change more than
+		// the secret: plan again without it. The variables used do not
+		// depend on the names given, so a second pass settles it.
+		clash, err := pl.clashes(p)
+		if err != nil || len(clash) == 0 {
+			return pl, err
+		}
+		for _, v := range clash {
+			if opts.avoid[v] {
+				return nil, fmt.Errorf("cannot name the variable of a secret: %s is used by the project", v)
+			}
+			opts.avoid[v] = true
+		}
 	}
-	return pl, err
 }
 
 // overlay is the new content of the compose and env files the plan
@@ -236,9 +267,15 @@ func makePlan(p *compose.Project, r *compose.Report, opts Options, batched bool)
 		plan.Secrets = append(plan.Secrets, name)
 	}
 	sort.Strings(plan.Secrets)
-	if opts.To == ToExternal {
+	if opts.To == ToExternal || opts.To == ToEnvironment {
 		for _, name := range plan.Secrets {
 			plan.Pushes = append(plan.Pushes, Push{Secret: name, KVName: mapping.DeriveKVName(name), Value: pl.values[name]})
+		}
+	}
+	if opts.To == ToEnvironment && len(plan.Secrets) > 0 {
+		plan.Variables = map[string]string{}
+		for _, name := range plan.Secrets {
+			plan.Variables[name] = pl.vars.For(name)
 		}
 	}
 	return plan, nil
@@ -247,7 +284,7 @@ func makePlan(p *compose.Project, r *compose.Report, opts Options, batched bool)
 func newPlanner(p *compose.Project, r *compose.Report, opts Options) (*planner, error) {
 	pl := &planner{p: p, r: r, opts: opts, docs: map[string]*yamledit.Doc{}, envs: map[string]*yamledit.EnvFile{},
 		declared: map[string]bool{}, declaredIn: map[string]bool{}, values: map[string][]byte{},
-		wrapVars: map[string]map[string]string{}, envDone: map[string]string{}}
+		wrapVars: map[string]map[string]string{}, envDone: map[string]string{}, vars: NewVariables(opts.avoid)}
 	for _, f := range p.Files {
 		if f.Role == compose.RoleMain {
 			pl.main = f

@@ -50,8 +50,9 @@ type Result struct {
 	// Pushed are the Key Vault secrets Run stored.
 	Pushed []string
 	// Converted are the file secrets that --to external turns into
-	// external ones (see convert.Plan); their values are among the plan's
-	// Pushes, unless pinned to a version.
+	// external ones (see convert.Plan), or --to environment into
+	// environment ones (their variables are in the plan's Variables); their
+	// values are among the plan's Pushes, unless pinned to a version.
 	Converted []convert.Source
 	// VaultCheck is, for a DryRun with Push, what storing each of the
 	// plan's Pushes would do (same order): which Key Vault secrets exist,
@@ -76,6 +77,13 @@ type Result struct {
 //
 // A DryRun with Push checks Key Vault as the push would (VaultCheck),
 // writing nothing.
+//
+// With --to environment the moved secrets and the file secrets become
+// environment-sourced ones (see environment.go), and the values go to Key
+// Vault the same way. Without Push, Key Vault must hold every value
+// already (checked as a dry run would: CheckPushes), else nothing is
+// written: `docker vault run` reads them from there, and the project keeps
+// them nowhere else.
 func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	log := o.Log
 	if log == nil {
@@ -114,6 +122,11 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 			return nil, err
 		}
 	}
+	if !o.Push && o.Plan.To == ToEnvironment && len(res.Plan.Pushes) > 0 {
+		if err := o.inVault(ctx, log, res); err != nil {
+			return nil, err
+		}
+	}
 	if err := Write(res.Plan.Files, WriteOptions{Dir: dir, Log: log}); err != nil {
 		return nil, err
 	}
@@ -123,9 +136,38 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		for _, c := range res.Converted {
 			paths = append(paths, relTo(dir, c.Path))
 		}
-		fmt.Fprintf(log, "note: the files of the secrets converted to external ones are left as they were and still hold the values; delete them once `docker vault deploy` works: %s\n", strings.Join(paths, ", "))
+		kind, works := "external", "`docker vault deploy`"
+		if o.Plan.To == ToEnvironment {
+			kind, works = "environment", "`docker vault run -- docker compose up`"
+		}
+		fmt.Fprintf(log, "note: the files of the secrets converted to %s ones are left as they were and still hold the values; delete them once %s works: %s\n", kind, works, strings.Join(paths, ", "))
 	}
 	return res, nil
+}
+
+// inVault makes sure, for --to environment without --push, that Key Vault
+// holds every value of the plan already: the project is about to hold them
+// nowhere else.
+func (o RunOptions) inVault(ctx context.Context, log io.Writer, res *Result) error {
+	checks, err := o.check(ctx, res)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, c := range checks {
+		switch c.Action {
+		case PushUnchanged:
+		case PushCreate:
+			missing = append(missing, fmt.Sprintf("%s (Key Vault secret %s does not exist)", c.Secret, c.KVName))
+		default:
+			missing = append(missing, fmt.Sprintf("%s (Key Vault secret %s holds another value)", c.Secret, c.KVName))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("nothing was changed: without --push, --to environment needs Key Vault to hold every value already, and it does not for secrets %s: add --push to store them", strings.Join(missing, ", "))
+	}
+	fmt.Fprintf(log, "note: Key Vault holds the values of all %d secrets already; nothing was pushed\n", len(checks))
+	return nil
 }
 
 // prepare is Prepare, then, with --to external, the conversion of the
@@ -136,9 +178,9 @@ func (o RunOptions) prepare(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	res := newResult(prep)
-	if o.Plan.To == ToExternal {
+	if o.Plan.To == ToExternal || o.Plan.To == ToEnvironment {
 		// A dry run that stores nothing needs no value.
-		if res.Converted, err = convertFiles(ctx, prep, o.Push || !o.DryRun); err != nil {
+		if res.Converted, err = convertFiles(ctx, prep, o.Push || !o.DryRun, o.Plan.To); err != nil {
 			return nil, err
 		}
 	}
@@ -148,7 +190,7 @@ func (o RunOptions) prepare(ctx context.Context) (*Result, error) {
 // convertFiles adds the conversion of the project's file secrets to the
 // plan (convert.Plan): the rewritten compose files, proven to load together
 // with the rest of the plan, and the values to push.
-func convertFiles(ctx context.Context, prep *Prepared, values bool) ([]convert.Source, error) {
+func convertFiles(ctx context.Context, prep *Prepared, values bool, to Target) ([]convert.Source, error) {
 	plan := prep.Plan
 	current := map[string][]byte{}
 	for _, f := range plan.Files {
@@ -156,9 +198,33 @@ func convertFiles(ctx context.Context, prep *Prepared, values bool) ([]convert.S
 			current[f.Path] = f.New
 		}
 	}
-	conv, err := convert.Plan(prep.Project, current, values)
+	co := convert.Options{Values: values}
+	if to == ToEnvironment {
+		// The converted secrets' variables avoid what the rewritten
+		// project uses and the moved secrets' variables.
+		avoid, err := UsedVariables(prep.Project, plan.overlay())
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range plan.Variables {
+			avoid[v] = true
+		}
+		vars := NewVariables(avoid)
+		co.Variable = func(src convert.Source) string { return vars.For(src.Secret) }
+		co.Keep = func(src convert.Source) string { return KeepForReadOnly(prep.Project.Compose, src.Secret) }
+	}
+	conv, err := convert.PlanWith(prep.Project, current, co)
 	if err != nil {
 		return nil, err
+	}
+	plan.Warnings = append(plan.Warnings, conv.Kept...)
+	if co.Variable != nil {
+		for _, v := range conv.Secrets {
+			if plan.Variables == nil {
+				plan.Variables = map[string]string{}
+			}
+			plan.Variables[v.Secret] = co.Variable(v.Source)
+		}
 	}
 	if len(conv.Secrets) == 0 {
 		return nil, nil
@@ -210,12 +276,18 @@ func composeContent(p *compose.Project, path string) []byte {
 }
 
 // warnExternal says, after a migration to external secrets, that plain
-// Compose cannot use them, and which command can.
+// Compose cannot use them, and which command can; after one to environment
+// secrets, which command fills them, and that swarm cannot use them.
 func (o RunOptions) warnExternal(log io.Writer, res *Result) {
-	if o.Plan.To != ToExternal || !res.Plan.Changed() {
+	if !res.Plan.Changed() {
 		return
 	}
-	fmt.Fprintln(log, "warning: external secrets exist only in a swarm, so plain `docker compose up` cannot use them: deploy the project with `docker vault deploy STACK`, which stores the current Key Vault values in swarm secrets first")
+	switch o.Plan.To {
+	case ToExternal:
+		fmt.Fprintln(log, "warning: external secrets exist only in a swarm, so plain `docker compose up` cannot use them: deploy the project with `docker vault deploy STACK`, which stores the current Key Vault values in swarm secrets first")
+	case ToEnvironment:
+		fmt.Fprintln(log, "warning: environment secrets are filled from compose's own environment: run the project with `docker vault run -- docker compose up` (plain `docker compose up` fails while their variables are unset); `docker stack deploy` does not accept them, so keep external secrets in a project deployed with `docker vault deploy`, and start it locally with `docker vault up`")
+	}
 }
 
 // relTo is path relative to dir when it is below it.

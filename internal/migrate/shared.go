@@ -24,6 +24,10 @@ func (pl *planner) sharedCheck(todo []int) map[int]error {
 	}
 	for _, i := range todo {
 		f := pl.r.Findings[i]
+		if err := pl.readOnlyCheck(f); err != nil {
+			out[i] = err
+			continue
+		}
 		if f.Via == compose.ViaEntrypoint {
 			if _, err := pl.canWrap(f); err != nil {
 				out[i] = err

@@ -123,3 +123,48 @@ func TestConvertFileSecretRefuses(t *testing.T) {
 		assert.Check(t, is.Equal(string(got), tc.doc))
 	}
 }
+
+func TestConvertFileSecretToEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		name, variable, kv, in, want string
+	}{
+		{
+			// The derived Key Vault name is the right one: no x-vault.
+			name: "db_password", variable: "DB_PASSWORD",
+			in:   "secrets:\n  # the password\n  db_password:\n    file: ./secrets/db_password   # by migrate\n    labels: {team: core}\n",
+			want: "secrets:\n  # the password\n  db_password:\n    environment: DB_PASSWORD   # by migrate\n    labels: {team: core}\n",
+		},
+		{
+			name: "api", variable: "API", kv: "prod-api",
+			in:   "secrets:\r\n  api: {file: ./api.txt, name: api_v1}\r\n",
+			want: "secrets:\r\n  api: {environment: API, x-vault: {name: prod-api}, name: api_v1}\r\n",
+		},
+		{
+			name: "smtp", variable: "SMTP", kv: "mail",
+			in:   "secrets:\n  smtp:\n    file: secrets/smtp\n",
+			want: "secrets:\n  smtp:\n    environment: SMTP\n    x-vault: {name: mail}\n",
+		},
+		{
+			// Its own x-vault (with a pinned version) maps it already.
+			name: "tls", variable: "TLS", kv: "ignored",
+			in:   "secrets:\n  tls:\n    x-vault: {name: cert, version: abc}\n    file: ./tls.pem\n",
+			want: "secrets:\n  tls:\n    x-vault: {name: cert, version: abc}\n    environment: TLS\n",
+		},
+		{
+			// A variable YAML reads as a boolean is quoted.
+			name: "on", variable: "TRUE",
+			in:   "secrets:\n  on:\n    file: ./on\n",
+			want: "secrets:\n  on:\n    environment: \"TRUE\"\n",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := Parse("compose.yaml", []byte(tc.in))
+			assert.NilError(t, err)
+			assert.NilError(t, d.ConvertFileSecretToEnvironment(tc.name, tc.variable, tc.kv))
+			got, _ := d.Bytes()
+			assert.Check(t, is.Equal(string(got), tc.want))
+			assert.Check(t, errors.Is(d.ConvertFileSecretToEnvironment(tc.name, tc.variable, tc.kv), ErrConflict))
+			assert.Check(t, errors.Is(d.ConvertFileSecret(tc.name, "x"), ErrConflict))
+		})
+	}
+}
