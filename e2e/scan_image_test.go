@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -122,9 +123,14 @@ func assertResultHoldsNoValue(t *testing.T, res *scan.Result, values map[string]
 // TestScanImage scans images the real engine built, with both builders,
 // through ScanImage.
 func TestScanImage(t *testing.T) {
+	s := buildScanImages(t)
+	t.Run("api", func(t *testing.T) { testScanImageAPI(t, s) })
+	t.Run("cli", func(t *testing.T) { testScanImageCLI(t, s) })
+}
+
+func testScanImageAPI(t *testing.T, s scanImages) {
 	ctx := context.Background()
 	c := engineClient(t)
-	s := buildScanImages(t)
 	values := s.values()
 
 	res, err := scan.ScanImage(ctx, c, s.envImage, scan.ImageOptions{})
@@ -170,4 +176,59 @@ func TestScanImage(t *testing.T) {
 
 	_, err = scan.ScanImage(ctx, c, fmt.Sprintf("docker-vault-test/scan-absent:%d", os.Getpid()), scan.ImageOptions{})
 	assert.Check(t, is.ErrorContains(err, "no such image: docker-vault-test/scan-absent:"))
+}
+
+// testScanImageCLI drives `docker vault scan --image` through the docker
+// binary: exit 3 with findings, 0 on a clean image, and --vault against
+// the emulator; nothing printed holds a value.
+func testScanImageCLI(t *testing.T, s scanImages) {
+	values := s.values()
+	dir := t.TempDir() // no compose project: only the image is scanned
+	format := "{{.Rule}} {{.Variable}} {{.Path}} {{.Secret}} {{.Encoding}}"
+	lines := func(res *icmd.Result) []string {
+		var out []string
+		for _, l := range strings.Split(strings.TrimSpace(res.Stdout()), "\n") {
+			out = append(out, strings.Join(strings.Fields(l), " "))
+		}
+		return out
+	}
+
+	res := dockerIn(t, dir, nil, "vault", "scan", "--image", s.envImage)
+	res.Assert(t, icmd.Expected{ExitCode: 3})
+	assert.Check(t, is.Regexp(`(?m)^error +image-env +`+regexp.QuoteMeta(s.envImage)+` +API_TOKEN +name contains "token"$`, res.Stdout()))
+	assert.Check(t, is.Contains(res.Stdout(), s.envImage+" (history 3: RUN |1 DB_PASSWORD=*** /bin/sh -c echo built > /built)"))
+	assertNoValue(t, res, values)
+
+	res = dockerIn(t, dir, nil, "vault", "scan", "--image", s.cleanImage)
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(res.Stderr(), "no secrets found"))
+
+	res = dockerIn(t, dir, nil, "vault", "scan", "--image", fmt.Sprintf("docker-vault-test/scan-absent:%d", os.Getpid()))
+	res.Assert(t, icmd.Expected{ExitCode: 1})
+	assert.Check(t, is.Contains(res.Stderr(), "no such image: docker-vault-test/scan-absent:"))
+
+	em := startEmulator(t, map[string]string{"app-token": s.fileValue, "db-password": s.argValue, "unused": uniqueValue(t, "e2e-scan-unused-")})
+	var url string
+	for _, kv := range em.Env {
+		if v, ok := strings.CutPrefix(kv, "DOCKER_VAULT_URL="); ok {
+			url = v
+		}
+	}
+	res = vaultDocker(t, em.Env, dir, "vault", "scan", "--image", s.fileImage, "--image", s.envImage, "--image", s.cleanImage,
+		"--vault", url, "--all", "--format", format)
+	res.Assert(t, icmd.Expected{ExitCode: 3})
+	assert.DeepEqual(t, lines(res), []string{
+		"image-history SECRET_KEY",
+		"image-layer app/b64.txt app-token base64",
+		"image-layer app/hex.txt app-token hex",
+		"image-layer app/raw.txt app-token raw",
+		"image-env API_TOKEN",
+		"image-history DB_PASSWORD db-password raw",
+	})
+	assert.Check(t, is.Contains(res.Stderr(), "named by its label org.opencontainers.image.base.name: 2 of its 3 layers read"))
+	assertNoValue(t, res, values)
+
+	res = vaultDocker(t, em.Env, dir, "vault", "scan", "--image", s.cleanImage, "--vault", url, "--all")
+	res.Assert(t, icmd.Success)
+	assertNoValue(t, res, values)
 }
