@@ -67,6 +67,12 @@ type Finding struct {
 	// FileVariable, or through the entrypoint wrapper migrate writes,
 	// which exports the variable from the secret file.
 	Via Via `json:"via,omitempty"`
+	// Weak: only the value's shape (high entropy) says secret.
+	Weak bool `json:"weak,omitempty"`
+	// Fix says what to write instead, where the tool cannot: for a
+	// Dockerfile ARG or ENV, the RUN --mount=type=secret to use, with the
+	// line of each RUN that reads the variable.
+	Fix string `json:"fix,omitempty"`
 }
 
 // Via is how a migrated variable reaches the process.
@@ -152,12 +158,15 @@ type DetectOptions struct {
 	// NoWrap keeps variables the image cannot read from a file in place
 	// (reported) instead of wrapping the service's entrypoint.
 	NoWrap bool
+	// Extensions also reports the secrets held in x- blocks (scan sets
+	// it; migrate does not: it moves nothing out of them).
+	Extensions bool
 }
 
 // kindRank orders findings of one service.
 var kindRank = map[SourceKind]int{
 	SourceLiteral: 0, SourceInterpolated: 0, SourcePassThrough: 0, SourceEnvFile: 0, SourceUnknown: 0,
-	SourceBuildArg: 1, SourceDockerfile: 2, SourceHealthcheck: 3, SourceCommand: 4, SourceLabel: 5,
+	SourceBuildArg: 1, SourceDockerfile: 2, SourceHealthcheck: 3, SourceCommand: 4, SourceLabel: 5, SourceExtension: 6,
 }
 
 type detector struct {
@@ -220,6 +229,11 @@ func Detect(p *Project, opts DetectOptions) (*Report, error) {
 		d.commands(name, m.Services[name], layers[name], known)
 		d.labels(name, m.Services[name], layers[name], origins)
 	}
+	if opts.Extensions {
+		// Last: a value every other source already found is not reported
+		// again where an anchor in an x- block holds it.
+		d.extensions()
+	}
 	// Sorted before naming, so which value gets a contested name does not
 	// depend on map order.
 	sort.SliceStable(d.r.Findings, func(i, j int) bool { return d.less(d.r.Findings[i], d.r.Findings[j]) })
@@ -275,6 +289,10 @@ func (d *detector) orderServices() []string {
 
 func (d *detector) less(a, b Finding) bool {
 	if a.Service != b.Service {
+		// Top-level x- blocks, of no service, come after the services.
+		if a.Service == "" || b.Service == "" {
+			return b.Service == ""
+		}
 		return d.svcOrder[a.Service] < d.svcOrder[b.Service]
 	}
 	if kindRank[a.Source.Kind] != kindRank[b.Source.Kind] {

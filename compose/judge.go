@@ -68,7 +68,7 @@ func (d *detector) judge(f *Finding) valueRule {
 		}
 		rule.weak = false
 	}
-	f.Verdict, f.Reason, f.Embedded = rule.verdict, rule.reason, rule.embedded
+	f.Verdict, f.Reason, f.Embedded, f.Weak = rule.verdict, rule.reason, rule.embedded, rule.weak
 	return rule
 }
 

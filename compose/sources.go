@@ -130,51 +130,17 @@ func (d *detector) dockerfiles() {
 			d.r.Warnings = append(d.r.Warnings, fmt.Sprintf("Dockerfile %s of %s not checked: %s", df.Path, strings.Join(df.Services, ", "), df.Err))
 			continue
 		}
-		vars, err := dockerfileVars(df.Content)
+		found, err := dockerfileFindings(df)
 		if err != nil {
 			d.r.Warnings = append(d.r.Warnings, fmt.Sprintf("Dockerfile %s of %s not checked: %v", df.Path, strings.Join(df.Services, ", "), err))
 			continue
 		}
 		service := df.Services[0]
-		for _, v := range vars {
-			why := ""
-			if buildkitSecretName(v.key) {
-				why = "name matches BuildKit's SecretsUsedInArgOrEnv rule"
+		for _, f := range found {
+			f.Service, f.Image = service, d.m.Services[service].Image
+			if by := d.excludedBy(service, f.Variable); by != "" {
+				f.Verdict, f.Action, f.Reason, f.Fix = VerdictNotSecret, ActionSkip, "excluded by "+by, ""
 			}
-			if what, _, ok := tokenShape(v.value); ok && v.hasValue {
-				why = "value holds " + what
-			}
-			if why == "" {
-				continue
-			}
-			f := Finding{
-				Service:  service,
-				Variable: v.key,
-				Image:    d.m.Services[service].Image,
-				Source:   Source{Kind: SourceDockerfile, Field: v.instr, Position: Position{File: df.Path, Line: v.lines[0], Column: 1}},
-				Verdict:  VerdictSecret,
-				Action:   ActionReport,
-			}
-			if df.Inline {
-				f.Source.Position.Line += df.Line - 1
-				f.Source.Position.Column = 0
-			}
-			if v.hasValue {
-				f.Value = []byte(v.value)
-			}
-			if by := d.excludedBy(service, v.key); by != "" {
-				f.Verdict, f.Action, f.Reason = VerdictNotSecret, ActionSkip, "excluded by "+by
-				d.r.Findings = append(d.r.Findings, f)
-				continue
-			}
-			f.Reason = v.instr + " " + why
-			if len(v.lines) > 1 {
-				f.Reason += fmt.Sprintf(" (set %d times)", len(v.lines))
-			}
-			if len(df.Services) > 1 {
-				f.Reason += "; built by " + strings.Join(df.Services, ", ")
-			}
-			f.Reason += "; ARG and ENV values are kept in the image and its history: use RUN --mount=type=secret,id=" + secretName(v.key) + " (docker vault build fills it)"
 			d.r.Findings = append(d.r.Findings, f)
 		}
 	}

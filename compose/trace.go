@@ -33,6 +33,10 @@ const (
 	// SourceLabel: a copy of a secret's value in labels: or deploy.labels
 	// (Source.Field says which), which docker inspect shows.
 	SourceLabel SourceKind = "label"
+	// SourceExtension: a value in an x- block of a compose file (top-level
+	// x-foo other than x-vault, or a service's x-foo), which compose
+	// ignores but commits with the file (DetectOptions.Extensions).
+	SourceExtension SourceKind = "extension"
 	// SourceUnknown: the value is in the model but its origin was not found.
 	SourceUnknown SourceKind = "unknown"
 )
