@@ -79,7 +79,7 @@ func writeScanProject(t *testing.T) scanProject {
 // scanRow is a row of scan --format json.
 type scanRow struct {
 	Rule, Severity, File, Service, Variable, Secret, Encoding, Fix, Fingerprint, Suppressed, Message string
-	Line, Column                                                                                   int
+	Line, Column                                                                                     int
 }
 
 func scanRows(t *testing.T, stdout string) []scanRow {
