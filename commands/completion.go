@@ -211,6 +211,8 @@ func (c *completer) argsCompletion(cmd *cobra.Command) completeFunc {
 		return c.buildArgs
 	case "scan":
 		return completeAnyFiles // PATH...: files and folders
+	case "up", "compose":
+		return c.composeRunArgs
 	}
 	return nil
 }
@@ -566,4 +568,55 @@ func (c *completer) imageNames(cmd *cobra.Command, _ []string, toComplete string
 	}
 	sort.Strings(names)
 	return withPrefix(names, toComplete), cobra.ShellCompDirectiveNoFileComp
+}
+
+// composeRunArgs completes up and compose, which parse their own flags:
+// the value of a flag of docker vault's (its completion by name, as for
+// every command), and compose's command name.
+func (c *completer) composeRunArgs(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	flag := func(a string) *pflag.Flag {
+		if name, ok := strings.CutPrefix(a, "--"); ok {
+			return cmd.Flags().Lookup(name)
+		}
+		if len(a) == 2 && a[0] == '-' {
+			return cmd.Flags().ShorthandLookup(a[1:])
+		}
+		return nil
+	}
+	value := func(f *pflag.Flag, prefix, v string) ([]string, cobra.ShellCompDirective) {
+		fn := c.flagCompletion(cmd, f.Name)
+		if fn == nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		values, directive := fn(cmd, args, v)
+		for i := range values {
+			values[i] = prefix + values[i]
+		}
+		return values, directive
+	}
+	if name, v, ok := strings.Cut(toComplete, "="); ok {
+		if f := flag(name); f != nil {
+			return value(f, name+"=", v)
+		}
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	command := ""
+	for i := 0; i < len(args); i++ {
+		f := flag(args[i])
+		switch {
+		case f != nil && f.Value.Type() != "bool" && !strings.Contains(args[i], "="):
+			if i == len(args)-1 {
+				return value(f, "", toComplete)
+			}
+			i++
+		case command == "" && composeGlobalValueFlags[args[i]]:
+			i++
+		case command == "" && !strings.HasPrefix(args[i], "-"):
+			command = args[i]
+		}
+	}
+	if cmd.Name() == "compose" && command == "" && !strings.HasPrefix(toComplete, "-") {
+		return slices.Clone(composeCommands), cobra.ShellCompDirectiveNoFileComp
+	}
+	return nil, cobra.ShellCompDirectiveNoFileComp
 }

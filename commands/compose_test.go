@@ -8,6 +8,7 @@ import (
 
 	"github.com/docker-vault/docker-vault/internal/runner"
 	"github.com/docker/cli/cli"
+	"github.com/spf13/cobra"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -178,4 +179,29 @@ func TestSplitComposeArgs(t *testing.T) {
 	_, help, err := splitComposeArgs(composeFlags(&o), []string{"-d", "--help"}, &o, false)
 	assert.NilError(t, err)
 	assert.Check(t, help)
+}
+
+func TestCompleteUpAndCompose(t *testing.T) {
+	completionProject(t, map[string]string{"compose.yaml": completionCompose})
+	for _, tc := range []struct {
+		args []string
+		want []string
+		d    cobra.ShellCompDirective
+	}{
+		{[]string{"compose", ""}, composeCommands, cobra.ShellCompDirectiveNoFileComp},
+		{[]string{"compose", "--vault", "v", "--ansi", "never", ""}, composeCommands, cobra.ShellCompDirectiveNoFileComp},
+		{[]string{"compose", "up", ""}, nil, cobra.ShellCompDirectiveNoFileComp},
+		{[]string{"compose", "--credential", "m"}, []string{"managed-identity"}, cobra.ShellCompDirectiveNoFileComp},
+		{[]string{"up", "--credential=az"}, []string{"--credential=azure-cli", "--credential=azd", "--credential=azure-powershell"}, cobra.ShellCompDirectiveNoFileComp},
+		{[]string{"up", "-d", "--profile", ""}, []string{"debugging"}, cobra.ShellCompDirectiveNoFileComp},
+		{[]string{"up", "--vault", ""}, nil, cobra.ShellCompDirectiveNoFileComp},
+		{[]string{"up", ""}, nil, cobra.ShellCompDirectiveNoFileComp},
+		{[]string{"run", "--profile", ""}, []string{"debugging"}, cobra.ShellCompDirectiveNoFileComp},
+	} {
+		comps, d := complete(t, tc.args...)
+		assert.Check(t, is.Equal(d, tc.d), "%v", tc.args)
+		assert.Check(t, is.DeepEqual(comps, tc.want), "%v", tc.args)
+	}
+	comps, d := complete(t, "up", "-f", "")
+	assert.Check(t, is.Equal(d, cobra.ShellCompDirectiveFilterFileExt), "%v", comps)
 }
