@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
@@ -67,9 +66,11 @@ func (b base) note(ref string, total int) string {
 //     org.opencontainers.image.base.digest when the name is not local),
 //     if the engine has it and its layers (RootFS diff ids) start img's;
 //  2. else the local image whose layers are the longest proper prefix of
-//     img's, among the named images no larger and no newer than img (at
-//     most maxBaseCandidates inspected, largest first: a longer prefix is
-//     never smaller, so the first found is the longest);
+//     img's, among the named images no larger than img (at most
+//     maxBaseCandidates inspected, largest first: a longer prefix is never
+//     smaller, so the first found is the longest). Creation times are not
+//     compared: a reproducible build (SOURCE_DATE_EPOCH) dates an image
+//     before its base;
 //  3. else none: every layer is read.
 //
 // It never pulls, and an error on the way only makes the base unknown.
@@ -89,16 +90,12 @@ func findBase(ctx context.Context, api ImageAPI, img image.InspectResponse) base
 	if err != nil {
 		return base{why: joinWhy(why, "listing the local images failed: "+oneLine(err))}
 	}
-	created, _ := time.Parse(time.RFC3339Nano, img.Created)
 	var cands []image.Summary
 	for _, s := range list.Items {
 		if s.ID == img.ID || imageName(s.RepoTags, s.RepoDigests, "") == "" {
 			continue
 		}
 		if img.Size > 0 && s.Size > img.Size {
-			continue
-		}
-		if !created.IsZero() && s.Created > created.Unix()+1 {
 			continue
 		}
 		cands = append(cands, s)
