@@ -14,6 +14,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -192,10 +193,14 @@ func (s *Search) Layer(r io.Reader, blob string) error {
 // slash-separated and relative to dir, as in a layer's tar. Symbolic
 // links are never followed (their targets are searched as names); other
 // files than regular ones (overlay's whiteouts among them) are not read.
-func (s *Search) Dir(dir, blob string) error {
+// It stops, with ctx's error, when ctx is done.
+func (s *Search) Dir(ctx context.Context, dir, blob string) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return unreadable("layer %s: %w", blob, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		if p == dir {
 			return nil

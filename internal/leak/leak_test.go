@@ -3,6 +3,7 @@ package leak
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -58,7 +59,7 @@ func TestDir(t *testing.T) {
 	assert.NilError(t, os.WriteFile(filepath.Join(dir, value+".txt"), nil, 0o600))
 	assert.NilError(t, os.Symlink(filepath.Join(outside, "target"), filepath.Join(dir, "link")))
 	s, hits := newSearch(value)
-	assert.NilError(t, s.Dir(dir, "sha256:abc"))
+	assert.NilError(t, s.Dir(context.Background(), dir, "sha256:abc"))
 	assert.DeepEqual(t, sorted(*hits), []string{
 		"0 base64 sha256:abc app/conf/b64",
 		"0 hex sha256:abc app/hex",

@@ -43,10 +43,7 @@ func (s *imageScan) layers(ctx context.Context, api ImageAPI, img image.InspectR
 	if err == nil {
 		search := leak.New(s.values.Matcher(), func(h leak.Hit) { s.layerFinding(h.Blob, h) })
 		for i := from; i < len(diffIDs); i++ {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := search.Dir(dirs[i], diffIDs[i]); err != nil {
+			if err := search.Dir(ctx, dirs[i], diffIDs[i]); err != nil {
 				return fmt.Errorf("failed to read layer %s of image %s: %w", diffIDs[i], s.ref, err)
 			}
 		}
