@@ -239,14 +239,25 @@ func dockerfileFix(v dfVar, runs []dfRun, line func(int) int) string {
 	return s
 }
 
-// lineList is "line 3" or "lines 3, 7".
+// lineList is "line 3", "lines 3, 7" or, for runs of lines, "lines 2-35".
 func lineList(lines []int) string {
 	if len(lines) == 1 {
 		return "line " + strconv.Itoa(lines[0])
 	}
-	parts := make([]string, len(lines))
-	for i, l := range lines {
-		parts[i] = strconv.Itoa(l)
+	var parts []string
+	for i := 0; i < len(lines); {
+		j := i
+		for j+1 < len(lines) && lines[j+1] == lines[j]+1 {
+			j++
+		}
+		part := strconv.Itoa(lines[i])
+		if j > i+1 {
+			part += "-" + strconv.Itoa(lines[j])
+		} else if j == i+1 {
+			part += ", " + strconv.Itoa(lines[j])
+		}
+		parts = append(parts, part)
+		i = j + 1
 	}
 	return "lines " + strings.Join(parts, ", ")
 }

@@ -430,6 +430,11 @@ func scanEnvKeys(b []byte) map[string]envKey {
 	var quote byte // inside a quoted value that spans lines
 	for i, l := range bytes.Split(b, []byte("\n")) {
 		l = bytes.TrimSuffix(l, []byte("\r"))
+		if i == 0 {
+			// The parser skips a UTF-8 byte order mark; editors do not
+			// show it, so columns are counted after it.
+			l = bytes.TrimPrefix(l, []byte("\ufeff"))
+		}
 		if quote != 0 {
 			if closesQuote(l, quote) {
 				quote = 0
@@ -437,8 +442,8 @@ func scanEnvKeys(b []byte) map[string]envKey {
 			continue
 		}
 		rest := bytes.TrimLeft(l, " \t")
-		if bytes.HasPrefix(rest, []byte("export ")) {
-			rest = bytes.TrimLeft(rest[len("export "):], " \t")
+		if bytes.HasPrefix(rest, []byte("export")) && len(rest) > len("export") && (rest[len("export")] == ' ' || rest[len("export")] == '\t') {
+			rest = bytes.TrimLeft(rest[len("export"):], " \t")
 		}
 		if len(rest) == 0 || rest[0] == '#' {
 			continue

@@ -78,6 +78,16 @@ func TestJudgeEnvFileSample(t *testing.T) {
 	}))
 }
 
+func TestJudgeEnvFileBOMAndExportTab(t *testing.T) {
+	found, err := JudgeEnvFile("/p/.env", []byte("\ufeffDB_PASSWORD=bom-pw-1\nexport\tAPI_TOKEN=tab-token-1\n"))
+	assert.NilError(t, err)
+	var got []string
+	for _, f := range found {
+		got = append(got, row(f))
+	}
+	assert.Check(t, is.DeepEqual(got, []string{"DB_PASSWORD|:1:13|secret|report", "API_TOKEN|:2:18|secret|report"}))
+}
+
 func TestJudgeEnvFileErrorHoldsNoValue(t *testing.T) {
 	for name, content := range map[string]string{
 		"unterminated": "A=1\nDB_PASSWORD=\"unclosed-pw-1\nB=2\n",
@@ -191,6 +201,18 @@ func TestJudgeDockerfileError(t *testing.T) {
 	assert.Check(t, strings.HasPrefix(err.Error(), "/p/Dockerfile:"), err.Error())
 	_, err = JudgeDockerfile("/p/Dockerfile", []byte("# only a comment\n"))
 	assert.Check(t, is.ErrorContains(err, "no instructions"))
+}
+
+func TestLineList(t *testing.T) {
+	for want, lines := range map[string][]int{
+		"line 3":             {3},
+		"lines 3, 7":         {3, 7},
+		"lines 3, 4":         {3, 4},
+		"lines 2-5, 9":       {2, 3, 4, 5, 9},
+		"lines 1, 3-5, 7, 8": {1, 3, 4, 5, 7, 8},
+	} {
+		assert.Check(t, is.Equal(lineList(lines), want))
+	}
 }
 
 func TestReadsVar(t *testing.T) {
