@@ -3,6 +3,7 @@ package commands
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -159,6 +160,9 @@ func splitComposeArgs(ours *pflag.FlagSet, args []string, o *composeOptions, toC
 func runCompose(ctx context.Context, dockerCLI command.Cli, o composeOptions) error {
 	if err := o.env.validate(); err != nil {
 		return err
+	}
+	if slices.Contains(o.project.files, "-") {
+		return errors.New("docker compose reads docker vault's override on standard input: give the compose file as a file, not -f -")
 	}
 	p, err := o.project.load(ctx)
 	if err != nil {

@@ -205,3 +205,18 @@ func TestCompleteUpAndCompose(t *testing.T) {
 	comps, d := complete(t, "up", "-f", "")
 	assert.Check(t, is.Equal(d, cobra.ShellCompDirectiveFilterFileExt), "%v", comps)
 }
+
+func TestUpRefusesComposeFileOnStdin(t *testing.T) {
+	runProjectDir(t)
+	calls, _, err := runEnvCommand(t, upCmd, nil, "-f", "-", "--vault", "emulator")
+	assert.Check(t, is.Error(err, "docker compose reads docker vault's override on standard input: give the compose file as a file, not -f -"))
+	assert.Check(t, is.Len(calls, 0))
+}
+
+func TestRunWithoutProject(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("COMPOSE_FILE", "")
+	calls, _, err := runEnvCommand(t, runCmd, nil, "true")
+	assert.Check(t, is.ErrorContains(err, "no configuration file provided: use -f FILE, or run in a folder with compose.yaml"))
+	assert.Check(t, is.Len(calls, 0))
+}
