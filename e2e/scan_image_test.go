@@ -163,6 +163,14 @@ func testScanImageAPI(t *testing.T, s scanImages) {
 	assert.Check(t, res.Files >= 4 && res.Files < 10, "files read: %d", res.Files)
 	assertResultHoldsNoValue(t, res, values)
 
+	// Where the driver's directories are not read (a remote engine), the
+	// export stream gives the same findings, and the note says so.
+	fres, err := scan.ScanImage(ctx, remoteEngine{c}, s.fileImage, scan.ImageOptions{Values: vs})
+	assert.NilError(t, err)
+	assert.DeepEqual(t, findingSummary(fres), findingSummary(res))
+	assert.Check(t, is.Contains(strings.Join(fres.Notes, "\n"), "the 2 added layers searched in the image export, which streams every layer"))
+	assertResultHoldsNoValue(t, fres, values)
+
 	// The history's build arg is a Key Vault value: the finding names it.
 	res, err = scan.ScanImage(ctx, c, s.envImage, scan.ImageOptions{Values: vs})
 	assert.NilError(t, err)
