@@ -52,11 +52,23 @@ func newMigrateCommand(dockerCLI command.Cli) *cobra.Command {
 from .env or the shell, env_file lines) and rewrite them into compose secrets: the
 variable becomes VAR_FILE=/run/secrets/NAME where the image reads it, the service lists
 the secret, and the value goes to ./secrets/NAME (--to file) or Key Vault (--to external
---push). Where the image reads no VAR_FILE, the service's start is wrapped in /bin/sh,
-which exports VAR from the secret file (--no-wrap reports such variables instead).
+or environment, with --push). Where the image reads no VAR_FILE, the service's start
+is wrapped in /bin/sh, which exports VAR from the secret file (--no-wrap reports such
+variables instead).
 What an image reads is learnt from the image in the engine (pulled per --pull).
 Every profile is read unless --profile is given. Secrets that cannot be moved safely
-are reported with the reason.`,
+are reported with the reason.
+
+--to external and --to environment also convert the project's file: secrets (not
+those marked x-vault: false). --to environment declares each secret as
+"NAME: {environment: VAR}", which ` + "`docker vault run -- docker compose up`" + ` fills from
+Key Vault. VAR is the secret's name upper-cased; SECRET_ goes in front of a variable
+docker, compose or the shell reads (DOCKER_*, COMPOSE_*, PATH...), and _SECRET after
+one the project uses already. Nothing is written to disk; without --push, Key Vault
+must hold every value already. Compose cannot copy such a secret into a read_only
+service (its variables are reported, its file secrets kept), and docker stack deploy
+refuses them: a project deployed with ` + "`docker vault deploy`" + ` keeps external secrets and
+runs locally with ` + "`docker vault up`" + `.`,
 		Args: cli.RequiresMinArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			options.project.files = append(options.project.files, args...)
@@ -66,8 +78,8 @@ are reported with the reason.`,
 	flags := cmd.Flags()
 	addProjectFlags(flags, &options.project)
 	addVaultFlags(flags, &options.vault)
-	flags.StringVar(&options.to, "to", "file", "Target: file or external")
-	flags.BoolVar(&options.push, "push", false, "Also store the values in Key Vault")
+	flags.StringVar(&options.to, "to", "file", "file|external|environment")
+	flags.BoolVar(&options.push, "push", false, "Store the values in Key Vault")
 	flags.BoolVar(&options.overwrite, "overwrite", false, "With --push: replace values that differ")
 	flags.BoolVar(&options.dryRun, "dry-run", false, "Print the diffs and change nothing")
 	flags.BoolVar(&options.check, "check", false, "Exit 3 if migrate would change anything")
@@ -83,10 +95,10 @@ are reported with the reason.`,
 func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) error {
 	to := migrate.Target(o.to)
 	switch {
-	case to != migrate.ToFile && to != migrate.ToExternal:
-		return fmt.Errorf(`invalid --to %q: use "file" or "external"`, o.to)
-	case o.push && to != migrate.ToExternal:
-		return errors.New("--push goes with --to external")
+	case to != migrate.ToFile && to != migrate.ToExternal && to != migrate.ToEnvironment:
+		return fmt.Errorf(`invalid --to %q: use "file", "external" or "environment"`, o.to)
+	case o.push && to == migrate.ToFile:
+		return errors.New("--push goes with --to external or --to environment")
 	case to == migrate.ToExternal && !o.push && !o.dryRun && !o.check:
 		// Without --push the values would be removed from the project and
 		// stored nowhere.
@@ -137,7 +149,7 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 	}
 	plan := run.Plan
 	res := migrateResult{Findings: plan.Items, Files: plan.Files, Secrets: plan.Secrets, Pushed: run.Pushed, DryRun: o.dryRun || o.check,
-		VaultCheck: run.VaultCheck, Converted: run.Converted, Profiles: readProfiles(run.Project.Compose, lo.Profiles), Stale: plan.Stale,
+		VaultCheck: run.VaultCheck, Converted: run.Converted, Variables: plan.Variables, To: to, Profiles: readProfiles(run.Project.Compose, lo.Profiles), Stale: plan.Stale,
 		Warnings: append(slices.Clone(run.Report.Warnings), plan.Warnings...), mask: run.Mask}
 	if res.Findings == nil {
 		res.Findings = []migrate.Item{}
@@ -197,8 +209,12 @@ type migrateResult struct {
 	Secrets  []string        `json:"secrets,omitempty"`
 	Pushed   []string        `json:"pushed,omitempty"`
 	// Converted are the file: secrets --to external turned into external
-	// ones.
+	// ones (--to environment: into environment ones).
 	Converted []convert.Source `json:"converted,omitempty"`
+	// Variables are, with --to environment, the variable each secret is
+	// filled from, by secret.
+	Variables map[string]string `json:"variables,omitempty"`
+	To        migrate.Target    `json:"-"`
 	// VaultCheck is what --dry-run --push found in Key Vault.
 	VaultCheck []migrate.PushCheck `json:"vaultCheck,omitempty"`
 	Warnings   []string            `json:"warnings,omitempty"`
@@ -329,11 +345,21 @@ func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
 			for i, c := range res.Converted {
 				names[i] = c.Secret + " -> " + c.KVName
 			}
-			verb := "converted"
+			verb, kind := "converted", "external"
 			if res.DryRun {
 				verb = "would convert"
 			}
-			fmt.Fprintf(out, "%s %d file secrets to external ones: %s\n", verb, len(names), strings.Join(names, ", "))
+			if res.To == migrate.ToEnvironment {
+				kind = "environment"
+			}
+			fmt.Fprintf(out, "%s %d file secrets to %s ones: %s\n", verb, len(names), kind, strings.Join(names, ", "))
+		}
+		if len(res.Variables) > 0 {
+			var names []string
+			for _, k := range slices.Sorted(maps.Keys(res.Variables)) {
+				names = append(names, k+" from $"+res.Variables[k])
+			}
+			fmt.Fprintf(out, "secrets `docker vault run` fills from Key Vault through variables: %s\n", strings.Join(names, ", "))
 		}
 		if len(res.VaultCheck) > 0 {
 			fmt.Fprintln(out, "Key Vault, as the push would find it:")

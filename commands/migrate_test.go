@@ -226,7 +226,8 @@ func TestMigrateFlagErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--to", "vault"}, `invalid --to "vault"`},
-		{[]string{"--push"}, "--push goes with --to external"},
+		{[]string{"--push"}, "--push goes with --to external or --to environment"},
+		{[]string{"--to", "env"}, `invalid --to "env": use "file", "external" or "environment"`},
 		{[]string{"--to", "external"}, "--to external needs --push"},
 		{[]string{"--format", "{{.Nope"}, `template parsing error`},
 		{[]string{"-f", "missing.yaml"}, "missing.yaml"},
