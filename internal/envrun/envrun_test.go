@@ -2,6 +2,7 @@ package envrun
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -223,8 +224,18 @@ func TestRead(t *testing.T) {
 	assert.Check(t, is.Equal(vals[0].Var, "TOKEN"))
 	assert.Check(t, is.Equal(string(vals[0].Value), "SENTINEL-token"))
 	assert.Check(t, is.Equal(vals[1].Version, "v-db-password"))
-	assert.Check(t, !strings.Contains(fmt.Sprint(vals), "SENTINEL"))
-	assert.Check(t, !strings.Contains(fmt.Sprintf("%+v %#v", vals[0], vals), "SENTINEL"))
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
+		for _, x := range []any{vals[0], &vals[0], vals} {
+			out := fmt.Sprintf(verb, x)
+			for _, form := range []string{"SENTINEL", fmt.Sprintf("%x", "SENTINEL"), strings.Trim(fmt.Sprint([]byte("SENTINEL")), "[]")} {
+				assert.Check(t, !strings.Contains(out, form), "%s prints %s", verb, out)
+			}
+		}
+	}
+	b, err := json.Marshal(vals)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(string(b), `[{"var":"TOKEN","secret":"a","vaultSecret":"token","version":"v-token"},{"var":"DOCKER_VAULT_SECRET_DB_PASSWORD","secret":"db_password","vaultSecret":"db-password","version":"v-db-password"}]`))
+	assert.Check(t, is.Equal(fmt.Sprint(vals[0]), "TOKEN (secret a, Key Vault secret token version v-token)"))
 	Clear(vals)
 	assert.Check(t, is.Equal(strings.Trim(string(vals[0].Value), "\x00"), ""))
 }

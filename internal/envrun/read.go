@@ -2,15 +2,17 @@ package envrun
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/docker-vault/docker-vault/internal/fetch"
 	"github.com/docker-vault/docker-vault/internal/keyvault"
+	"github.com/docker-vault/docker-vault/internal/safefmt"
 )
 
-// Value is the value of one variable, read from Key Vault. Its String
-// and Format print the variable's name only.
+// Value is the value of one variable, read from Key Vault. It prints
+// (every verb, see safefmt) and marshals to JSON without its value.
 type Value struct {
 	Var     string
 	Key     string // the (first) compose secret it fills
@@ -19,7 +21,20 @@ type Value struct {
 	Value   []byte
 }
 
-func (v Value) String() string { return "Value{" + v.Var + "}" }
+func (v Value) String() string {
+	return fmt.Sprintf("%s (secret %s, Key Vault secret %s version %s)", v.Var, v.Key, v.KVName, v.Version)
+}
+func (v Value) GoString() string              { return "envrun.Value{" + v.String() + "}" }
+func (v Value) Format(f fmt.State, verb rune) { safefmt.Format(f, verb, v) }
+
+func (v Value) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Var     string `json:"var"`
+		Key     string `json:"secret"`
+		KVName  string `json:"vaultSecret"`
+		Version string `json:"version"`
+	}{v.Var, v.Key, v.KVName, v.Version})
+}
 
 // Read reads the value of every secret's Key Vault secret, concurrently,
 // at most parallel at once, each Key Vault secret (and version) once. A
