@@ -86,8 +86,13 @@ secrets:
 		assertNoValue(t, res, values)
 		return res
 	}
+	// No process's command line (docker, the plugin, compose) holds it.
+	w := watchProcs(value, func(l string) bool { return strings.Contains(l, "compose up") })
 	res := up(digest(value))
+	seen, hits := w.Stop()
 	res.Assert(t, icmd.Expected{ExitCode: 0, Out: "digest-ok"})
+	assert.Check(t, len(seen) > 0, "the process watch saw no compose")
+	assert.Check(t, is.Len(hits, 0), "processes whose command line holds the value: %v", hits)
 	ids := projectContainers(t, name)
 	assert.Assert(t, is.Len(ids, 1))
 	assertNotInContainers(t, ids, value)

@@ -76,9 +76,13 @@ func TestUpExternalSecrets(t *testing.T) {
 	assert.Check(t, is.Contains(res.Stdout(), "  db_password:\n    external: !reset null\n    environment: DOCKER_VAULT_SECRET_DB_PASSWORD\n"))
 	assert.Check(t, is.Len(projectContainers(t, name), 0), "a dry run started something")
 
+	w := watchProcs(db, func(l string) bool { return strings.Contains(l, "compose") })
 	res = vaultDocker(t, em.Env, dir, "vault", "up", "-d", "--no-color")
+	seen, hits := w.Stop()
 	outputs = append(outputs, res)
 	res.Assert(t, icmd.Success)
+	assert.Check(t, len(seen) > 0, "the process watch saw no compose")
+	assert.Check(t, is.Len(hits, 0), "processes whose command line holds the value: %v", hits)
 
 	// Without docker vault, from the project's folder.
 	poll.WaitOn(t, func(poll.LogT) poll.Result {
