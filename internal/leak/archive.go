@@ -18,6 +18,8 @@ type Archive struct {
 	// first, as the manifest lists them with links followed: the blobs
 	// hits name. A caller maps a hit's Blob to a layer with it.
 	ImageLayers []string
+	// Read is the size of the archive, every byte of which was read.
+	Read int64
 }
 
 // Archive searches an image archive as `docker save` writes it (layers as
@@ -77,7 +79,15 @@ func (s *Search) Archive(archive io.Reader, skip func(blob string) bool) (Archiv
 		}
 		a.read[name] = true
 	}
-	return a.complete()
+	// The tar reader stops at the end-of-archive blocks: read on to the
+	// end of the stream (padding), after which the goroutine is done with
+	// n (it closed chunks after its last write).
+	if _, err := io.Copy(io.Discard, ra); err != nil {
+		return Archive{}, unreadable("the image archive: %w", err)
+	}
+	out, err := a.complete()
+	out.Read = ra.n
+	return out, err
 }
 
 type archiveState struct {
@@ -147,6 +157,7 @@ type readAhead struct {
 	free   chan []byte
 	done   chan struct{}
 	err    error // set before chunks is closed
+	n      int64 // bytes read, set before chunks is closed
 	cur    []byte
 	buf    []byte
 }
@@ -178,6 +189,7 @@ func newReadAhead(r io.Reader) *readAhead {
 				return
 			}
 			n, err := io.ReadFull(r, b)
+			ra.n += int64(n)
 			if n > 0 {
 				select {
 				case ra.chunks <- b[:n]:

@@ -97,4 +97,5 @@ func TestArchiveSkip(t *testing.T) {
 	assert.DeepEqual(t, *hits, []string{"0 raw blobs/sha256/bb etc/v"})
 	assert.DeepEqual(t, a.ImageLayers, []string{"blobs/sha256/aa", "blobs/sha256/bb"})
 	assert.Check(t, is.Equal(a.Layers, 2))
+	assert.Check(t, is.Equal(a.Read, int64(len(archive))))
 }

@@ -75,12 +75,11 @@ func (s *imageScan) export(ctx context.Context, api ImageAPI, img image.InspectR
 		return fmt.Errorf("failed to export image %s: %w", s.ref, err)
 	}
 	defer rc.Close()
-	counter := &countingReader{r: rc}
 	// An OCI layout names an uncompressed layer by its digest, its diff
 	// id: a base layer is then read, not searched. The legacy layout
 	// names layers by v1 ids: every layer is searched, and what a base
 	// layer holds is dropped below.
-	a, err := search.Archive(counter, func(blob string) bool {
+	a, err := search.Archive(rc, func(blob string) bool {
 		hexID, ok := strings.CutPrefix(blob, "blobs/sha256/")
 		return ok && base["sha256:"+hexID]
 	})
@@ -104,7 +103,7 @@ func (s *imageScan) export(ctx context.Context, api ImageAPI, img image.InspectR
 	s.res.Files += search.Files
 	s.res.Bytes += search.Bytes
 	s.res.Notes = append(s.res.Notes, fmt.Sprintf("image %s: the storage driver's directories are not read (%s): the %s searched in the image export, which streams every layer (%.1f MB read): %s",
-		s.ref, oneLine(why), howMany(len(diffIDs)-from, "added layer"), float64(counter.n)/1e6, searched(search)))
+		s.ref, oneLine(why), howMany(len(diffIDs)-from, "added layer"), float64(a.Read)/1e6, searched(search)))
 	return nil
 }
 
@@ -124,17 +123,6 @@ func howMany(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // errNotLocal: the layers cannot be read from the storage driver here.
