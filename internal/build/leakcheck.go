@@ -76,6 +76,8 @@ type Report struct {
 	// Layers is the number of layers of the image, every one of them
 	// read to its end.
 	Layers int
+	// Bytes is the size of the archive, read to its end.
+	Bytes int64
 }
 
 // ErrUnreadable is an image archive that could not be read to its end or
@@ -106,7 +108,7 @@ func Scan(archive io.Reader, secrets []Secret) (Report, error) {
 	if err != nil {
 		return report, err
 	}
-	report.Layers = a.Layers
+	report.Layers, report.Bytes = a.Layers, a.Read
 	return report, nil
 }
 
