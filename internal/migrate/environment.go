@@ -36,8 +36,8 @@ import (
 //   - a ${VAR} or $VAR in a compose file or an env file of the project,
 //   - a key of an env file (.env, --env-file, include and services'
 //     env_file),
-//   - a key of a service's environment: (a key without a value passes
-//     compose's variable into the container),
+//   - a key of a service's environment: or build args: (a key without a
+//     value passes compose's variable into the container, or the build),
 //   - the environment: source of another secret or config.
 // The check is made on the rewritten files: a ${DB_PASSWORD} that migrate
 // moves is gone from them, and DB_PASSWORD then names the secret.
@@ -208,22 +208,25 @@ func UsedVariables(p *compose.Project, rewritten map[string][]byte) (map[string]
 	return used, nil
 }
 
-// serviceKeys adds the keys of every service's environment: in a decoded
-// compose document.
+// serviceKeys adds the keys of every service's environment: and build
+// args: in a decoded compose document.
 func serviceKeys(doc map[string]any, used map[string]bool) {
 	services, _ := doc["services"].(map[string]any)
 	for _, s := range services {
 		svc, _ := s.(map[string]any)
-		switch env := svc["environment"].(type) {
-		case map[string]any:
-			for k := range env {
-				used[k] = true
-			}
-		case []any:
-			for _, e := range env {
-				if s, ok := e.(string); ok {
-					k, _, _ := strings.Cut(s, "=")
+		build, _ := svc["build"].(map[string]any)
+		for _, entries := range []any{svc["environment"], build["args"]} {
+			switch m := entries.(type) {
+			case map[string]any:
+				for k := range m {
 					used[k] = true
+				}
+			case []any:
+				for _, e := range m {
+					if s, ok := e.(string); ok {
+						k, _, _ := strings.Cut(s, "=")
+						used[k] = true
+					}
 				}
 			}
 		}

@@ -7,9 +7,11 @@
 // the image reads instead), the service lists the secret, and the project
 // declares it at the top level: as `file: ./secrets/<secret>` with the value
 // written beside the project (0600, or 0444 in a 0700 folder for a service
-// that runs as another user; git-ignored), or as `external: true` with an
-// x-vault name, the value pushed to Key Vault. A value that came
-// from .env or an env file is removed from it once nothing else uses it.
+// that runs as another user; git-ignored), as `external: true` with an
+// x-vault name, the value pushed to Key Vault, or as `environment: VAR`,
+// which `docker vault run` fills from Key Vault (environment.go). A value
+// that came from .env or an env file is removed from it once nothing else
+// uses it.
 //
 // A variable the image reads only from its environment is moved all the
 // same: its entry goes, and the service's entrypoint becomes a /bin/sh
