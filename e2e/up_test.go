@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,4 +160,43 @@ secrets:
 	assert.Check(t, res.ExitCode != 0, res.Combined())
 	assert.Check(t, is.Contains(res.Stderr(), `unable to find entry "999:999"`))
 	assert.Check(t, is.Contains(res.Stderr(), "note: app (db_password) set uid or gid on a secret filled from Key Vault: "))
+}
+
+// TestComposeBuildExternalSecret: `docker vault compose build` fills the
+// build secret of a service from the same external secret deploy uses:
+// the Dockerfile's step checks its digest.
+func TestComposeBuildExternalSecret(t *testing.T) {
+	value := uniqueValue(t, "e2e-compose-build-")
+	em := startEmulator(t, map[string]string{})
+	em.SetSecret(t, "npm-token", value)
+	img := fmt.Sprintf("docker-vault-test/f1-compose-build:%d", os.Getpid())
+	t.Cleanup(func() { docker(t, nil, "image", "rm", "-f", img) })
+	dir := buildDir(t, map[string]string{
+		"Dockerfile": `FROM ` + env.baseImage + `
+ARG WANT
+RUN --mount=type=secret,id=npm_token,required=true \
+    test "$(sha256sum /run/secrets/npm_token | cut -d' ' -f1)" = "$WANT" || { echo "npm_token digest mismatch" >&2; exit 1; }
+`,
+		"compose.yaml": `
+services:
+  app:
+    image: ` + img + `
+    build:
+      context: .
+      secrets: [npm_token]
+secrets:
+  npm_token:
+    external: true
+`,
+	})
+	build := func(want string) *icmd.Result {
+		res := vaultDocker(t, em.Env, dir, "vault", "compose", "--progress", "plain", "build", "--no-cache", "--build-arg", "WANT="+want, "app")
+		assertNoValue(t, res, map[string]string{"npm-token": value})
+		return res
+	}
+	build(digest(value)).Assert(t, icmd.Success)
+	res := build(digest("not the value"))
+	assert.Check(t, res.ExitCode != 0, "a wrong digest passed")
+	assert.Check(t, is.Contains(res.Combined(), "npm_token digest mismatch"))
+	assertNotInTree(t, dir, value)
 }
