@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -466,4 +467,44 @@ func TestSummary(t *testing.T) {
 	assert.Equal(t, Summary{Total: 4}.String(), "all 4 secrets are in sync")
 	assert.Equal(t, Summary{Total: 4, Drift: 1, Expiry: 2}.String(), "1 of 4 secrets drift from Key Vault, 2 expiry warnings")
 	assert.Equal(t, Summary{Total: 4, Expiry: 1}.String(), "1 expiry warning")
+}
+
+// planEach plans each secret against its own managed versions: the same
+// actions as one plan of all of them against the whole swarm.
+func TestPlanEachIsThePlanOfAll(t *testing.T) {
+	old := updated.Add(-time.Hour)
+	desired := []swarm.Desired{{Name: "a", KVName: "a"}, {Name: "b", KVName: "b"}, {Name: "c", KVName: "c"}, {Name: "d", KVName: "d", Version: v(2)}, {Name: "e", KVName: "e"}}
+	obs := swarm.Observed{
+		Managed: []swarm.Managed{
+			managed("a", "a", 3, updated, time.Hour), managed("a", "a", 2, old, 2*time.Hour), managed("a", "a", 1, old, 3*time.Hour),
+			managed("b", "b", 1, old, time.Hour), managed("b", "other", 2, updated, time.Minute),
+			managed("d", "d", 2, old, time.Hour), managed("d", "d", 1, old, 2*time.Hour),
+			managed("x", "x", 1, old, time.Hour),
+		},
+		Unmanaged: map[string]string{"e": "hand"},
+		Services:  []swarm.Service{service("proj_s", "proj", "id-a-22222222", "id-d-11111111"), service("o", "other", "id-a-11111111"), service("u", "proj", "hand")},
+	}
+	vault := vaultOf(kvItem("a"), kvItem("b"), kvItem("c", func(p *keyvault.SecretProperties) { p.Enabled = false }), kvItem("d"), kvItem("e"))
+	items := swarm.VaultItems(vault)
+	po := swarm.PlanOptions{Source: source, Keep: 1, Stack: "proj"}
+	lines := func(p swarm.Plan) []string {
+		out := strings.Split(strings.TrimSpace(p.String()), "\n")
+		slices.Sort(out)
+		return out
+	}
+	var each swarm.Plan
+	var need []string
+	for i, f := range planEach(desired, items, obs, po) {
+		each.Actions = append(each.Actions, f.plan.Actions...)
+		if f.need {
+			need = append(need, desired[i].Name)
+		}
+	}
+	assert.DeepEqual(t, lines(each), lines(swarm.MakePlan(desired, items, nil, obs, po)))
+	var all []string
+	for _, d := range swarm.NeedsFetch(desired, items, obs, source) {
+		all = append(all, d.Name)
+	}
+	assert.DeepEqual(t, need, all)
+	assert.Check(t, len(each.Actions) > len(desired), "the case has prunes:\n%s", each)
 }
