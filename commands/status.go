@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker-vault/docker-vault/internal/mapping"
 	"github.com/docker-vault/docker-vault/internal/secretfile"
 	"github.com/docker-vault/docker-vault/internal/status"
 	"github.com/docker/cli/cli"
@@ -165,7 +166,7 @@ func (c *statusContext) VaultSecret() string { return c.r.KVName }
 // Kind is "swarm" for an external secret, "file" for a secret file, as in
 // sync's rows.
 func (c *statusContext) Kind() string {
-	if c.r.Kind == "file" {
+	if c.r.Kind == mapping.File {
 		return "file"
 	}
 	return "swarm"
