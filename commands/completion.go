@@ -144,6 +144,8 @@ var (
 	formatValues       = []string{"table", "json"}
 	scanFormatValues   = []string{"table", "json", "sarif"}
 	resolveImageValues = []string{"always", "changed", "never"}
+	// Usual windows of status --expiry-warning; any duration is accepted.
+	expiryWarningValues = []string{"7d", "14d", "30d", "90d"}
 )
 
 // flagCompletion is the completion of one flag of cmd, nil for none (the
@@ -174,6 +176,8 @@ func (c *completer) flagCompletion(cmd *cobra.Command, name string) completeFunc
 		return c.imageNames
 	case "resolve-image":
 		return fixed(resolveImageValues)
+	case "expiry-warning":
+		return fixed(expiryWarningValues)
 	case "credential":
 		return fixed(keyvault.CredentialNames())
 	case "stack":

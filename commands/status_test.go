@@ -18,6 +18,7 @@ import (
 	"github.com/docker/cli/cli"
 	swarmtypes "github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -166,4 +167,14 @@ secrets:
 	assert.Assert(t, is.Len(js, 1))
 	assert.Check(t, is.Equal(js[0]["Docker"], "missing"))
 	assert.Check(t, is.Equal(js[0]["Drift"], true))
+}
+
+func TestCompleteExpiryWarning(t *testing.T) {
+	comps, d := complete(t, "status", "--expiry-warning", "")
+	assert.Check(t, is.Equal(d, cobra.ShellCompDirectiveNoFileComp))
+	assert.Check(t, is.DeepEqual(comps, []string{"7d", "14d", "30d", "90d"}))
+	comps, _ = complete(t, "status", "--expiry-warning", "1")
+	assert.Check(t, is.DeepEqual(comps, []string{"14d"}))
+	comps, _ = complete(t, "status", "--format", "")
+	assert.Check(t, is.DeepEqual(comps, []string{"table", "json"}))
 }
