@@ -61,7 +61,7 @@ func parseIgnore(content []byte, domain []string) []gitignore.Pattern {
 // readIgnoreFile reads a .gitignore or exclude file; a missing one is
 // empty.
 func readIgnoreFile(path string) ([]byte, error) {
-	b, err := readFile(path)
+	b, err := readFile(path, nil)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrInvalid) {
 		return nil, nil
 	}

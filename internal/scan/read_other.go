@@ -6,4 +6,4 @@ import "os"
 
 // readWhole is os.ReadFile where the system calls of read_unix.go are not
 // available.
-func readWhole(path string) ([]byte, error) { return os.ReadFile(path) }
+func readWhole(path string, _ []byte) ([]byte, error) { return os.ReadFile(path) }

@@ -11,8 +11,9 @@ import (
 // cannot be polled, yet os.Open tries to register every file it opens,
 // which costs two more system calls a file. A tree scan with Key Vault
 // values reads every file of the tree, so it reads them as git grep
-// does: open, fstat, read, close.
-func readWhole(path string) ([]byte, error) {
+// does: open, fstat, read, close. The bytes are read into buf when it is
+// large enough.
+func readWhole(path string, buf []byte) ([]byte, error) {
 	var fd int
 	var err error
 	for {
@@ -30,7 +31,10 @@ func readWhole(path string) ([]byte, error) {
 	if syscall.Fstat(fd, &st) == nil && st.Size > 0 && int64(int(st.Size)) == st.Size {
 		size = int(st.Size) + 1 // one more, so the read that says EOF needs no growth
 	}
-	b := make([]byte, 0, size)
+	b := buf[:0]
+	if cap(b) < size {
+		b = make([]byte, 0, size)
+	}
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]

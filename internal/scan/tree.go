@@ -35,8 +35,8 @@ type TreeOptions struct {
 	Environ []string
 }
 
-// readFile reads every file a tree scan reads itself; tests replace it to
-// make a file unreadable even to root.
+// readFile reads every file a tree scan reads itself, into buf (nil: a
+// new slice); tests replace it to make a file unreadable even to root.
 var readFile = readWhole
 
 // fileKind is what a file's name says it is.
@@ -182,7 +182,9 @@ func ScanPaths(ctx context.Context, paths []string, opts TreeOptions) (*Result, 
 			t.notes = append(t.notes, relPath(root, s.path)+" is no compose file, env file or Dockerfile: without Key Vault values to look for, nothing is read in it")
 			continue
 		}
-		t.file(s.path, k)
+		if t.take(s.path) {
+			t.file(s.path, k)
+		}
 	}
 	t.wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -263,6 +265,10 @@ func (t *tree) dir(path, base string, ig ignorer) {
 		}
 		rel := components(base, path)
 		ig = ig.with(own, rel)
+		// Ordinary files (read only to look for values) are read here, one
+		// after the other into one buffer: a goroutine and a buffer per
+		// file would cost more than reading most of them.
+		var plain []string
 		for _, e := range entries {
 			name := e.Name()
 			if name == ".git" {
@@ -284,23 +290,45 @@ func (t *tree) dir(path, base string, ig ignorer) {
 				if k == kindOther && t.opts.Values == nil {
 					continue
 				}
-				if !ig.ignored(append(rel[:len(rel):len(rel)], name), false) {
+				if ig.ignored(append(rel[:len(rel):len(rel)], name), false) || !t.take(child) {
+					continue
+				}
+				if k == kindOther {
+					plain = append(plain, child)
+				} else {
 					t.file(child, k)
 				}
 			}
 		}
+		if len(plain) == 0 {
+			return
+		}
+		t.sem <- struct{}{}
+		defer func() { <-t.sem }()
+		var buf []byte
+		for _, p := range plain {
+			if t.ctx.Err() != nil {
+				return
+			}
+			buf = t.scanFile(p, kindOther, buf[:0])
+		}
 	}()
 }
 
-// file scans one file on its own goroutine, once per path.
-func (t *tree) file(path string, k fileKind) {
+// take reports whether path is not taken yet, and takes it: a file is
+// scanned once, however many PATHs lead to it.
+func (t *tree) take(path string) bool {
 	t.mu.Lock()
-	taken := t.jobs[path]
-	t.jobs[path] = true
-	t.mu.Unlock()
-	if taken {
-		return
+	defer t.mu.Unlock()
+	if t.jobs[path] {
+		return false
 	}
+	t.jobs[path] = true
+	return true
+}
+
+// file scans one file on its own goroutine; the caller took it.
+func (t *tree) file(path string, k fileKind) {
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
@@ -309,22 +337,27 @@ func (t *tree) file(path string, k fileKind) {
 		}
 		t.sem <- struct{}{}
 		defer func() { <-t.sem }()
-		t.scanFile(path, k)
+		t.scanFile(path, k, nil)
 	}()
 }
 
-func (t *tree) scanFile(path string, k fileKind) {
-	b, err := readFile(path)
+// scanFile reads and scans one file, into buf when it is an ordinary
+// one (nothing of it is kept), and returns buf for the next.
+func (t *tree) scanFile(path string, k fileKind, buf []byte) []byte {
+	if k != kindOther {
+		buf = nil // compose's findings keep parts of what they judged
+	}
+	b, err := readFile(path, buf)
 	if err != nil {
 		t.fileError(path, err)
-		return
+		return buf
 	}
 	if binary(b) {
 		t.mu.Lock()
 		t.binaries++
 		t.claimed[path] = true
 		t.mu.Unlock()
-		return
+		return b
 	}
 	rel := relPath(t.root, path)
 	if t.claim(path, b) {
@@ -343,12 +376,14 @@ func (t *tree) scanFile(path string, k fileKind) {
 		}
 		if err := judge(path, b); err != nil {
 			t.fileErrorText(path, err.Error())
-			return
+			return nil
 		}
 		t.mu.Lock()
 		t.alone = append(t.alone, fileResult{path, c.result()})
 		t.mu.Unlock()
+		return nil
 	}
+	return b
 }
 
 // composeFile scans a compose file as a project of its own.

@@ -196,21 +196,32 @@ func TestScanPathsBinary(t *testing.T) {
 // root, which the tests may run as.
 func TestScanPathsUnreadable(t *testing.T) {
 	root := writeTree(t, t.TempDir(), map[string]string{
-		"locked/.env": "LOCKED_PASSWORD=L0cked-Passw0rd\n",
-		"open/.env":   "OPEN_PASSWORD=0pen-Passw0rd\n",
+		"locked/.env":      "LOCKED_PASSWORD=L0cked-Passw0rd\n",
+		"locked/notes.txt": "L0cked-Passw0rd\n",
+		"open/.env":        "OPEN_PASSWORD=0pen-Passw0rd\n",
+		"open/notes.txt":   "0pen-Passw0rd\n",
 	})
-	locked := filepath.Join(root, "locked", ".env")
-	defer func(orig func(string) ([]byte, error)) { readFile = orig }(readFile)
-	readFile = func(path string) ([]byte, error) {
-		if path == locked {
+	lockedEnv, lockedNotes := filepath.Join(root, "locked", ".env"), filepath.Join(root, "locked", "notes.txt")
+	defer func(orig func(string, []byte) ([]byte, error)) { readFile = orig }(readFile)
+	readFile = func(path string, buf []byte) ([]byte, error) {
+		if path == lockedEnv || path == lockedNotes {
 			return nil, &fs.PathError{Op: "open", Path: path, Err: fs.ErrPermission}
 		}
-		return os.ReadFile(path)
+		return readWhole(path, buf)
 	}
-	res := scanPaths(t, root, TreeOptions{}, ".")
+	vs := NewValues([]Value{{Name: "open", Value: []byte("0pen-Passw0rd")}})
+	defer vs.Close()
+	res := scanPaths(t, root, TreeOptions{Values: vs}, ".")
 	assertNoValues(t, res, "L0cked-Passw0rd", "0pen-Passw0rd")
-	assert.Check(t, is.DeepEqual(res.Errors, []FileError{{File: "locked/.env", Err: "permission denied"}}))
-	assert.Check(t, is.DeepEqual(fileNames(res), []string{"open/.env"}))
+	assert.Check(t, is.DeepEqual(res.Errors, []FileError{
+		{File: "locked/.env", Err: "permission denied"},
+		{File: "locked/notes.txt", Err: "permission denied"},
+	}))
+	assert.Check(t, is.DeepEqual(places(res), []string{
+		"env-file open/.env:1:15 OPEN_PASSWORD",
+		"vault-value open/.env:1:15  open/raw",
+		"vault-value open/notes.txt:1:1  open/raw",
+	}))
 }
 
 // TestScanPathsHugeLine: a .env of one huge line is judged and searched
