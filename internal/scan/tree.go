@@ -252,7 +252,7 @@ func (t *tree) dir(path, base string, ig ignorer) {
 		t.sem <- struct{}{}
 		entries, err := os.ReadDir(path)
 		var own []byte
-		if err == nil && !t.opts.NoIgnore {
+		if err == nil && !t.opts.NoIgnore && slices.ContainsFunc(entries, func(e fs.DirEntry) bool { return e.Name() == ".gitignore" }) {
 			var ierr error
 			if own, ierr = readIgnoreFile(filepath.Join(path, ".gitignore")); ierr != nil {
 				t.fileError(filepath.Join(path, ".gitignore"), ierr)
