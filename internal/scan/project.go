@@ -383,7 +383,7 @@ func fix(f compose.Finding, pl place) string {
 		}
 		where := ""
 		if pl.rule == RuleEnvFile {
-			where = " and removes it from the env file"
+			where = " (and takes it out of the env file once nothing else uses it)"
 		}
 		return "`docker vault migrate` moves " + f.Service + "." + f.Variable + " into the compose secret " + f.SecretName + how + where + "; `docker vault push` stores it in Key Vault."
 	}
