@@ -139,7 +139,7 @@ func (c *completer) register(root *cobra.Command) {
 
 // Fixed values of the enum flags.
 var (
-	toValues           = []string{"file", "external"}
+	toValues           = []string{"file", "external", "environment"}
 	pullValues         = []string{"missing", "never", "always"}
 	formatValues       = []string{"table", "json"}
 	scanFormatValues   = []string{"table", "json", "sarif"}

@@ -93,8 +93,8 @@ func TestCompleteEnums(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"migrate", "--to", ""}, []string{"file", "external"}},
-		{[]string{"migrate", "--to", "e"}, []string{"external"}},
+		{[]string{"migrate", "--to", ""}, []string{"file", "external", "environment"}},
+		{[]string{"migrate", "--to", "e"}, []string{"external", "environment"}},
 		{[]string{"migrate", "--to=f"}, []string{"file"}},
 		{[]string{"migrate", "--pull", ""}, []string{"missing", "never", "always"}},
 		{[]string{"migrate", "--format", ""}, []string{"table", "json"}},

@@ -45,7 +45,7 @@ func newScanCommand(dockerCLI command.Cli) *cobra.Command {
 	var options scanOptions
 	cmd := &cobra.Command{
 		Use:   "scan [OPTIONS] [PATH...]",
-		Short: "Find secrets in compose projects, env files, Dockerfiles and images",
+		Short: "Find secrets in compose files, env files, Dockerfiles and images",
 		Long: `Find secrets held where they leak: environment: literals, .env and env files,
 build args, x- blocks, URLs, commands, healthchecks and labels of a compose project,
 ARG and ENV of the Dockerfiles it builds; with --image, an image's config and history.

@@ -35,7 +35,7 @@ func newStatusCommand(dockerCLI command.Cli) *cobra.Command {
 	var options statusOptions
 	cmd := &cobra.Command{
 		Use:   "status [OPTIONS]",
-		Short: "Show whether Docker holds the current Key Vault version of each secret",
+		Short: "Show where Docker lags Key Vault, and secrets about to expire",
 		Long: `Show, for every Key Vault-backed secret of the compose project, the Key Vault
 secret's state, version, expiry (exp) and start (nbf), and whether Docker
 holds its current version: in-sync, stale (Key Vault changed since, or
