@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"github.com/docker-vault/docker-vault/internal/composecli"
 	"os"
 	"slices"
 	"sort"
@@ -613,7 +614,7 @@ func (c *completer) composeRunArgs(cmd *cobra.Command, args []string, toComplete
 				return value(f, "", toComplete)
 			}
 			i++
-		case command == "" && composeGlobalValueFlags[args[i]]:
+		case command == "" && composecli.GlobalValueFlags[args[i]]:
 			i++
 		case command == "" && !strings.HasPrefix(args[i], "-"):
 			command = args[i]

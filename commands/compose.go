@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/docker-vault/docker-vault/internal/composecli"
 	"slices"
 	"strings"
 
@@ -32,13 +33,6 @@ type composeOptions struct {
 // containers or build images, and so read secrets: the others need no
 // value, and run as they are without docker vault.
 var composeCommands = []string{"build", "create", "run", "start", "up"}
-
-// composeGlobalValueFlags and composeGlobalBoolFlags are docker compose's
-// global flags that are not the project's: moved before the command.
-var (
-	composeGlobalValueFlags = map[string]bool{"--ansi": true, "--parallel": true, "--progress": true}
-	composeGlobalBoolFlags  = map[string]bool{"--compatibility": true, "--all-resources": true}
-)
 
 const composeLong = `The flags below are docker vault's. -f, -p, --profile, --project-directory and
 --env-file are docker compose's project flags: docker vault reads the project with
@@ -138,7 +132,7 @@ func splitComposeArgs(ours *pflag.FlagSet, args []string, o *composeOptions, toC
 				mine = append(mine, args[i+1])
 				i++
 			}
-		case composeGlobalValueFlags[name]:
+		case composecli.GlobalValueFlags[name]:
 			o.global = append(o.global, a)
 			if !hasValue {
 				if i+1 >= len(args) {
@@ -147,7 +141,7 @@ func splitComposeArgs(ours *pflag.FlagSet, args []string, o *composeOptions, toC
 				o.global = append(o.global, args[i+1])
 				i++
 			}
-		case composeGlobalBoolFlags[name], toCommand:
+		case composecli.GlobalBoolFlags[name], toCommand:
 			// Before the command, any other flag is docker compose's.
 			o.global = append(o.global, a)
 		default:

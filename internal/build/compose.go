@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/docker-vault/docker-vault/internal/composecli"
 	"maps"
 	"os"
 	"path/filepath"
@@ -33,14 +34,11 @@ type ComposeArgs struct {
 	Services []string
 }
 
-// Flags of `docker compose` and `docker compose build` that take a value,
-// so that the value is not taken for a service name.
-var (
-	composeGlobalValueFlags = map[string]bool{"--ansi": true, "--parallel": true, "--progress": true}
-	composeGlobalBoolFlags  = map[string]bool{"--compatibility": true, "--all-resources": true}
-	composeBuildValueFlags  = map[string]bool{"--build-arg": true, "--builder": true, "-m": true, "--memory": true,
-		"--provenance": true, "--sbom": true, "--ssh": true}
-)
+// composeBuildValueFlags are the flags of `docker compose build` that take
+// a value, so that the value is not taken for a service name (compose's
+// global ones are composecli's).
+var composeBuildValueFlags = map[string]bool{"--build-arg": true, "--builder": true, "-m": true, "--memory": true,
+	"--provenance": true, "--sbom": true, "--ssh": true}
 
 // ParseComposeArgs sorts a `docker vault build --compose` command line.
 func ParseComposeArgs(args []string) (ComposeArgs, error) {
@@ -52,7 +50,7 @@ func ParseComposeArgs(args []string) (ComposeArgs, error) {
 			continue
 		}
 		name, value, hasValue := strings.Cut(a, "=")
-		takesValue := composeGlobalValueFlags[name] || composeBuildValueFlags[name]
+		takesValue := composecli.GlobalValueFlags[name] || composeBuildValueFlags[name]
 		switch name {
 		case "-f", "--file", "--project-directory", "--env-file", "--profile", "-p", "--project-name":
 			takesValue = true
@@ -75,9 +73,9 @@ func ParseComposeArgs(args []string) (ComposeArgs, error) {
 			c.Profiles = append(c.Profiles, value)
 		case name == "-p" || name == "--project-name":
 			c.Name = value
-		case composeGlobalValueFlags[name]:
+		case composecli.GlobalValueFlags[name]:
 			c.Global = append(c.Global, name, value)
-		case composeGlobalBoolFlags[name]:
+		case composecli.GlobalBoolFlags[name]:
 			c.Global = append(c.Global, a)
 		case takesValue:
 			c.Build = append(c.Build, name, value)

@@ -185,25 +185,18 @@ func (c *converter) project(p *compose.Project) error {
 
 // envFile adds the secrets of an env file judged on its own.
 func (c *converter) envFile(path string, content []byte) error {
-	fs, err := compose.JudgeEnvFile(path, content)
-	if err != nil {
-		return err
-	}
-	if c.lines[path] == nil {
-		c.lines[path] = newLineIndex(content)
-	}
-	for _, f := range fs {
-		if f.Verdict != compose.VerdictSecret || len(f.Value) == 0 {
-			continue
-		}
-		c.add(f, place{rule: RuleEnvFile, pos: f.Source.Position, variable: f.Variable}, f.Reason, "")
-	}
-	return nil
+	return c.alone(path, content, compose.JudgeEnvFile, RuleEnvFile)
 }
 
 // dockerfile adds the secrets of a Dockerfile judged on its own.
 func (c *converter) dockerfile(path string, content []byte) error {
-	fs, err := compose.JudgeDockerfile(path, content)
+	return c.alone(path, content, compose.JudgeDockerfile, RuleDockerfile)
+}
+
+// alone adds the secrets judge finds in a file read on its own, reported
+// under rule.
+func (c *converter) alone(path string, content []byte, judge func(string, []byte) ([]compose.Finding, error), rule string) error {
+	fs, err := judge(path, content)
 	if err != nil {
 		return err
 	}
@@ -214,7 +207,7 @@ func (c *converter) dockerfile(path string, content []byte) error {
 		if f.Verdict != compose.VerdictSecret || len(f.Value) == 0 {
 			continue
 		}
-		c.add(f, place{rule: RuleDockerfile, pos: f.Source.Position, variable: f.Variable}, f.Reason, "")
+		c.add(f, place{rule: rule, pos: f.Source.Position, variable: f.Variable}, f.Reason, "")
 	}
 	return nil
 }
