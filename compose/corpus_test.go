@@ -19,39 +19,8 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 )
 
-// corpusLoad is one way a corpus project is loaded: the -f files (nil for
-// default discovery) and, when docker compose itself rejects the project,
-// the error expected instead.
-type corpusLoad struct {
-	files []string
-	err   string
-}
-
-// corpusLoads says how each project is loaded when default discovery is
-// not how its files are meant to be used (several top-level files), or
-// when docker compose itself rejects the project.
-var corpusLoads = map[string][]corpusLoad{
-	"29-cg-full-example":    {{files: []string{"full-example.yml"}}},
-	"30-cg-include-extends": {{files: []string{"compose-include.yaml"}}, {files: []string{"compose-test-extends.yaml"}}},
-	"31-cg-extends-reset": {
-		{files: []string{"reset.yaml"}},
-		// base.yaml declares a null service (nil:), which compose-go (and
-		// so docker compose) refuses; the tool must fail cleanly.
-		{files: []string{"base.yaml"}, err: "services.nil must be a mapping"},
-	},
-	// The .env names COMPOSE_FILE=compose-with-env-file.yaml for discovery.
-	"32-cg-env-files": {{}, {files: []string{"compose-with-env-files.yaml"}}},
-	// serviceB's env_file is /doesnotexist/.env, required: docker compose
-	// config fails the same way. The tool must fail cleanly, not crash.
-	"33-dc-env-file-missing": {{err: "/doesnotexist/.env"}},
-}
-
-// corpusNoConsistency are projects loaded as `docker compose config
-// --no-consistency` would, because docker compose rejects them as written:
-// the yourls example uses a volume (db) it never declares, and compose-go's
-// full-example fixture sets both network_mode and networks (compose-go's
-// own tests load it without the consistency check).
-var corpusNoConsistency = map[string]bool{"22-dl-yourls": true, "29-cg-full-example": true}
+// corpusLoad is one way a corpus project is loaded (internal/corpus.Loads).
+type corpusLoad = corpus.Load
 
 // corpusAllowMiss documents yes rows the tool cannot find; each needs a
 // reason. Empty: every yes row is found.
@@ -72,19 +41,15 @@ func loadCorpusWith(t *testing.T, dir string, opts func(*Project) DetectOptions)
 			continue
 		}
 		id := e.Name()[:2]
-		loads, ok := corpusLoads[e.Name()]
-		if !ok {
-			loads = []corpusLoad{{}}
-		}
-		for _, l := range loads {
-			files := l.files
+		for _, l := range corpus.Loads(e.Name()) {
+			files := l.Files
 			p, err := Load(context.Background(), LoadOptions{
 				Files:         files,
 				WorkingDir:    filepath.Join(dir, e.Name()),
-				NoConsistency: corpusNoConsistency[e.Name()],
+				NoConsistency: l.NoConsistency,
 			})
-			if l.err != "" {
-				assert.ErrorContains(t, err, l.err, e.Name())
+			if l.Err != "" {
+				assert.ErrorContains(t, err, l.Err, e.Name())
 				continue
 			}
 			assert.NilError(t, err, e.Name())

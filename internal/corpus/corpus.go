@@ -77,3 +77,47 @@ func Expected(t testing.TB, dir string) []Row {
 	}
 	return rows
 }
+
+// Load is one way a corpus project is loaded.
+type Load struct {
+	// Files are the -f files; nil for default discovery.
+	Files []string
+	// NoConsistency loads it as `docker compose config --no-consistency`
+	// would, because docker compose rejects it as written.
+	NoConsistency bool
+	// Err is the error expected instead, where docker compose itself
+	// cannot load it.
+	Err string
+}
+
+// loads says how a project is loaded when default discovery is not how its
+// files are meant to be used (several top-level files), when docker compose
+// rejects it as written, or cannot load it at all.
+var loads = map[string][]Load{
+	// The yourls example uses a volume (db) it never declares.
+	"22-dl-yourls": {{NoConsistency: true}},
+	// compose-go's full-example fixture sets both network_mode and
+	// networks (compose-go's own tests load it without the check).
+	"29-cg-full-example":    {{Files: []string{"full-example.yml"}, NoConsistency: true}},
+	"30-cg-include-extends": {{Files: []string{"compose-include.yaml"}}, {Files: []string{"compose-test-extends.yaml"}}},
+	"31-cg-extends-reset": {
+		{Files: []string{"reset.yaml"}},
+		// base.yaml declares a null service (nil:), which compose-go (and
+		// so docker compose) refuses; the tool must fail cleanly.
+		{Files: []string{"base.yaml"}, Err: "services.nil must be a mapping"},
+	},
+	// The .env names COMPOSE_FILE=compose-with-env-file.yaml for discovery.
+	"32-cg-env-files": {{}, {Files: []string{"compose-with-env-files.yaml"}}},
+	// serviceB's env_file is /doesnotexist/.env, required: docker compose
+	// config fails the same way. The tool must fail cleanly, not crash.
+	"33-dc-env-file-missing": {{Err: "/doesnotexist/.env"}},
+}
+
+// Loads are the ways the project in folder name is loaded: discovery alone
+// unless loads says otherwise.
+func Loads(name string) []Load {
+	if l, ok := loads[name]; ok {
+		return l
+	}
+	return []Load{{}}
+}

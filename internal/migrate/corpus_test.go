@@ -19,27 +19,8 @@ import (
 	"github.com/docker-vault/docker-vault/internal/corpus"
 )
 
-// corpusLoad is one way a corpus project is loaded, as the compose
-// package's corpus test documents: the -f files (nil for discovery), the
-// --no-consistency projects docker compose rejects as written, and the
-// projects it cannot load at all (err).
-type corpusLoad struct {
-	files         []string
-	noConsistency bool
-	err           string
-}
-
-var corpusLoads = map[string][]corpusLoad{
-	"22-dl-yourls":          {{noConsistency: true}},
-	"29-cg-full-example":    {{files: []string{"full-example.yml"}, noConsistency: true}},
-	"30-cg-include-extends": {{files: []string{"compose-include.yaml"}}, {files: []string{"compose-test-extends.yaml"}}},
-	"31-cg-extends-reset": {
-		{files: []string{"reset.yaml"}},
-		{files: []string{"base.yaml"}, err: "services.nil must be a mapping"},
-	},
-	"32-cg-env-files":        {{}, {files: []string{"compose-with-env-files.yaml"}}},
-	"33-dc-env-file-missing": {{err: "/doesnotexist/.env"}},
-}
+// corpusLoad is one way a corpus project is loaded (internal/corpus.Loads).
+type corpusLoad = corpus.Load
 
 // composeCLI runs the test bed's compose CLI (a CLI plugin binary, which
 // runs standalone too) in dir with no environment but PATH and HOME, so
@@ -49,11 +30,11 @@ var corpusLoads = map[string][]corpusLoad{
 func composeCLI(t *testing.T, bin, dir string, l corpusLoad) (int, string) {
 	t.Helper()
 	args := []string{}
-	for _, f := range l.files {
+	for _, f := range l.Files {
 		args = append(args, "-f", f)
 	}
 	args = append(args, "config", "-q")
-	if l.noConsistency {
+	if l.NoConsistency {
 		args = append(args, "--no-consistency")
 	}
 	cmd := exec.Command(bin, args...)
@@ -148,21 +129,17 @@ func TestCorpus(t *testing.T) {
 			continue
 		}
 		projects++
-		loads, ok := corpusLoads[e.Name()]
-		if !ok {
-			loads = []corpusLoad{{}}
-		}
-		for _, l := range loads {
-			name := e.Name() + " " + strings.Join(l.files, ",")
+		for _, l := range corpus.Loads(e.Name()) {
+			name := e.Name() + " " + strings.Join(l.Files, ",")
 			dir := t.TempDir()
 			copyTree(t, filepath.Join(src, e.Name()), dir)
 			before := readTree(t, dir)
 			cliCode, cliErr := composeCLI(t, bin, dir, l)
-			lo := compose.LoadOptions{Files: l.files, WorkingDir: dir, NoConsistency: l.noConsistency, Environ: []string{}}
+			lo := compose.LoadOptions{Files: l.Files, WorkingDir: dir, NoConsistency: l.NoConsistency, Environ: []string{}}
 
 			p, err := compose.Load(ctx, lo)
-			if l.err != "" {
-				assert.ErrorContains(t, err, l.err, name)
+			if l.Err != "" {
+				assert.ErrorContains(t, err, l.Err, name)
 				assert.Check(t, cliCode != 0, "%s: docker compose accepts what Load refuses", name)
 				continue
 			}

@@ -48,18 +48,14 @@ func TestCorpusWrapper(t *testing.T) {
 		if !e.IsDir() {
 			continue
 		}
-		loads, ok := corpusLoads[e.Name()]
-		if !ok {
-			loads = []corpusLoad{{}}
-		}
-		for _, l := range loads {
-			if l.err != "" {
+		for _, l := range corpus.Loads(e.Name()) {
+			if l.Err != "" {
 				continue
 			}
-			name := e.Name() + " " + strings.Join(l.files, ",")
+			name := e.Name() + " " + strings.Join(l.Files, ",")
 			dir := t.TempDir()
 			copyTree(t, filepath.Join(src, e.Name()), dir)
-			lo := compose.LoadOptions{Files: l.files, WorkingDir: dir, NoConsistency: l.noConsistency, Environ: []string{}, Profiles: []string{"*"}}
+			lo := compose.LoadOptions{Files: l.Files, WorkingDir: dir, NoConsistency: l.NoConsistency, Environ: []string{}, Profiles: []string{"*"}}
 			p, err := compose.Load(ctx, lo)
 			if !assert.Check(t, err, name) {
 				continue

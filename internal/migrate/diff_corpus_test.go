@@ -26,17 +26,13 @@ func TestDiffCorpusHoldsNoValue(t *testing.T) {
 		if !e.IsDir() {
 			continue
 		}
-		loads, ok := corpusLoads[e.Name()]
-		if !ok {
-			loads = []corpusLoad{{}}
-		}
-		for _, l := range loads {
-			if l.err != "" {
+		for _, l := range corpus.Loads(e.Name()) {
+			if l.Err != "" {
 				continue
 			}
 			dir := t.TempDir()
 			copyTree(t, filepath.Join(src, e.Name()), dir)
-			lo := compose.LoadOptions{Files: l.files, WorkingDir: dir, NoConsistency: l.noConsistency, Environ: []string{}}
+			lo := compose.LoadOptions{Files: l.Files, WorkingDir: dir, NoConsistency: l.NoConsistency, Environ: []string{}}
 			p, err := compose.Load(ctx, lo)
 			assert.NilError(t, err, e.Name())
 			r, err := compose.Detect(p, compose.DetectOptions{})

@@ -16,26 +16,8 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 )
 
-// How each corpus project is loaded, as compose/corpus_test.go loads it:
-// the -f files where default discovery is not how its files are meant to
-// be used, and the error expected where docker compose itself rejects it.
-type corpusLoad struct {
-	files []string
-	err   string
-}
-
-var corpusLoads = map[string][]corpusLoad{
-	"29-cg-full-example":    {{files: []string{"full-example.yml"}}},
-	"30-cg-include-extends": {{files: []string{"compose-include.yaml"}}, {files: []string{"compose-test-extends.yaml"}}},
-	"31-cg-extends-reset": {
-		{files: []string{"reset.yaml"}},
-		{files: []string{"base.yaml"}, err: "services.nil must be a mapping"},
-	},
-	"32-cg-env-files":        {{}, {files: []string{"compose-with-env-files.yaml"}}},
-	"33-dc-env-file-missing": {{err: "/doesnotexist/.env"}},
-}
-
-var corpusNoConsistency = map[string]bool{"22-dl-yourls": true, "29-cg-full-example": true}
+// corpusLoad is one way a corpus project is loaded (internal/corpus.Loads).
+type corpusLoad = corpus.Load
 
 // scanCorpus runs ScanProject on every project of the corpus, by id.
 func scanCorpus(t *testing.T, dir string) map[string][]Finding {
@@ -46,23 +28,19 @@ func scanCorpus(t *testing.T, dir string) map[string][]Finding {
 		if !e.IsDir() {
 			continue
 		}
-		loads, ok := corpusLoads[e.Name()]
-		if !ok {
-			loads = []corpusLoad{{}}
-		}
-		for _, l := range loads {
+		for _, l := range corpus.Loads(e.Name()) {
 			pdir := filepath.Join(dir, e.Name())
 			res, err := ScanProject(context.Background(), ProjectOptions{
 				Load: compose.LoadOptions{
-					Files:         l.files,
+					Files:         l.Files,
 					WorkingDir:    pdir,
 					Profiles:      []string{"*"},
-					NoConsistency: corpusNoConsistency[e.Name()],
+					NoConsistency: l.NoConsistency,
 				},
 				Root: pdir,
 			})
-			if l.err != "" {
-				assert.ErrorContains(t, err, l.err, e.Name())
+			if l.Err != "" {
+				assert.ErrorContains(t, err, l.Err, e.Name())
 				continue
 			}
 			assert.NilError(t, err, e.Name())
