@@ -112,6 +112,11 @@ var readmeRun = map[string]place{
 	"docker vault migrate --check":              inProject,
 	"docker vault migrate --to external --push": inBlock, // here and in the steps to Key Vault
 	"docker vault migrate -f compose.yaml -f compose.prod.yaml --env-file prod.env --profile debug": inProject,
+
+	// docker vault status, on the deployed stack: in sync, exit 0.
+	"docker vault status --stack mystack":               inStack,
+	"docker vault status --stack mystack --format json": inStack,
+	"docker vault status --expiry-warning 7d":           inStack,
 }
 
 // readmeInterrupt lists the commands that run until Ctrl-C: once the
@@ -130,6 +135,32 @@ var readmeIllustrative = map[string]string{
 
 	// From file secrets to Key Vault, in steps.
 	"docker vault deploy mystack": "the example project's swarm secrets (api_token_...) would not carry the dvtest- prefix; the deploy of the sync section runs on a dvtest- project",
+
+	// docker vault migrate --to environment.
+	"docker vault migrate --to environment --push": "a block of its own would need a project of file secrets and an emulator; e2e/migrate_environment_test.go runs it, then docker vault run -- docker compose up",
+
+	// docker vault scan: a CI gate exits 3 on what it finds.
+	"docker vault scan":                                              "exits 3 on the findings it lists (the README test wants 0); e2e/scan_test.go runs it on a project with a secret in every place",
+	"docker vault scan --format json":                                "exits 3 on the findings it lists (the README test wants 0); e2e/scan_test.go runs it on a project with a secret in every place",
+	"docker vault scan --format sarif > docker-vault.sarif":          "exits 3 on the findings it lists (the README test wants 0); e2e/scan_test.go runs it on a project with a secret in every place; the SARIF is checked against the schema in internal/scan",
+	"docker vault scan --write-baseline .docker-vault-baseline.json": "e2e/scan_test.go writes a baseline, then scans with it (exit 0)",
+	"docker vault scan --baseline .docker-vault-baseline.json":       "e2e/scan_test.go writes a baseline, then scans with it (exit 0)",
+	"docker vault scan . --no-ignore":                                "exits 3 on the findings it lists (the README test wants 0); e2e/scan_test.go runs it on a project with a secret in every place",
+	"docker vault scan .":                                            "exits 3 on the findings it lists (the README test wants 0); e2e/scan_test.go runs it on a project with a secret in every place",
+	"docker vault scan --no-ignore .":                                "exits 3 on the findings it lists (the README test wants 0); e2e/scan_test.go runs it on a project with a secret in every place",
+	"docker vault scan deploy/ services/api/compose.yaml":            "illustrative paths; internal/scan's tree tests scan folders and files given as paths",
+	"docker vault scan --image app:1":                                "e2e/scan_image_test.go builds images with secrets in ENV, history and layers and scans them (exit 3), and a clean one (exit 0)",
+	"docker vault scan --image app:1 --vault myvault":                "e2e/scan_image_test.go scans images against the emulator (raw, base64, hex)",
+	"docker vault scan --vault myvault --all docs/":                  "e2e/scan_test.go searches files for a vault's values (raw, base64, hex, URL-encoded)",
+	"docker vault scan --image myapp:1":                              "e2e/scan_image_test.go (the output shown is illustrative)",
+	"docker vault scan --image myapp:1 --vault myvault --all --format '{{.Rule}} {{.Path}} {{.Secret}} {{.Encoding}}'": "e2e/scan_image_test.go (the output shown is illustrative)",
+
+	// docker vault run, up and compose.
+	"docker vault run -- docker compose up -d":               "e2e/run_test.go runs docker vault run -- docker compose up on a project whose container checks its secret's digest",
+	"docker vault run --no-override -- docker compose build": "illustrative: the README project has nothing to build; commands/run_test.go covers --no-override",
+	"docker vault up -d":                                     "e2e/up_test.go starts a project of external secrets with docker vault up -d, then ps/logs/down without the tool",
+	"docker vault up --dry-run":                              "e2e/up_test.go checks the dry run (the path /src/shop shown is illustrative)",
+	"docker vault compose run --rm app ./migrate-db":         "illustrative: the README project has no migrate-db; e2e/up_test.go runs docker vault compose run",
 }
 
 // readmeVolatile are the parts of output lines that depend on the machine

@@ -196,6 +196,8 @@ type Result struct {
 	// Files is the number of files read; Bytes their size.
 	Files int
 	Bytes int64
+	// Images is the number of images read.
+	Images int
 }
 
 // Add appends o to r.
@@ -208,4 +210,5 @@ func (r *Result) Add(o *Result) {
 	r.Notes = append(r.Notes, o.Notes...)
 	r.Files += o.Files
 	r.Bytes += o.Bytes
+	r.Images += o.Images
 }

@@ -66,7 +66,7 @@ func ScanImage(ctx context.Context, api ImageAPI, ref string, opts ImageOptions)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the history of image %s: %w", ref, err)
 	}
-	s := &imageScan{ref: ref, values: opts.Values, res: &Result{}}
+	s := &imageScan{ref: ref, values: opts.Values, res: &Result{Images: 1}}
 	if s.values != nil && s.values.Len() == 0 {
 		s.values = nil
 	}

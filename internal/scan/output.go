@@ -136,7 +136,14 @@ func Summary(r *Result) string {
 	if c.Suppressed > 0 {
 		fmt.Fprintf(&b, " (%d suppressed)", c.Suppressed)
 	}
-	fmt.Fprintf(&b, " in %s", countWord(r.Files, "file"))
+	switch {
+	case r.Images == 0:
+		fmt.Fprintf(&b, " in %s", countWord(r.Files, "file"))
+	case r.Files == 0:
+		fmt.Fprintf(&b, " in %s", countWord(r.Images, "image"))
+	default:
+		fmt.Fprintf(&b, " in %s and %s", countWord(r.Files, "file"), countWord(r.Images, "image"))
+	}
 	if c.Errors > 0 {
 		fmt.Fprintf(&b, "; %s could not be read", countWord(c.Errors, "file"))
 	}
