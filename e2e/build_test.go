@@ -219,7 +219,7 @@ RUN --mount=type=secret,id=token,required=true \
 		assertNoValue(t, res, seed)
 		assertNotInText(t, "the build's output", res.Combined(), value)
 		assert.Check(t, is.Regexp(`(?m)^leak check: no value of 1 secret \(current version only\) found in image `+regexp.QuoteMeta(img)+
-			`: [0-9]+ layers?, the config or the history \(raw, hex, base64, JSON-escaped\); [0-9.]+ MB in [0-9.]+m?s$`, res.Stderr()))
+			`: [0-9]+ layers?, the config or the history \(raw, hex, base64, JSON-escaped, URL-encoded\); [0-9.]+ MB in [0-9.]+m?s$`, res.Stderr()))
 		assert.Check(t, is.Equal(imageFile(t, img, "/verified"), "verified"))
 
 		// The watcher saw the plugin and buildx run, and no argv with the

@@ -82,7 +82,7 @@ func TestCompletionEnums(t *testing.T) {
 		args  []string
 		comps []string
 	}{
-		{[]string{"migrate", "--to", ""}, []string{"file", "external"}},
+		{[]string{"migrate", "--to", ""}, []string{"file", "external", "environment"}},
 		{[]string{"migrate", "--to", "ex"}, []string{"external"}},
 		{[]string{"migrate", "--pull", ""}, []string{"missing", "never", "always"}},
 		{[]string{"migrate", "--pull=n"}, []string{"never"}},
