@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/docker-vault/docker-vault/internal/envrun"
+	"github.com/docker-vault/docker-vault/internal/scan"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -618,6 +620,9 @@ func TestValueTypesPrintNoValue(t *testing.T) {
 		prep, plan, plan.Files, plan.Pushes,
 		keyvault.Secret{SecretProperties: keyvault.SecretProperties{Name: "db-password"}, Value: []byte(v)},
 		secret, inv, doc, envFile, doc.EnvEntries("db"),
+		envrun.Value{Var: "DB_PASSWORD", Key: "db_password", KVName: "db-password", Value: []byte(v)},
+		scan.Value{Name: "db-password", Version: "v1", Value: []byte(v)},
+		[]scan.Value{{Name: "api-token", Value: []byte(v)}},
 	}
 	for i, x := range values {
 		var outs []string

@@ -1,7 +1,11 @@
 package scan
 
 import (
+	"encoding/json"
+	"fmt"
+
 	"github.com/docker-vault/docker-vault/internal/redact"
+	"github.com/docker-vault/docker-vault/internal/safefmt"
 )
 
 // Value is the current value of one Key Vault secret, to be looked for.
@@ -9,6 +13,18 @@ type Value struct {
 	Name    string // the Key Vault secret's name
 	Version string
 	Value   []byte
+}
+
+func (v Value) String() string                { return v.Name + " (version " + v.Version + ")" }
+func (v Value) GoString() string              { return "scan.Value{" + v.String() + "}" }
+func (v Value) Format(f fmt.State, verb rune) { safefmt.Format(f, verb, v) }
+
+// MarshalJSON leaves the value out.
+func (v Value) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Name    string `json:"name"`
+		Version string `json:"version,omitempty"`
+	}{v.Name, v.Version})
 }
 
 // Values looks for every form of every value (redact.Needles: raw, hex,
