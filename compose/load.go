@@ -52,6 +52,11 @@ type LoadOptions struct {
 	// NoConsistency is `docker compose config --no-consistency`: references
 	// to undeclared volumes, networks, secrets or configs are not errors.
 	NoConsistency bool
+	// Quiet keeps compose-go from warning (on stderr, through logrus) of
+	// every variable a file references and nothing sets. docker compose
+	// warns because a container would get a blank; a scan reads files
+	// with no shell, where unset is the norm and the warning is noise.
+	Quiet bool
 	// Environ is the process environment as KEY=VALUE strings. It is passed
 	// in, never read from os here, so tests and callers decide what the
 	// shell holds.
@@ -167,6 +172,7 @@ type resolved struct {
 	name          string
 	nameExplicit  bool
 	noConsistency bool
+	quiet         bool
 	shell         types.Mapping
 }
 
@@ -239,7 +245,7 @@ func loadOthers(ctx context.Context, p *Project, overlay map[string][]byte) erro
 		if f == nil || f.Role == RoleMain {
 			continue
 		}
-		if err := loadAlone(ctx, f, content, p.Compose.Name, p.opts.noConsistency); err != nil {
+		if err := loadAlone(ctx, f, content, p.Compose.Name, p.opts.noConsistency, p.opts.quiet); err != nil {
 			return fmt.Errorf("%s no longer loads: %w", path, err)
 		}
 	}
@@ -247,7 +253,7 @@ func loadOthers(ctx context.Context, p *Project, overlay map[string][]byte) erro
 }
 
 // loadAlone validates an included or extends file with new content.
-func loadAlone(ctx context.Context, f *File, content []byte, name string, noConsistency bool) error {
+func loadAlone(ctx context.Context, f *File, content []byte, name string, noConsistency, quiet bool) error {
 	if _, err := parseYAML(f.Path, content); err != nil {
 		return err
 	}
@@ -263,6 +269,9 @@ func loadAlone(ctx context.Context, f *File, content []byte, name string, noCons
 		// An extends base is a fragment: its services may lean on what
 		// the extending file declares.
 		o.SkipConsistencyCheck = f.Role == RoleExtends || noConsistency
+		if quiet && o.Interpolate != nil {
+			o.Interpolate.Substitute = quietSubstitute
+		}
 	})
 	if err != nil {
 		alone := &File{Path: f.Path, Role: f.Role, Dir: f.Dir, Content: content, env: f.env}
@@ -347,6 +356,7 @@ func resolveOptions(opts LoadOptions) (resolved, error) {
 	r.name = opts.ProjectName
 	r.nameExplicit = opts.ProjectName != ""
 	r.noConsistency = opts.NoConsistency
+	r.quiet = opts.Quiet
 	return r, nil
 }
 

@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/errdefs"
+	"github.com/sirupsen/logrus"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/fs"
@@ -141,4 +143,26 @@ func TestLoaderPanicHidesValue(t *testing.T) {
 	err := loaderPanic("unexpected value s3cr3t-in-the-file")
 	assert.Check(t, is.ErrorContains(err, "failed to load compose project: compose-go failed on this project (a string panic"))
 	assert.Check(t, !strings.Contains(err.Error(), "s3cr3t"), "%v", err)
+}
+
+// Quiet keeps compose-go's warning of an unset variable off stderr, in the
+// main file and in an included one; without it compose-go warns as docker
+// compose does.
+func TestLoadQuiet(t *testing.T) {
+	dir := fs.NewDir(t, "load",
+		fs.WithFile("compose.yaml", "include: [inc.yaml]\nservices:\n  app:\n    image: busybox\n    environment:\n      A: ${UNSET_IN_MAIN}\n"),
+		fs.WithFile("inc.yaml", "services:\n  other:\n    image: busybox\n    environment:\n      B: ${UNSET_IN_INCLUDE}\n"))
+	var buf bytes.Buffer
+	out, level := logrus.StandardLogger().Out, logrus.GetLevel()
+	logrus.SetOutput(&buf)
+	logrus.SetLevel(logrus.WarnLevel)
+	t.Cleanup(func() { logrus.SetOutput(out); logrus.SetLevel(level) })
+
+	_, err := Load(context.Background(), LoadOptions{WorkingDir: dir.Path(), Environ: []string{}, Quiet: true})
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(buf.String(), ""))
+
+	_, err = Load(context.Background(), LoadOptions{WorkingDir: dir.Path(), Environ: []string{}})
+	assert.NilError(t, err)
+	assert.Check(t, is.Contains(buf.String(), `UNSET_IN_MAIN`))
 }

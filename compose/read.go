@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/compose-spec/compose-go/v2/template"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -151,6 +152,9 @@ func (r resolved) read(src fileSource) (*pending, error) {
 			// bytes this package keeps (and from an overlay on Reload).
 			o.SkipResolveEnvironment = true
 			o.SkipConsistencyCheck = r.noConsistency
+			if r.quiet && o.Interpolate != nil {
+				o.Interpolate.Substitute = quietSubstitute
+			}
 			// label_file is not read here: labels hold no secrets this
 			// package moves, and a missing label file is not this tool's
 			// to fail on.
@@ -235,4 +239,10 @@ func (p *Project) addEnvFile(ef *EnvFile) {
 	}
 	p.EnvFiles = append(p.EnvFiles, ef)
 	p.envByPath[ef.Path] = ef
+}
+
+// quietSubstitute is compose-go's interpolation without its warning of
+// unset variables (LoadOptions.Quiet).
+func quietSubstitute(t string, m template.Mapping) (string, error) {
+	return template.SubstituteWithOptions(t, m, template.WithoutLogging)
 }

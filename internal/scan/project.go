@@ -40,7 +40,11 @@ func ScanProject(ctx context.Context, opts ProjectOptions) (*Result, error) {
 		}
 		root = RepoRoot(wd)
 	}
-	p, err := compose.Load(ctx, opts.Load)
+	// The scan's report says which variables only the shell could set
+	// (a note): compose-go's warnings of each unset one would be noise.
+	lo := opts.Load
+	lo.Quiet = true
+	p, err := compose.Load(ctx, lo)
 	if err != nil {
 		return nil, err
 	}

@@ -393,6 +393,7 @@ func (t *tree) composeFile(path string) {
 		WorkingDir:    filepath.Dir(path),
 		Profiles:      []string{"*"},
 		NoConsistency: true,
+		Quiet:         true,
 		Environ:       t.opts.Environ,
 	})
 	if err != nil {
