@@ -130,13 +130,12 @@ func (d *detector) extensionValue(file *File, service, path, name string, key, n
 	if key != nil {
 		f.Source.Key = nodePos(file, key)
 	}
-	base := classify(name, value)
 	d.judge(&f)
 	switch {
 	case f.Verdict == VerdictSecret:
 		f.Action = ActionReport
 		f.Reason += extensionReason
-	case base.verdict == VerdictSecret && d.excluded(service, name):
+	case d.excluded(service, name) && classify(name, value).verdict == VerdictSecret:
 		// Kept, skipped, so that a caller can say what silenced it.
 		f.Action = ActionSkip
 	default:
