@@ -3,7 +3,6 @@ package build
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -33,15 +32,14 @@ func (env Env) checkImage(ctx context.Context, id, name string, secrets []Secret
 		return fmt.Errorf("leak check: failed to read image %s: %w", name, err)
 	}
 	defer rc.Close()
-	counter := &countingReader{r: rc}
-	report, err := Scan(counter, secrets)
+	report, err := Scan(rc, secrets)
 	if err != nil {
 		return fmt.Errorf("leak check failed: image %s was not searched to its end, so it may hold a value: %w (--no-leak-check skips the check)", name, oneLineError(err))
 	}
 	if len(report.Leaks) > 0 {
 		return &LeakError{Image: name, Report: report}
 	}
-	fmt.Fprintf(env.Stderr, "leak check: %s; %.1f MB in %s\n", Summary(secrets, report, name), float64(counter.n)/1e6, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(env.Stderr, "leak check: %s; %.1f MB in %s\n", Summary(secrets, report, name), float64(report.Bytes)/1e6, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -53,15 +51,4 @@ func oneLineError(err error) error {
 		return err
 	}
 	return fmt.Errorf("%s", msg)
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
