@@ -94,7 +94,7 @@ func (s *Search) Reader(r io.Reader, blob, file string) error {
 			if file != "" {
 				where += ": " + s.Mask(file)
 			}
-			return unreadable("%s: %w", where, err)
+			return unreadable("%s: %w", where, pathless(err))
 		}
 		if len(buf) == cap(buf) || atEOF {
 			s.m.Each(buf, func(k int) bool {
@@ -196,8 +196,14 @@ func (s *Search) Layer(r io.Reader, blob string) error {
 // It stops, with ctx's error, when ctx is done.
 func (s *Search) Dir(ctx context.Context, dir, blob string) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		rel, relErr := filepath.Rel(dir, p)
+		if relErr != nil {
+			// Its message quotes the path, unmasked.
+			return unreadable("layer %s: a file outside its directory", blob)
+		}
+		rel = filepath.ToSlash(rel)
 		if err != nil {
-			return unreadable("layer %s: %w", blob, err)
+			return unreadable("layer %s: %s: %w", blob, s.Mask(rel), pathless(err))
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -205,15 +211,10 @@ func (s *Search) Dir(ctx context.Context, dir, blob string) error {
 		if p == dir {
 			return nil
 		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return unreadable("layer %s: %w", blob, err)
-		}
-		rel = filepath.ToSlash(rel)
 		link := ""
 		if d.Type()&fs.ModeSymlink != 0 {
 			if link, err = os.Readlink(p); err != nil {
-				return unreadable("layer %s: %s: %w", blob, s.Mask(rel), err)
+				return unreadable("layer %s: %s: %w", blob, s.Mask(rel), pathless(err))
 			}
 		}
 		s.name(blob, rel, link)
@@ -222,9 +223,20 @@ func (s *Search) Dir(ctx context.Context, dir, blob string) error {
 		}
 		f, err := os.Open(p)
 		if err != nil {
-			return unreadable("layer %s: %s: %w", blob, s.Mask(rel), err)
+			return unreadable("layer %s: %s: %w", blob, s.Mask(rel), pathless(err))
 		}
 		defer f.Close()
 		return s.Reader(f, blob, rel)
 	})
+}
+
+// pathless drops the path an *fs.PathError quotes (Open, Read, ReadDir,
+// Readlink): a file's path in a layer can hold a value, and the error
+// names the file already, masked.
+func pathless(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
 }

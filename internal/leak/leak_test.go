@@ -6,11 +6,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/docker-vault/docker-vault/internal/redact"
@@ -98,4 +101,20 @@ func TestArchiveSkip(t *testing.T) {
 	assert.DeepEqual(t, a.ImageLayers, []string{"blobs/sha256/aa", "blobs/sha256/bb"})
 	assert.Check(t, is.Equal(a.Layers, 2))
 	assert.Check(t, is.Equal(a.Read, int64(len(archive))))
+}
+
+type failingReader struct{ err error }
+
+func (r failingReader) Read([]byte) (int, error) { return 0, r.err }
+
+// A read error names the file masked, never with the path an
+// *fs.PathError quotes, which can hold a value.
+func TestReaderErrorMasked(t *testing.T) {
+	value := "path-value-5678"
+	s, _ := newSearch(value)
+	err := s.Reader(failingReader{&fs.PathError{Op: "read", Path: "/layer/" + value + ".txt", Err: syscall.EIO}}, "sha256:abc", value+".txt")
+	assert.Check(t, errors.Is(err, ErrUnreadable), "%v", err)
+	assert.Check(t, errors.Is(err, syscall.EIO), "%v", err)
+	assert.Check(t, !strings.Contains(err.Error(), value), "%v", err)
+	assert.Check(t, is.Equal(err.Error(), "the image could not be read: sha256:abc: ***.txt: read: input/output error"))
 }
