@@ -157,7 +157,7 @@ func TestPlan(t *testing.T) {
     labels: {team: core}
 `}))
 	p := loadProject(t, dir, "compose.yaml", "compose.override.yaml")
-	conv, err := Plan(p, nil, true)
+	conv, err := Plan(p, nil, Options{Values: true})
 	assert.NilError(t, err)
 	defer conv.Clear()
 
@@ -216,7 +216,7 @@ func TestPlan(t *testing.T) {
 		"tls":         "file  local=true",
 	}))
 	// A second conversion finds nothing to do.
-	conv, err = Plan(q, nil, true)
+	conv, err = Plan(q, nil, Options{Values: true})
 	assert.NilError(t, err)
 	assert.Check(t, is.Len(conv.Secrets, 0))
 	assert.Check(t, is.Len(conv.Files, 0))
@@ -229,7 +229,7 @@ func TestPlanIncludedFile(t *testing.T) {
 		"sub/inc.txt":      "Conv-Included-6612",
 	})
 	p := loadProject(t, dir)
-	conv, err := Plan(p, nil, true)
+	conv, err := Plan(p, nil, Options{Values: true})
 	assert.NilError(t, err)
 	assert.Check(t, is.Len(conv.Secrets, 1))
 	assert.Check(t, is.Equal(string(conv.Secrets[0].Value), "Conv-Included-6612"))
@@ -243,7 +243,7 @@ func TestPlanEditsCurrentContent(t *testing.T) {
 	main := filepath.Join(dir, "compose.yaml")
 	// As if migrate had already added a secret.
 	current := map[string][]byte{main: []byte("services:\n  app: {image: busybox}\nsecrets:\n  a: {file: ./a}\n  b: {external: true}\n")}
-	conv, err := Plan(p, current, true)
+	conv, err := Plan(p, current, Options{Values: true})
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(string(conv.Files[main]), "services:\n  app: {image: busybox}\nsecrets:\n  a: {external: true, x-vault: {name: a}}\n  b: {external: true}\n"))
 }
@@ -253,11 +253,11 @@ func TestPlanRefusesWhatItCannotEdit(t *testing.T) {
 		"compose.yaml": "x-s: &s\n  file: ./a\nservices:\n  app: {image: busybox}\nsecrets:\n  a: *s\n  b: *s\n",
 		"a":            "Conv-Shared-1",
 	})
-	_, err := Plan(loadProject(t, dir), nil, true)
+	_, err := Plan(loadProject(t, dir), nil, Options{Values: true})
 	assert.Check(t, is.ErrorContains(err, "cannot convert file secret a to an external one (edit its definition by hand)"))
 
 	dir = writeProject(t, map[string]string{"compose.yaml": "services:\n  app: {image: busybox}\nsecrets:\n  a: {file: ./missing}\n"})
-	_, err = Plan(loadProject(t, dir), nil, true)
+	_, err = Plan(loadProject(t, dir), nil, Options{Values: true})
 	assert.Check(t, is.ErrorContains(err, "secret a: open "))
 }
 
@@ -284,9 +284,9 @@ func TestPlanWithoutValues(t *testing.T) {
 	// The secret files are git-ignored: a CI checkout has none.
 	dir := writeProject(t, map[string]string{"compose.yaml": "services:\n  app: {image: busybox}\nsecrets:\n  a: {file: ./secrets/a}\n"})
 	p := loadProject(t, dir)
-	_, err := Plan(p, nil, true)
+	_, err := Plan(p, nil, Options{Values: true})
 	assert.Check(t, is.ErrorContains(err, "secret a: open "))
-	conv, err := Plan(p, nil, false)
+	conv, err := Plan(p, nil, Options{})
 	assert.NilError(t, err)
 	assert.Check(t, is.Len(conv.Secrets, 1))
 	assert.Check(t, conv.Secrets[0].Value == nil)
@@ -298,7 +298,7 @@ func TestPlanMarkedNeverSynced(t *testing.T) {
 	// Key Vault-backed, and sync has not written its file here: its value
 	// is in Key Vault already, and there is nothing to push.
 	dir := writeProject(t, map[string]string{"compose.yaml": "services:\n  app: {image: busybox}\nsecrets:\n  a: {file: ./secrets/a, x-vault: true}\n  b: {file: ./secrets/b}\n", "secrets/b": "Conv-B-1"})
-	conv, err := Plan(loadProject(t, dir), nil, true)
+	conv, err := Plan(loadProject(t, dir), nil, Options{Values: true})
 	assert.NilError(t, err)
 	assert.Assert(t, is.Len(conv.Secrets, 2))
 	assert.Check(t, !conv.Secrets[0].Push && conv.Secrets[0].Value == nil)
@@ -316,7 +316,7 @@ func TestPlanWithEnvironment(t *testing.T) {
 	}))
 	p := loadProject(t, dir)
 	var asked []string
-	conv, err := PlanWith(p, nil, Options{
+	conv, err := Plan(p, nil, Options{
 		Values:   true,
 		Variable: func(src Source) string { asked = append(asked, src.Secret); return "V_" + strings.ToUpper(src.KVName) },
 		Keep: func(src Source) string {

@@ -29,7 +29,7 @@ type Conversion struct {
 	Kept []string
 }
 
-// Options tune PlanWith.
+// Options tune Plan.
 type Options struct {
 	// Values: read the values of the secrets to push (see Plan).
 	Values bool
@@ -48,9 +48,11 @@ type Options struct {
 // `x-vault: false` (see Sources) into an external one: in each compose file
 // of the project (its own files and included ones) that defines it with
 // `file:`, that entry becomes `external: true` with `x-vault: {name:
-// KVNAME}` (yamledit.ConvertFileSecret), and its value is read from the
-// file unless values is false (a dry run that stores nothing needs none,
-// and the files are git-ignored, so a CI checkout has none). current holds
+// KVNAME}` (yamledit.ConvertFileSecret), or, with o.Variable,
+// `environment: VAR`; file secrets o.Keep gives a reason for are left as
+// they are. Its value is read from the file unless o.Values is false (a
+// dry run that stores nothing needs none, and the files are git-ignored,
+// so a CI checkout has none). current holds
 // compose files already rewritten (by path), which are edited instead of
 // what is on disk; Files then holds them too, further edited, when they
 // define a converted secret.
@@ -58,13 +60,7 @@ type Options struct {
 // It writes nothing and does not prove the result loads: the caller loads
 // every rewritten file at once (compose.Check). The files the secrets came
 // from are left as they are.
-func Plan(p *compose.Project, current map[string][]byte, values bool) (*Conversion, error) {
-	return PlanWith(p, current, Options{Values: values})
-}
-
-// PlanWith is Plan with options: the conversion to environment-sourced
-// secrets (Variable), and file secrets left alone (Keep).
-func PlanWith(p *compose.Project, current map[string][]byte, o Options) (*Conversion, error) {
+func Plan(p *compose.Project, current map[string][]byte, o Options) (*Conversion, error) {
 	all, err := Sources(p.Compose, nil)
 	if err != nil {
 		return nil, err
@@ -80,7 +76,6 @@ func PlanWith(p *compose.Project, current map[string][]byte, o Options) (*Conver
 		}
 		srcs = append(srcs, src)
 	}
-	values := o.Values
 	if len(srcs) == 0 {
 		return conv, nil
 	}
@@ -132,7 +127,7 @@ func PlanWith(p *compose.Project, current map[string][]byte, o Options) (*Conver
 	}
 	for _, src := range srcs {
 		v := Value{Source: src, Push: src.Version == ""}
-		if v.Push && values {
+		if v.Push && o.Values {
 			v.Value, err = ReadValue(src)
 			switch {
 			case err != nil && src.Marked && errors.Is(err, fs.ErrNotExist):

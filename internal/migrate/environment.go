@@ -139,15 +139,6 @@ func (v *Variables) pick(base string) string {
 	return name
 }
 
-// Map is every secret's variable, by secret.
-func (v *Variables) Map() map[string]string {
-	out := make(map[string]string, len(v.bySecret))
-	for k, n := range v.bySecret {
-		out[k] = n
-	}
-	return out
-}
-
 // UsedVariables are the variables the project uses (see above) once the
 // compose and env files in rewritten (by path) replace theirs.
 func UsedVariables(p *compose.Project, rewritten map[string][]byte) (map[string]bool, error) {

@@ -213,7 +213,7 @@ func convertFiles(ctx context.Context, prep *Prepared, values bool, to Target) (
 		co.Variable = func(src convert.Source) string { return vars.For(src.Secret) }
 		co.Keep = func(src convert.Source) string { return KeepForReadOnly(prep.Project.Compose, src.Secret) }
 	}
-	conv, err := convert.PlanWith(prep.Project, current, co)
+	conv, err := convert.Plan(prep.Project, current, co)
 	if err != nil {
 		return nil, err
 	}
