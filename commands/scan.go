@@ -119,11 +119,25 @@ func runScan(ctx context.Context, dockerCLI command.Cli, o scanOptions) error {
 		lo.Profiles = []string{"*"}
 	}
 
+	// The project is loaded once: for the secrets --vault maps and for
+	// its own scan.
+	scanProject := len(o.project.files) > 0 || (len(o.paths) == 0 && len(o.images) == 0)
+	mapped := o.vault.vault != "" && !o.all
+	var project *compose.Project
+	if scanProject || mapped {
+		if project, err = scan.LoadProject(ctx, lo); err != nil {
+			if mapped {
+				return fmt.Errorf("--vault searches for the secrets a compose project maps (or, with --all, every secret of the vault): %w", err)
+			}
+			return err
+		}
+	}
+
 	var values *scan.Values
 	var notes []string
 	if o.vault.vault != "" {
 		vctx, cancel := o.vault.withTimeout(ctx)
-		values, notes, err = scanValues(vctx, o, lo)
+		values, notes, err = scanValues(vctx, o, project)
 		cancel()
 		if err != nil {
 			return err
@@ -132,8 +146,8 @@ func runScan(ctx context.Context, dockerCLI command.Cli, o scanOptions) error {
 	}
 
 	results := []*scan.Result{{Notes: notes}}
-	if len(o.project.files) > 0 || (len(o.paths) == 0 && len(o.images) == 0) {
-		r, err := scan.ScanProject(ctx, scan.ProjectOptions{Load: lo, Root: root, Values: values})
+	if scanProject {
+		r, err := scan.ScanProject(ctx, scan.ProjectOptions{Load: lo, Root: root, Values: values, Project: project})
 		if err != nil {
 			return err
 		}
@@ -167,16 +181,8 @@ func runScan(ctx context.Context, dockerCLI command.Cli, o scanOptions) error {
 
 // scanValues reads the Key Vault values --vault searches for: those the
 // compose project maps, or every enabled secret with --all.
-func scanValues(ctx context.Context, o scanOptions, lo compose.LoadOptions) (*scan.Values, []string, error) {
+func scanValues(ctx context.Context, o scanOptions, project *compose.Project) (*scan.Values, []string, error) {
 	var reqs []fetch.Request
-	var project *compose.Project
-	if !o.all {
-		p, err := compose.Load(ctx, lo)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--vault searches for the secrets a compose project maps (or, with --all, every secret of the vault): %w", err)
-		}
-		project = p
-	}
 	store, err := o.vault.open(ctx, "")
 	if err != nil {
 		return nil, nil, err

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/docker-vault/docker-vault/compose"
@@ -21,6 +22,9 @@ type ProjectOptions struct {
 	// Values are the Key Vault values to look for in every file the
 	// project read; nil: none.
 	Values *Values
+	// Project is the project Load already gave (the CLI read it for the
+	// secrets --vault maps); nil: ScanProject loads it.
+	Project *compose.Project
 }
 
 // ScanProject loads a compose project as compose does and reports every
@@ -40,13 +44,12 @@ func ScanProject(ctx context.Context, opts ProjectOptions) (*Result, error) {
 		}
 		root = RepoRoot(wd)
 	}
-	// The scan's report says which variables only the shell could set
-	// (a note): compose-go's warnings of each unset one would be noise.
-	lo := opts.Load
-	lo.Quiet = true
-	p, err := compose.Load(ctx, lo)
-	if err != nil {
-		return nil, err
+	p := opts.Project
+	if p == nil {
+		var err error
+		if p, err = LoadProject(ctx, opts.Load); err != nil {
+			return nil, err
+		}
 	}
 	c := newConverter(root)
 	if err := c.project(p); err != nil {
@@ -60,6 +63,14 @@ func ScanProject(ctx context.Context, opts ProjectOptions) (*Result, error) {
 	}
 	finish(res)
 	return res, nil
+}
+
+// LoadProject loads a project as ScanProject does: quietly, since the
+// scan's report says which variables only the shell could set (a note),
+// and compose-go's warnings of each unset one would be noise.
+func LoadProject(ctx context.Context, lo compose.LoadOptions) (*compose.Project, error) {
+	lo.Quiet = true
+	return compose.Load(ctx, lo)
 }
 
 // projectFile is one file a project read, with its bytes.
@@ -296,7 +307,7 @@ func (c *converter) shellNote(f compose.Finding, names []string) {
 // differ between the ways a line is reached (a .env line through a
 // service's ${VAR} points at its key; judged on its own, at its value).
 func placeKey(rule, file string, line int, variable string) string {
-	return rule + "\x00" + file + "\x00" + itoa(line) + "\x00" + variable
+	return rule + "\x00" + file + "\x00" + strconv.Itoa(line) + "\x00" + variable
 }
 
 // add records f at pl, or adds f's service to the finding already there.

@@ -146,10 +146,9 @@ func ScanPaths(ctx context.Context, paths []string, opts TreeOptions) (*Result, 
 			if rel, err := filepath.Rel(realRoot, real); err == nil {
 				real = filepath.Join(root, rel)
 			}
-			if abs = real; true {
-				if fi, err = os.Stat(abs); err != nil {
-					return nil, fmt.Errorf("cannot scan %s: %w", p, pathErr(err))
-				}
+			abs = real
+			if fi, err = os.Stat(abs); err != nil {
+				return nil, fmt.Errorf("cannot scan %s: %w", p, pathErr(err))
 			}
 		}
 		switch {
@@ -525,8 +524,6 @@ func countOf(n int, what string) string {
 	}
 	return strconv.Itoa(n) + " " + what + "s"
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // finish orders a result (by file, line, column, rule) and fingerprints
 // its findings.
