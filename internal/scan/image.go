@@ -105,13 +105,22 @@ type imageScan struct {
 	res    *Result
 }
 
-func (s *imageScan) add(f Finding) *Finding {
+// add adds f and returns its index: a later add may move the findings,
+// so a pointer to one would not last.
+func (s *imageScan) add(f Finding) int {
 	f.Image = s.ref
 	if f.Severity == "" {
 		f.Severity = SeverityError
 	}
 	s.res.Findings = append(s.res.Findings, f)
-	return &s.res.Findings[len(s.res.Findings)-1]
+	return len(s.res.Findings) - 1
+}
+
+// attach names the Key Vault secret hit on finding i.
+func (s *imageScan) attach(i int, hit [2]string) {
+	f := &s.res.Findings[i]
+	f.Secret, f.Encoding, f.Severity = hit[0], hit[1], SeverityError
+	f.Message += "; " + vaultMessage(hit[0], hit[1])
 }
 
 func severity(j compose.Judgment) Severity {
@@ -168,14 +177,13 @@ func (s *imageScan) config(env []string, labels map[string]string) {
 }
 
 func (s *imageScan) variable(rule, fix, name, value string) {
-	var f *Finding
+	judgedAt := -1
 	if j, ok := judged(name, value); ok {
-		f = s.add(Finding{Rule: rule, Severity: severity(j), Variable: name, Message: j.Reason, Fix: fix})
+		judgedAt = s.add(Finding{Rule: rule, Severity: severity(j), Variable: name, Message: j.Reason, Fix: fix})
 	}
-	for _, h := range s.vaultHits([]byte(value)) {
-		if f != nil && f.Secret == "" {
-			f.Secret, f.Encoding, f.Severity = h[0], h[1], SeverityError
-			f.Message += "; " + vaultMessage(h[0], h[1])
+	for i, h := range s.vaultHits([]byte(value)) {
+		if i == 0 && judgedAt >= 0 {
+			s.attach(judgedAt, h)
 			continue
 		}
 		s.add(Finding{Rule: rule, Variable: name, Secret: h[0], Encoding: h[1], Message: vaultMessage(h[0], h[1]), Fix: fix})
@@ -228,7 +236,7 @@ func (s *imageScan) history(items []imageHistoryItem, env []string, labels map[s
 			continue
 		}
 		where := "history " + strconv.Itoa(i+1) + ": " + s.maskStep(st, secrets)
-		var fs []*Finding
+		var fs []int // the indices of found's findings
 		for _, v := range found {
 			what := "ARG " + v.a.name + " baked into the RUN step"
 			if st.kind != "RUN" {
@@ -239,10 +247,10 @@ func (s *imageScan) history(items []imageHistoryItem, env []string, labels map[s
 		}
 		for _, h := range hits {
 			attached := false
-			for _, f := range fs {
+			for _, i := range fs {
+				f := s.res.Findings[i]
 				if f.Secret == "" && slices.ContainsFunc(s.vaultHits([]byte(assignmentValue(st, f.Variable))), func(x [2]string) bool { return x == h }) {
-					f.Secret, f.Encoding, f.Severity = h[0], h[1], SeverityError
-					f.Message += "; " + vaultMessage(h[0], h[1])
+					s.attach(i, h)
 					attached = true
 					break
 				}

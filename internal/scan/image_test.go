@@ -198,3 +198,27 @@ func TestScanImageConfigValues(t *testing.T) {
 	})
 	assertNoValue(t, res, value)
 }
+
+// A Key Vault value in a history step's build arg names the secret on
+// that arg's finding, whichever of the step's findings it is: the
+// findings added for one step before it do not lose it.
+func TestScanImageHistoryValueOnSecondArg(t *testing.T) {
+	value := "kv-value-654321"
+	api := &fakeImages{
+		images: map[string]image.InspectResponse{"app:1": {ID: "sha256:app"}},
+		history: []image.HistoryResponseItem{
+			{CreatedBy: "RUN |3 API_TOKEN=other-token-1 DB_PASSWORD=" + value + " SECRET_KEY=other-key-22 /bin/sh -c make # buildkit"},
+		},
+	}
+	vs := NewValues([]Value{{Name: "db-password", Value: []byte(value)}})
+	defer vs.Close()
+	res, err := ScanImage(context.Background(), api, "app:1", ImageOptions{Values: vs})
+	assert.NilError(t, err)
+	where := "app:1 (history 1: RUN |3 API_TOKEN=*** DB_PASSWORD=*** SECRET_KEY=*** /bin/sh -c make # buildkit)"
+	assert.DeepEqual(t, summary(res), []string{
+		"image-history " + where + " API_TOKEN",
+		"image-history " + where + " DB_PASSWORD db-password/raw",
+		"image-history " + where + " SECRET_KEY",
+	})
+	assertNoValue(t, res, value, "other-token-1", "other-key-22")
+}
