@@ -149,7 +149,7 @@ func runMigrate(ctx context.Context, dockerCLI command.Cli, o migrateOptions) er
 	}
 	plan := run.Plan
 	res := migrateResult{Findings: plan.Items, Files: plan.Files, Secrets: plan.Secrets, Pushed: run.Pushed, DryRun: o.dryRun || o.check,
-		VaultCheck: run.VaultCheck, Converted: run.Converted, Variables: plan.Variables, To: to, Profiles: readProfiles(run.Project.Compose, lo.Profiles), Stale: plan.Stale,
+		VaultCheck: run.VaultCheck, Converted: run.Converted, Variables: plan.Variables, Profiles: readProfiles(run.Project.Compose, lo.Profiles), Stale: plan.Stale,
 		Warnings: append(slices.Clone(run.Report.Warnings), plan.Warnings...), mask: run.Mask}
 	if res.Findings == nil {
 		res.Findings = []migrate.Item{}
@@ -214,7 +214,6 @@ type migrateResult struct {
 	// Variables are, with --to environment, the variable each secret is
 	// filled from, by secret.
 	Variables map[string]string `json:"variables,omitempty"`
-	To        migrate.Target    `json:"-"`
 	// VaultCheck is what --dry-run --push found in Key Vault.
 	VaultCheck []migrate.PushCheck `json:"vaultCheck,omitempty"`
 	Warnings   []string            `json:"warnings,omitempty"`
@@ -349,7 +348,7 @@ func printMigrate(out io.Writer, o migrateOptions, res *migrateResult) error {
 			if res.DryRun {
 				verb = "would convert"
 			}
-			if res.To == migrate.ToEnvironment {
+			if migrate.Target(o.to) == migrate.ToEnvironment {
 				kind = "environment"
 			}
 			fmt.Fprintf(out, "%s %d file secrets to %s ones: %s\n", verb, len(names), kind, strings.Join(names, ", "))
