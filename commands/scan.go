@@ -231,7 +231,7 @@ func scanStatus(errOut io.Writer, o scanOptions, res *scan.Result) error {
 		}
 		res.Notes = append(res.Notes, fmt.Sprintf("wrote %d findings to the baseline %s", len(b.Findings), o.writeBaseline))
 	}
-	scan.WriteReport(errOut, res, false)
+	scan.WriteReport(errOut, res)
 	c := scan.Count(res)
 	summary := scan.Summary(res)
 	switch {

@@ -108,18 +108,15 @@ func Unsuppressed(fs []Finding) []Finding {
 	return out
 }
 
-// WriteReport writes what goes to stderr with every format: each file that
-// could not be read, the notes, and the summary line. It never holds a
-// value: errors and notes are built without one.
-func WriteReport(w io.Writer, r *Result, summary bool) {
+// WriteReport writes what goes to stderr with every format before the
+// summary line: each file that could not be read, and the notes. It never
+// holds a value: errors and notes are built without one.
+func WriteReport(w io.Writer, r *Result) {
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "error: %s: %s\n", e.File, e.Err)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
-	}
-	if summary {
-		fmt.Fprintln(w, Summary(r))
 	}
 }
 

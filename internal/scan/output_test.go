@@ -91,13 +91,12 @@ func TestSummary(t *testing.T) {
 
 	var buf bytes.Buffer
 	r.Notes = []string{"image shop/api:1.2: base from the history's last ADD"}
-	WriteReport(&buf, r, true)
+	WriteReport(&buf, r)
 	assert.Equal(t, buf.String(), `error: secret.env: permission denied
 note: image shop/api:1.2: base from the history's last ADD
-5 secrets found (1 suppressed) in 12 files; 1 file could not be read
 `)
 	buf.Reset()
-	WriteReport(&buf, &Result{}, false)
+	WriteReport(&buf, &Result{})
 	assert.Equal(t, buf.String(), "")
 }
 
