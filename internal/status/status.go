@@ -146,10 +146,12 @@ func (r *Row) note(format string, args ...any) {
 	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
 }
 
-// raise sets the state unless a graver one is set: missing and unmanaged,
-// then stale, then orphaned, over in sync.
+// rank orders states by gravity: error and unknown, then missing and
+// unmanaged, then stale, then orphaned, over in sync.
+var rank = map[State]int{InSync: 0, Orphaned: 1, Stale: 2, Unmanaged: 3, Missing: 3, Error: 4, Unknown: 4}
+
+// raise sets the state unless a graver one is set.
 func (r *Row) raise(s State) {
-	rank := map[State]int{InSync: 0, Orphaned: 1, Stale: 2, Unmanaged: 3, Missing: 3, Error: 4, Unknown: 4}
 	if rank[s] > rank[r.State] {
 		r.State = s
 	}
@@ -286,6 +288,7 @@ func (s onFirstItem) List(ctx context.Context, fn func(keyvault.SecretProperties
 // facts is what a sync that reads no value plans for one external secret.
 type facts struct {
 	sub      swarm.Observed  // the swarm, as far as the secret's managed versions go
+	cur      swarm.Managed   // the version a sync takes as current, if any
 	versions []swarm.Managed // its managed versions, newest first
 	need     bool            // a sync would read its value
 	plan     swarm.Plan
@@ -307,7 +310,7 @@ func planEach(desired []swarm.Desired, items map[string]swarm.VaultItem, obs swa
 		one := desired[i : i+1]
 		f := &out[i]
 		f.sub = swarm.Observed{Managed: byName[d.Name], Unmanaged: obs.Unmanaged, Services: obs.Services}
-		f.versions = f.sub.Versions(d, po.Source)
+		f.cur, f.versions = f.sub.Holding(d, po.Source)
 		f.need = len(swarm.NeedsFetch(one, items, f.sub, po.Source)) > 0
 		f.plan = swarm.MakePlan(one, items, nil, f.sub, po)
 	}
@@ -324,7 +327,7 @@ func Build(in Input) []Row {
 	if in.Now.IsZero() {
 		in.Now = time.Now()
 	}
-	desired, files := syncer.Split(in.Secrets, nil)
+	desired, files := syncer.Split(in.Secrets, in.NonRoot)
 	b := builder{in: in, fileNeed: map[int]bool{}}
 	if len(desired) > 0 {
 		b.facts = planEach(desired, swarm.VaultItems(in.Vault), in.Swarm, in.planOptions())
@@ -417,18 +420,7 @@ func usable(r *Row) bool {
 // Vault, from the plan a sync that reads no value would make.
 func (b *builder) swarmSide(r *Row, d swarm.Desired, f facts) {
 	r.Target = d.Name
-	versions := f.versions
-	var cur swarm.Managed
-	if r.Pinned {
-		for _, m := range versions {
-			if strings.EqualFold(m.Version, d.Version) {
-				cur = m
-				break
-			}
-		}
-	} else if len(versions) > 0 {
-		cur = versions[0]
-	}
+	cur, versions := f.cur, f.versions
 	if cur.ID != "" {
 		r.Current, r.Holds = cur.Name, cur.Version
 	}
@@ -459,19 +451,9 @@ func (b *builder) swarmSide(r *Row, d swarm.Desired, f facts) {
 		servicesOnOld(r, f.plan)
 		return
 	}
-	if !r.Pinned {
-		item := b.in.Vault[strings.ToLower(d.KVName)]
-		switch {
-		case !f.need:
-			r.Version = cur.Version
-		case cur.Updated == item.Updated.Unix() && cur.Unsettled:
-			r.Version, r.Unconfirmed = cur.Version, true
-			r.note("version read within its Key Vault update second: the next sync confirms it")
-		default:
-			r.raise(Stale)
-			r.note("Key Vault secret changed %s, after version %s was synced", item.Updated.UTC().Format(dateTimeShort), short(cur.Version))
-		}
-	}
+	// A pinned version found in the swarm is not read again (f.need is
+	// false): nothing to compare.
+	r.sinceHeld(f.need, cur.Version, cur.Updated, cur.Unsettled, b.in.Vault[strings.ToLower(d.KVName)].Updated, "synced")
 	servicesOnOld(r, f.plan)
 	if unmanaged && len(unmanagedUsers) > 0 {
 		r.raise(Unmanaged)
@@ -571,21 +553,31 @@ func (b *builder) fileSide(r *Row, d secretfile.Desired, i int) {
 		r.note("no version is recorded for the file")
 		return
 	}
-	item := b.in.Vault[strings.ToLower(d.KVName)]
-	switch {
-	case !b.fileNeed[i]:
-		if !r.Pinned {
-			r.Version = rec.Version
-		}
-	case r.Pinned:
+	if r.Pinned && b.fileNeed[i] {
 		r.raise(Stale)
 		r.note("the file holds version %s, not the pinned %s", short(rec.Version), short(d.Version))
-	case rec.Updated == item.Updated.Unix() && rec.Unsettled:
-		r.Version, r.Unconfirmed = rec.Version, true
+		return
+	}
+	r.sinceHeld(b.fileNeed[i], rec.Version, rec.Updated, rec.Unsettled, b.in.Vault[strings.ToLower(d.KVName)].Updated, "written")
+}
+
+// sinceHeld compares the version Docker holds (held, recorded with its Key
+// Vault "updated" time and whether it was read within that second) with
+// the list's "updated" time, as a sync decides whether to read the value
+// (need): unchanged, unconfirmed, or stale since it was synced or written
+// (done).
+func (r *Row) sinceHeld(need bool, held string, updated int64, unsettled bool, listed time.Time, done string) {
+	switch {
+	case !need:
+		if !r.Pinned {
+			r.Version = held
+		}
+	case updated == listed.Unix() && unsettled:
+		r.Version, r.Unconfirmed = held, true
 		r.note("version read within its Key Vault update second: the next sync confirms it")
 	default:
 		r.raise(Stale)
-		r.note("Key Vault secret changed %s, after version %s was written", item.Updated.UTC().Format(dateTimeShort), short(rec.Version))
+		r.note("Key Vault secret changed %s, after version %s was %s", listed.UTC().Format(dateTimeShort), short(held), done)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/docker-vault/docker-vault/internal/mapping"
 	"github.com/docker-vault/docker-vault/internal/secretfile"
 	"github.com/docker-vault/docker-vault/internal/swarm"
+	"github.com/docker-vault/docker-vault/internal/syncer"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -344,7 +345,7 @@ func TestExpiry(t *testing.T) {
 }
 
 // fileProject makes a project folder with a secrets folder (0700) and
-// returns it with the path of the file of secret key.
+// returns it.
 func fileProject(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -371,18 +372,10 @@ func fileSecret(dir, key, kv string) mapping.Secret {
 
 func buildFiles(t *testing.T, dir string, secrets []mapping.Secret, vault map[string]keyvault.SecretProperties) []Row {
 	t.Helper()
-	_, files := splitFiles(secrets)
+	_, files := syncer.Split(secrets, nil)
 	obs, err := secretfile.Observe(dir, files)
 	assert.NilError(t, err)
 	return build(Input{Secrets: secrets, Vault: vault, Files: obs})
-}
-
-func splitFiles(secrets []mapping.Secret) (int, []secretfile.Desired) {
-	var out []secretfile.Desired
-	for _, s := range secrets {
-		out = append(out, secretfile.Desired{Name: s.Key, KVName: s.KVName, Version: s.Version, Path: s.Path})
-	}
-	return len(out), out
 }
 
 func TestFileStates(t *testing.T) {
@@ -450,8 +443,8 @@ func TestRowsFollowTheProject(t *testing.T) {
 		{Key: "c", Kind: mapping.File, Local: true, Path: filepath.Join(dir, "c")},
 		external("d", "d"),
 	}
-	desiredFiles := []secretfile.Desired{{Name: "b", KVName: "b", Path: secrets[1].Path}}
-	obs, err := secretfile.Observe(dir, desiredFiles)
+	_, files := syncer.Split(secrets, nil)
+	obs, err := secretfile.Observe(dir, files)
 	assert.NilError(t, err)
 	rows := build(Input{
 		Secrets: secrets, Vault: vaultOf(kvItem("a"), kvItem("b"), kvItem("d")), Files: obs,

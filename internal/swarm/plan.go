@@ -122,14 +122,7 @@ func planOne(d Desired, vault map[string]VaultItem, fetched map[string]Fetched, 
 // planUnfetched plans a secret that is unchanged as far as the list tells:
 // the newest managed secret (or the pinned one) is current.
 func planUnfetched(a Action, d Desired, obs Observed, opts PlanOptions) Action {
-	id := d.identity(opts.Source)
-	all := ours(obs.Managed, id)
-	var cur Managed
-	if d.Version != "" {
-		cur, _ = current(obs.Managed, id, d.Version)
-	} else if len(all) > 0 {
-		cur = all[0]
-	}
+	cur, all := obs.Holding(d, opts.Source)
 	if cur.ID == "" {
 		a.Kind, a.Reason = ActionError, "no version was read from Key Vault"
 		return a

@@ -149,11 +149,19 @@ func current(managed []Managed, id Identity, version string) (Managed, bool) {
 	return Managed{}, false
 }
 
-// Versions returns the managed secrets of d's identity in the vault source,
-// newest first: the first is the one a sync takes as current (for a secret
-// that pins no version).
-func (o Observed) Versions(d Desired, source string) []Managed {
-	return ours(o.Managed, d.identity(source))
+// Holding returns the managed secrets of d's identity in the vault source,
+// newest first, and the one of them a sync that reads no value takes as
+// current: the pinned version's, else the newest (its ID is empty when
+// there is none).
+func (o Observed) Holding(d Desired, source string) (cur Managed, all []Managed) {
+	id := d.identity(source)
+	all = ours(o.Managed, id)
+	if d.Version != "" {
+		cur, _ = current(all, id, d.Version)
+	} else if len(all) > 0 {
+		cur = all[0]
+	}
+	return cur, all
 }
 
 // ours returns the managed secrets of id, newest first.
