@@ -54,19 +54,17 @@ type Secret struct {
 // `docker vault run` fills. Services' build.secrets name top-level secrets,
 // so theirs are among them.
 func Environment(p *types.Project) ([]Secret, error) {
-	all, err := mapping.MapAll(p)
+	all, err := Mapped(p)
 	if err != nil {
 		return nil, err
 	}
 	var out []Secret
 	for _, s := range all {
-		sc := p.Secrets[s.Key]
-		if sc.Environment == "" || s.Local {
-			continue
+		if s.Source == FromEnvironment {
+			out = append(out, s)
 		}
-		out = append(out, Secret{Key: s.Key, Source: FromEnvironment, Var: sc.Environment, KVName: s.KVName, Version: s.Version})
 	}
-	return out, checkVars(out)
+	return out, nil
 }
 
 // Mapped finds every Key Vault-mapped secret of the project: the
