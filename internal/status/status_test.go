@@ -92,18 +92,14 @@ func TestSwarmStates(t *testing.T) {
 		{
 			name: "in sync",
 			in: Input{
-				Secrets: []mapping.Secret{external("db", "db-pw")},
-				Vault:   vaultOf(kvItem("db-pw")),
-				Swarm:   swarm.Observed{Managed: []swarm.Managed{managed("db", "db-pw", 1, updated, time.Hour)}},
+				Swarm: swarm.Observed{Managed: []swarm.Managed{managed("db", "db-pw", 1, updated, time.Hour)}},
 			},
 			want: "db external vault=enabled@11111111 docker=in-sync\n",
 		},
 		{
 			name: "changed in Key Vault",
 			in: Input{
-				Secrets: []mapping.Secret{external("db", "db-pw")},
-				Vault:   vaultOf(kvItem("db-pw")),
-				Swarm:   swarm.Observed{Managed: []swarm.Managed{managed("db", "db-pw", 1, old, time.Hour)}},
+				Swarm: swarm.Observed{Managed: []swarm.Managed{managed("db", "db-pw", 1, old, time.Hour)}},
 			},
 			want:  "db external vault=enabled docker=stale: Key Vault secret changed 2026-12-04 12:00 UTC, after version 11111111 was synced\n",
 			drift: true,
@@ -111,8 +107,6 @@ func TestSwarmStates(t *testing.T) {
 		{
 			name: "read within its second: in sync, unconfirmed",
 			in: Input{
-				Secrets: []mapping.Secret{external("db", "db-pw")},
-				Vault:   vaultOf(kvItem("db-pw")),
 				Swarm: swarm.Observed{Managed: []swarm.Managed{func() swarm.Managed {
 					m := managed("db", "db-pw", 1, updated, time.Hour)
 					m.Unsettled = true
@@ -124,8 +118,6 @@ func TestSwarmStates(t *testing.T) {
 		{
 			name: "stale: services of the stack and of another on an older version",
 			in: Input{
-				Secrets: []mapping.Secret{external("db", "db-pw")},
-				Vault:   vaultOf(kvItem("db-pw")),
 				Swarm: swarm.Observed{
 					Managed: []swarm.Managed{managed("db", "db-pw", 2, updated, time.Hour), managed("db", "db-pw", 1, old, 2*time.Hour)},
 					Services: []swarm.Service{
@@ -141,8 +133,6 @@ func TestSwarmStates(t *testing.T) {
 		{
 			name: "unmanaged secret of the same name in use, nothing managed",
 			in: Input{
-				Secrets: []mapping.Secret{external("db", "db-pw")},
-				Vault:   vaultOf(kvItem("db-pw")),
 				Swarm: swarm.Observed{
 					Unmanaged: map[string]string{"db": "hand-made"},
 					Services:  []swarm.Service{service("proj_app", "proj", "hand-made")},
@@ -154,8 +144,6 @@ func TestSwarmStates(t *testing.T) {
 		{
 			name: "unmanaged secret of the same name still used beside the managed one",
 			in: Input{
-				Secrets: []mapping.Secret{external("db", "db-pw")},
-				Vault:   vaultOf(kvItem("db-pw")),
 				Swarm: swarm.Observed{
 					Managed:   []swarm.Managed{managed("db", "db-pw", 1, updated, time.Hour)},
 					Unmanaged: map[string]string{"db": "hand-made"},
@@ -168,8 +156,6 @@ func TestSwarmStates(t *testing.T) {
 		{
 			name: "unmanaged secret of the same name, unused, beside the managed one",
 			in: Input{
-				Secrets: []mapping.Secret{external("db", "db-pw")},
-				Vault:   vaultOf(kvItem("db-pw")),
 				Swarm: swarm.Observed{
 					Managed:   []swarm.Managed{managed("db", "db-pw", 1, updated, time.Hour)},
 					Unmanaged: map[string]string{"db": "hand-made"},
@@ -180,8 +166,6 @@ func TestSwarmStates(t *testing.T) {
 		{
 			name: "orphaned versions beyond --keep",
 			in: Input{
-				Secrets: []mapping.Secret{external("db", "db-pw")},
-				Vault:   vaultOf(kvItem("db-pw")),
 				Swarm: swarm.Observed{Managed: []swarm.Managed{
 					managed("db", "db-pw", 3, updated, time.Hour),
 					managed("db", "db-pw", 2, old, 2*time.Hour),
@@ -194,8 +178,6 @@ func TestSwarmStates(t *testing.T) {
 		{
 			name: "an old version a task still uses is no orphan",
 			in: Input{
-				Secrets: []mapping.Secret{external("db", "db-pw")},
-				Vault:   vaultOf(kvItem("db-pw")),
 				Swarm: swarm.Observed{Managed: []swarm.Managed{
 					managed("db", "db-pw", 3, updated, time.Hour),
 					managed("db", "db-pw", 2, old, 2*time.Hour),
@@ -208,8 +190,6 @@ func TestSwarmStates(t *testing.T) {
 		{
 			name: "--keep 2 keeps two previous versions",
 			in: Input{
-				Secrets: []mapping.Secret{external("db", "db-pw")},
-				Vault:   vaultOf(kvItem("db-pw")),
 				Swarm: swarm.Observed{Managed: []swarm.Managed{
 					managed("db", "db-pw", 3, updated, time.Hour),
 					managed("db", "db-pw", 2, old, 2*time.Hour),
@@ -220,23 +200,15 @@ func TestSwarmStates(t *testing.T) {
 			want: "db external vault=enabled@33333333 docker=in-sync\n",
 		},
 		{
-			name: "not in the swarm yet",
-			in: Input{
-				Secrets: []mapping.Secret{external("db", "db-pw")},
-				Vault:   vaultOf(kvItem("db-pw")),
-			},
+			name:  "not in the swarm yet",
+			in:    Input{},
 			want:  "db external vault=enabled docker=missing: no swarm secret holds it yet\n",
 			drift: true,
 		},
 		{
 			name: "another identity's versions are not ours",
 			in: Input{
-				Secrets: []mapping.Secret{external("db", "db-pw")},
-				Vault:   vaultOf(kvItem("db-pw")),
-				Swarm: swarm.Observed{Managed: []swarm.Managed{func() swarm.Managed {
-					m := managed("db", "other-kv", 1, updated, time.Hour)
-					return m
-				}()}},
+				Swarm: swarm.Observed{Managed: []swarm.Managed{managed("db", "other-kv", 1, updated, time.Hour)}},
 			},
 			want:  "db external vault=enabled docker=missing: no swarm secret holds it yet\n",
 			drift: true,
@@ -244,9 +216,8 @@ func TestSwarmStates(t *testing.T) {
 		{
 			name: "missing in Key Vault",
 			in: Input{
-				Secrets: []mapping.Secret{external("db", "db-pw")},
-				Vault:   vaultOf(),
-				Swarm:   swarm.Observed{Managed: []swarm.Managed{managed("db", "db-pw", 1, updated, time.Hour)}},
+				Vault: vaultOf(),
+				Swarm: swarm.Observed{Managed: []swarm.Managed{managed("db", "db-pw", 1, updated, time.Hour)}},
 			},
 			want:  "db external vault=missing docker=unknown: Key Vault secret \"db-pw\" does not exist in https://v.vault.azure.net; Docker holds db_11111111 (version 11111111)\n",
 			drift: true,
@@ -254,8 +225,7 @@ func TestSwarmStates(t *testing.T) {
 		{
 			name: "disabled in Key Vault",
 			in: Input{
-				Secrets: []mapping.Secret{external("db", "db-pw")},
-				Vault:   vaultOf(kvItem("db-pw", func(p *keyvault.SecretProperties) { p.Enabled = false })),
+				Vault: vaultOf(kvItem("db-pw", func(p *keyvault.SecretProperties) { p.Enabled = false })),
 			},
 			want:  "db external vault=disabled docker=unknown: Key Vault secret \"db-pw\" is disabled\n",
 			drift: true,
@@ -273,7 +243,6 @@ func TestSwarmStates(t *testing.T) {
 			name: "pinned version not in the swarm",
 			in: Input{
 				Secrets: []mapping.Secret{func() mapping.Secret { s := external("db", "db-pw"); s.Version = v(1); return s }()},
-				Vault:   vaultOf(kvItem("db-pw")),
 				Swarm:   swarm.Observed{Managed: []swarm.Managed{managed("db", "db-pw", 2, updated, time.Hour)}},
 			},
 			want:  "db external vault=enabled@11111111 docker=stale: pinned version 11111111 is not in the swarm yet (it holds db_22222222)\n",
@@ -282,6 +251,14 @@ func TestSwarmStates(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			// Unless the case says otherwise: compose secret db, of Key
+			// Vault secret db-pw, enabled.
+			if tc.in.Secrets == nil {
+				tc.in.Secrets = []mapping.Secret{external("db", "db-pw")}
+			}
+			if tc.in.Vault == nil {
+				tc.in.Vault = vaultOf(kvItem("db-pw"))
+			}
 			rows := build(tc.in)
 			assert.Equal(t, String(rows), tc.want)
 			assert.Equal(t, rows[0].Drift(), tc.drift)
