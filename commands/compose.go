@@ -5,10 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/docker-vault/docker-vault/internal/composecli"
 	"slices"
 	"strings"
 
+	"github.com/docker-vault/docker-vault/internal/composecli"
 	"github.com/docker-vault/docker-vault/internal/envrun"
 	"github.com/docker-vault/docker-vault/internal/runner"
 	"github.com/docker/cli/cli"
