@@ -46,11 +46,15 @@ func globalArgsOf(args []string) []string {
 }
 
 // childStatus makes a child's exit code (runner.ExitError) the plugin's
-// own, as docker does for its plugins.
+// own, as docker does for its plugins; a child a signal killed (no exit
+// code) makes it 1.
 func childStatus(err error) error {
 	var ee *runner.ExitError
-	if errors.As(err, &ee) {
-		return cli.StatusError{StatusCode: ee.Code, Status: ee.Error()}
+	if !errors.As(err, &ee) {
+		return err
 	}
-	return err
+	if ee.Code < 0 {
+		return cli.StatusError{StatusCode: 1, Status: ee.Name + " was killed by a signal"}
+	}
+	return cli.StatusError{StatusCode: ee.Code, Status: ee.Error()}
 }

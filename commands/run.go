@@ -164,11 +164,8 @@ func childStreams(dockerCLI command.Cli) (io.Reader, io.Writer, io.Writer) {
 // happened, once: the child has said why.
 func passStatus(err error) error {
 	var ee *runner.ExitError
-	if errors.As(err, &ee) {
-		if ee.Code < 0 {
-			return cli.StatusError{StatusCode: 1, Status: ee.Name + " was killed by a signal"}
-		}
+	if errors.As(err, &ee) && ee.Code >= 0 {
 		return cli.StatusError{StatusCode: ee.Code, Status: fmt.Sprintf("%s exited with status %d", ee.Name, ee.Code)}
 	}
-	return err
+	return childStatus(err)
 }
