@@ -212,3 +212,23 @@ func (r *Result) Add(o *Result) {
 	r.Bytes += o.Bytes
 	r.Images += o.Images
 }
+
+// maskNames masks every Key Vault value in the names a result prints: a
+// file or folder can be named with a value, and the finding that found the
+// value in it must not print it in its location. Without values (nil)
+// there is nothing to mask.
+func (r *Result) maskNames(v *Values) {
+	if v == nil {
+		return
+	}
+	for i := range r.Findings {
+		f := &r.Findings[i]
+		f.File, f.Path = v.Mask(f.File), v.Mask(f.Path)
+	}
+	for i := range r.Errors {
+		r.Errors[i].File, r.Errors[i].Err = v.Mask(r.Errors[i].File), v.Mask(r.Errors[i].Err)
+	}
+	for i := range r.Notes {
+		r.Notes[i] = v.Mask(r.Notes[i])
+	}
+}

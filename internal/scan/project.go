@@ -61,7 +61,7 @@ func ScanProject(ctx context.Context, opts ProjectOptions) (*Result, error) {
 		res.Bytes += int64(len(f.content))
 		res.Findings = append(res.Findings, searchValues(opts.Values, c.rel(f.path), f.content)...)
 	}
-	finish(res)
+	finish(res, opts.Values)
 	return res, nil
 }
 

@@ -514,7 +514,7 @@ func (t *tree) result() *Result {
 	if t.links > 0 {
 		res.Notes = append(res.Notes, countOf(t.links, "symlink")+" in the tree not followed (a target inside the tree is scanned at its own path)")
 	}
-	finish(res)
+	finish(res, t.opts.Values)
 	return res
 }
 
@@ -527,7 +527,8 @@ func countOf(n int, what string) string {
 
 // finish orders a result (by file, line, column, rule) and fingerprints
 // its findings.
-func finish(res *Result) {
+func finish(res *Result, values *Values) {
+	res.maskNames(values)
 	slices.SortStableFunc(res.Findings, func(a, b Finding) int {
 		return cmp.Or(
 			cmp.Compare(a.File, b.File),

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docker-vault/docker-vault/internal/redact"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -251,6 +252,7 @@ func TestScanPathsHugeLine(t *testing.T) {
 // base64, hex and URL-encoded, at its line and column.
 func TestScanPathsValues(t *testing.T) {
 	const secret = "Kv-Value/With+Odd=Chars&9"
+	const named = "Named-Value-In-Path-4q"
 	b64 := base64.StdEncoding.EncodeToString([]byte(secret))
 	hx := hex.EncodeToString([]byte(secret))
 	files := map[string]string{
@@ -260,16 +262,19 @@ func TestScanPathsValues(t *testing.T) {
 		"web/links.md":         "see https://example.test/?k=" + url.QueryEscape(secret) + "\n",
 		"ignored-by-me.txt":    secret + " # docker-vault:ignore fixture\n",
 		"deep/a/b/c/d/e/f.cfg": "x\ny\nz\n" + secret,
+		// A file named with a value: its location is masked.
+		"keys/" + named + ".txt": "key " + named + "\n",
 	}
 	root := writeTree(t, t.TempDir(), files)
-	vs := NewValues([]Value{{Name: "kv-secret", Value: []byte(secret)}, {Name: "absent", Value: []byte("Absent-From-Tree-9")}})
+	vs := NewValues([]Value{{Name: "kv-secret", Value: []byte(secret)}, {Name: "absent", Value: []byte("Absent-From-Tree-9")}, {Name: "in-name", Value: []byte(named)}})
 	defer vs.Close()
 	res := scanPaths(t, root, TreeOptions{Values: vs}, ".")
-	assertNoValues(t, res, secret)
+	assertNoValues(t, res, secret, named)
 	assert.Check(t, is.DeepEqual(places(res), []string{
 		"vault-value config/app.json:1:11  kv-secret/base64",
 		"vault-value deep/a/b/c/d/e/f.cfg:4:1  kv-secret/raw",
 		"vault-value ignored-by-me.txt:1:1  kv-secret/raw (suppressed)",
+		"vault-value keys/" + redact.MaskText + ".txt:1:5  in-name/raw",
 		"vault-value notes.txt:2:16  kv-secret/raw",
 		"vault-value scripts/run.sh:3:3  kv-secret/hex",
 		"vault-value web/links.md:1:29  kv-secret/URL-encoded",
@@ -277,7 +282,7 @@ func TestScanPathsValues(t *testing.T) {
 	assert.Check(t, is.Equal(res.Files, len(files)))
 	for _, f := range res.Findings {
 		assert.Check(t, is.Equal(f.Severity, SeverityError))
-		assert.Check(t, is.Contains(f.Message, "kv-secret"))
+		assert.Check(t, is.Contains(f.Message, "Key Vault secret "+f.Secret+" "))
 	}
 }
 
